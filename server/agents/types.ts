@@ -1,0 +1,62 @@
+/**
+ * The contract every agent implements.
+ * @module
+ */
+
+/** One finished turn of a conversation, as kept in the session store. */
+export interface Turn {
+  /** What the user asked. */
+  query: string;
+  /** The answer text the user saw (partial when the turn was cancelled). */
+  answer: string;
+  /** How the turn ended. */
+  finishReason: "stop" | "cancelled" | "error";
+  /** Names of the tools the agent used. */
+  tools: string[];
+  /** Epoch milliseconds when the turn finished. */
+  at: number;
+}
+
+/** What an agent is asked to answer. */
+export interface AgentRequest {
+  /** The user's question. */
+  query: string;
+  /** The session the question belongs to. */
+  sessionId: string;
+  /** Earlier turns of the session, oldest first. */
+  history: readonly Turn[];
+}
+
+/**
+ * What an agent yields, in the vocabulary of the AI SDK's UI message chunks.
+ * `ts` on a text delta is an epoch-ms timestamp (only the synthetic agent
+ * sets it, for latency benchmarks).
+ */
+export type AgentEvent =
+  | { type: "text-delta"; delta: string; ts?: number }
+  | { type: "status"; message: string }
+  | { type: "tool-call"; toolCallId: string; toolName: string; input: unknown }
+  | {
+    type: "tool-result";
+    toolCallId: string;
+    toolName: string;
+    output: unknown;
+    isError?: boolean;
+  };
+
+/** Options for {@link Agent.stream}. */
+export interface StreamOptions {
+  /** Aborted when the client cancels or disconnects. */
+  signal: AbortSignal;
+}
+
+/** Something that answers questions as a stream of events. */
+export interface Agent {
+  /** A short name for logs. */
+  readonly name: string;
+  /** Streams the answer; must stop promptly once `signal` aborts. */
+  stream(
+    request: AgentRequest,
+    options: StreamOptions,
+  ): AsyncIterable<AgentEvent>;
+}
