@@ -7,6 +7,7 @@ import type { UpgradeWebSocket } from "hono/ws";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
 import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
 import { ChatCore } from "./core.ts";
 import { pageRoutes } from "./page.tsx";
 import type { SessionStore } from "./store/types.ts";
@@ -20,6 +21,8 @@ export interface AppDeps {
   store: SessionStore;
   /** Hono's `upgradeWebSocket` for the runtime (`hono/deno` or `hono/bun`). */
   upgradeWebSocket: UpgradeWebSocket;
+  /** Where errors and events are logged. */
+  log: Logger;
 }
 
 /** Builds the app: page, `/ws/chat`, `/agent_chat_stream`, health. */

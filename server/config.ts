@@ -31,6 +31,9 @@ const ConfigSchema = z.object({
   OPENAI_MODEL: z.string().min(1, { error: "must not be empty" }).optional(),
   SSE_HEARTBEAT_MS: int(100, 15_000, 15_000),
   SSE_RETRY_MS: int(0, 600_000, 3_000),
+  LOG_LEVEL: z.enum(["debug", "info", "error", "silent"], {
+    error: 'must be one of "debug", "info", "error", "silent"',
+  }).default("info"),
   MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024, 64 * 1024),
 });
 

@@ -1,0 +1,67 @@
+/**
+ * Deno entry point: reads the configuration, opens Deno KV, serves the app.
+ *
+ *     deno task start
+ * @module
+ */
+import { upgradeWebSocket } from "hono/deno";
+import { createAgent } from "./server/agents/mod.ts";
+import { createApp } from "./server/app.ts";
+import { type Config, ConfigError, loadConfig } from "./server/config.ts";
+import { loadDocs } from "./server/docs.ts";
+import { createLogger } from "./server/log.ts";
+import { KvSessionStore } from "./server/store/kv.ts";
+
+/** A running server. */
+export interface RunningServer {
+  /** `http://host:port` of the listener. */
+  url: string;
+  /** Stops accepting, closes connections and the store. */
+  close(): Promise<void>;
+}
+
+/** Builds the app from `config` and serves it with `Deno.serve`. */
+export async function startServer(config: Config): Promise<RunningServer> {
+  const log = createLogger(config.LOG_LEVEL);
+  const store = await KvSessionStore.open(config.KV_PATH, {
+    window: config.HISTORY_WINDOW,
+  });
+  const agent = createAgent(config, await loadDocs());
+  const app = createApp({ config, agent, store, upgradeWebSocket, log });
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: config.HOST,
+    port: config.PORT,
+    onListen: resolve,
+  }, app.fetch);
+  const address = await listening;
+  const host = address.hostname.includes(":")
+    ? `[${address.hostname}]`
+    : address.hostname;
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      await server.shutdown();
+      store.close();
+    },
+  };
+}
+
+if (import.meta.main) {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    Deno.exit(1);
+  }
+  const running = await startServer(config);
+  console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      await running.close();
+      Deno.exit(0);
+    });
+  }
+}

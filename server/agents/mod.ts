@@ -1,0 +1,39 @@
+/**
+ * Picks the agent named by `AGENT`.
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { DocsSearch } from "../tools/docs_search.ts";
+import { createDemoAgent } from "./demo.ts";
+import { createOpenAiAgent } from "./openai.ts";
+import { createSyntheticAgent } from "./synthetic.ts";
+import type { Agent } from "./types.ts";
+
+export type {
+  Agent,
+  AgentEvent,
+  AgentRequest,
+  StreamOptions,
+  Turn,
+} from "./types.ts";
+
+/** Creates the agent the configuration asks for. */
+export function createAgent(config: Config, docs: DocsSearch): Agent {
+  switch (config.AGENT) {
+    case "demo":
+      return createDemoAgent({ delayMs: config.DEMO_DELAY_MS, docs });
+    case "synthetic":
+      return createSyntheticAgent({
+        chunks: config.SYNTHETIC_CHUNKS,
+        chunkBytes: config.SYNTHETIC_CHUNK_BYTES,
+        intervalMs: config.SYNTHETIC_INTERVAL_MS,
+      });
+    case "openai":
+      return createOpenAiAgent({
+        baseUrl: config.OPENAI_BASE_URL ?? "https://api.openai.com/v1",
+        apiKey: config.OPENAI_API_KEY,
+        model: config.OPENAI_MODEL!,
+        docs,
+      });
+  }
+}

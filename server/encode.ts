@@ -1,0 +1,225 @@
+/**
+ * Projects core events onto wire frames: the native (seed) dialect and the
+ * AI SDK dialect. One encoder per answer; it owns the sequence numbers.
+ * The frame shapes are declared in `protocol/frames.ts`.
+ * @module
+ */
+import type { AiSdkServerFrame, ServerFrame } from "../protocol/frames.ts";
+import type { CoreEvent } from "./core.ts";
+
+/** Turns the events of one answer into text frames. */
+export interface FrameEncoder {
+  /** Encodes one event into zero or more frames, handed to `send`. */
+  write(event: CoreEvent, send: (frame: string) => void): void;
+}
+
+/**
+ * Native dialect: every frame carries `request_id` and `seq` (0, 1, 2...).
+ * `lastSeq` is the sequence number of the last frame written.
+ */
+export class NativeEncoder implements FrameEncoder {
+  #requestId = "";
+  /** Sequence number of the last frame written (-1 before the first). */
+  lastSeq = -1;
+
+  /** Encodes one event into exactly one frame. */
+  encode(event: CoreEvent): string {
+    const seq = ++this.lastSeq;
+    const request_id = this.#requestId;
+    let frame: ServerFrame;
+    switch (event.type) {
+      case "text-delta":
+        frame = {
+          type: "content",
+          content: event.delta,
+          ts: event.ts,
+          request_id,
+          seq,
+        };
+        break;
+      case "start":
+        this.#requestId = event.requestId;
+        frame = {
+          type: "session",
+          session_id: event.sessionId,
+          request_id: event.requestId,
+          seq,
+        };
+        break;
+      case "status":
+        frame = { type: "status", message: event.message, request_id, seq };
+        break;
+      case "tool-call":
+        frame = {
+          type: "tool_call",
+          tool_call_id: event.toolCallId,
+          name: event.toolName,
+          input: event.input,
+          request_id,
+          seq,
+        };
+        break;
+      case "tool-result":
+        frame = {
+          type: "tool_result",
+          tool_call_id: event.toolCallId,
+          name: event.toolName,
+          output: event.output,
+          is_error: event.isError,
+          request_id,
+          seq,
+        };
+        break;
+      case "finish":
+        frame = {
+          type: "done",
+          finish_reason: event.reason,
+          cancelled: event.reason === "cancelled" ? true : undefined,
+          request_id,
+          seq,
+        };
+        break;
+      case "error":
+        frame = {
+          type: "error",
+          code: event.code,
+          message: event.message,
+          request_id,
+          seq,
+        };
+        break;
+    }
+    return JSON.stringify(frame);
+  }
+
+  /** {@link FrameEncoder.write} for the native dialect. */
+  write(event: CoreEvent, send: (frame: string) => void): void {
+    send(this.encode(event));
+  }
+}
+
+/**
+ * AI SDK dialect: UI message chunks (`start`, `text-start`/`-delta`/`-end`,
+ * tool parts, `data-status`, `finish`) wrapped in `chunk` frames with a
+ * monotonic `sequence`, closed by `end` (or `error`).
+ */
+export class UiChunkEncoder implements FrameEncoder {
+  #requestId: string;
+  #sequence = 0;
+  #textId: string | undefined;
+  #textCount = 0;
+
+  /** Creates an encoder answering the AI SDK request `requestId`. */
+  constructor(requestId: string) {
+    this.#requestId = requestId;
+  }
+
+  #chunk(chunk: Record<string, unknown> & { type: string }): string {
+    const frame: AiSdkServerFrame = {
+      type: "chunk",
+      requestId: this.#requestId,
+      sequence: this.#sequence++,
+      chunk,
+    };
+    return JSON.stringify(frame);
+  }
+
+  #endText(send: (frame: string) => void): void {
+    if (this.#textId === undefined) return;
+    send(this.#chunk({ type: "text-end", id: this.#textId }));
+    this.#textId = undefined;
+  }
+
+  /** {@link FrameEncoder.write} for the AI SDK dialect. */
+  write(event: CoreEvent, send: (frame: string) => void): void {
+    switch (event.type) {
+      case "text-delta":
+        if (this.#textId === undefined) {
+          this.#textId = `text-${this.#textCount++}`;
+          send(this.#chunk({ type: "text-start", id: this.#textId }));
+        }
+        send(
+          this.#chunk({
+            type: "text-delta",
+            id: this.#textId,
+            delta: event.delta,
+          }),
+        );
+        return;
+      case "start":
+        send(this.#chunk({ type: "start", messageId: event.requestId }));
+        send(
+          this.#chunk({
+            type: "data-session",
+            data: { sessionId: event.sessionId },
+            transient: true,
+          }),
+        );
+        return;
+      case "status":
+        send(
+          this.#chunk({
+            type: "data-status",
+            data: { message: event.message },
+            transient: true,
+          }),
+        );
+        return;
+      case "tool-call":
+        this.#endText(send);
+        send(this.#chunk({
+          type: "tool-input-available",
+          toolCallId: event.toolCallId,
+          toolName: event.toolName,
+          input: event.input,
+          dynamic: true,
+        }));
+        return;
+      case "tool-result":
+        this.#endText(send);
+        send(
+          event.isError
+            ? this.#chunk({
+              type: "tool-output-error",
+              toolCallId: event.toolCallId,
+              errorText: String(event.output),
+              dynamic: true,
+            })
+            : this.#chunk({
+              type: "tool-output-available",
+              toolCallId: event.toolCallId,
+              output: event.output,
+              dynamic: true,
+            }),
+        );
+        return;
+      case "finish":
+        this.#endText(send);
+        if (event.reason === "cancelled") {
+          send(this.#chunk({ type: "abort", reason: "cancelled" }));
+        } else {
+          send(this.#chunk({ type: "finish", finishReason: "stop" }));
+        }
+        send(
+          JSON.stringify(
+            {
+              type: "end",
+              requestId: this.#requestId,
+            } satisfies AiSdkServerFrame,
+          ),
+        );
+        return;
+      case "error":
+        this.#endText(send);
+        send(JSON.stringify(
+          {
+            type: "error",
+            requestId: this.#requestId,
+            errorText: event.message,
+            code: event.code,
+          } satisfies AiSdkServerFrame,
+        ));
+        return;
+    }
+  }
+}
