@@ -5,7 +5,7 @@
  * @module
  */
 import { upgradeWebSocket } from "hono/deno";
-import { createAgent } from "./server/agents/mod.ts";
+import { type Agent, createAgent } from "./server/agents/mod.ts";
 import { createApp } from "./server/app.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
 import { loadDocs } from "./server/docs.ts";
@@ -20,13 +20,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Builds the app from `config` and serves it with `Deno.serve`. */
-export async function startServer(config: Config): Promise<RunningServer> {
+/**
+ * Builds the app from `config` and serves it with `Deno.serve`.
+ * `overrides.agent` replaces the configured agent (tests use it).
+ */
+export async function startServer(
+  config: Config,
+  overrides: { agent?: Agent } = {},
+): Promise<RunningServer> {
   const log = createLogger(config.LOG_LEVEL);
   const store = await KvSessionStore.open(config.KV_PATH, {
     window: config.HISTORY_WINDOW,
   });
-  const agent = createAgent(config, await loadDocs());
+  const agent = overrides.agent ?? createAgent(config, await loadDocs());
   const app = createApp({ config, agent, store, upgradeWebSocket, log });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({

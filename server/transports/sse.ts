@@ -32,8 +32,6 @@ export function sseHandler(core: ChatCore, config: Config): Handler {
     }
     const frame = decoded.frame as QueryFrame;
     const abort = new AbortController();
-    const clientSignal = c.req.raw.signal;
-    clientSignal.addEventListener("abort", () => abort.abort(), { once: true });
     return new Response(
       sseBody(
         core,
