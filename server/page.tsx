@@ -1,19 +1,188 @@
 /**
- * Server-rendered chat page and client assets. (Placeholder until the
- * islands client lands.)
+ * Server-rendered chat page and client assets.
+ *
+ * `GET /` renders the shell and the session's history (session id from the
+ * `session_id` cookie the client mirrors from `localStorage`) with
+ * `preact-render-to-string`; the islands are marked for `client/boot.ts` to
+ * hydrate. `GET /static/:file` serves the hashed bundles with long-lived
+ * immutable cache headers.
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { Hono } from "hono";
+import { getCookie } from "hono/cookie";
+import { renderToString } from "preact-render-to-string";
+import type { Manifest } from "../client/build.ts";
+import type { HistoryTurn } from "../client/chat_state.ts";
+import { Island } from "../client/island.tsx";
+import Chat, { type ChatProps } from "../client/islands/Chat.tsx";
+import MetricsStrip from "../client/islands/MetricsStrip.tsx";
+import {
+  parseSessionId,
+  parseTransport,
+  SESSION_COOKIE,
+  TRANSPORT_COOKIE,
+} from "../client/prefs.ts";
 import type { SessionStore } from "./store/types.ts";
 
 /** What the page routes need. */
 export interface PageDeps {
   store: SessionStore;
+  /**
+   * The client build (from `ensureClientBuild()` in `client/build.ts`).
+   * Omitted: `static/manifest.json` is read on each page request.
+   */
+  manifest?: Manifest;
+  /** Directory of the built bundles; default `static/` at the repo root. */
+  staticDir?: URL;
+}
+
+const DEFAULT_STATIC = new URL("../static/", import.meta.url);
+const HASHED = /^[a-z]+-[0-9a-f]{8,}\.js$/;
+const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+async function loadManifest(deps: PageDeps): Promise<Manifest | undefined> {
+  if (deps.manifest) return deps.manifest;
+  try {
+    const url = new URL("manifest.json", deps.staticDir ?? DEFAULT_STATIC);
+    return JSON.parse(await readFile(url, "utf8")) as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+async function loadHistory(
+  store: SessionStore,
+  sessionId: string | undefined,
+): Promise<HistoryTurn[]> {
+  if (!sessionId) return [];
+  try {
+    const turns = await store.load(sessionId);
+    return turns.map((t) => ({
+      query: t.query,
+      answer: t.answer,
+      finishReason: t.finishReason,
+      tools: t.tools,
+    }));
+  } catch (error) {
+    console.error(`Cannot load history of session "${sessionId}": ${error}`);
+    return [];
+  }
+}
+
+function Page(
+  { chat, manifest, styles }: {
+    chat: ChatProps;
+    manifest?: Manifest;
+    styles: string;
+  },
+) {
+  const boot = manifest && `/static/${manifest.boot.file}`;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>Chat</title>
+        {boot ? <link rel="modulepreload" href={boot} /> : null}
+        <style dangerouslySetInnerHTML={{ __html: styles }} />
+      </head>
+      <body>
+        <header class="top">
+          <h1>Chat</h1>
+          <p>Answers stream over WebSocket or SSE: switch and compare.</p>
+        </header>
+        <Island name="MetricsStrip" component={MetricsStrip} props={{}} />
+        {manifest ? null : (
+          <p class="notice">
+            The client bundle is not built: run <code>deno task build</code>.
+          </p>
+        )}
+        <noscript>
+          <p class="notice">
+            JavaScript is off: the conversation is readable, but asking needs
+            JavaScript.
+          </p>
+        </noscript>
+        <Island name="Chat" component={Chat} props={chat} />
+        {boot ? <script type="module" src={boot} /> : null}
+      </body>
+    </html>
+  );
 }
 
 /** Routes for `/` and the client bundle under `/static/`. */
-export function pageRoutes(_deps: PageDeps): Hono {
+export function pageRoutes(deps: PageDeps): Hono {
   const app = new Hono();
-  app.get("/", (c) => c.html("<!doctype html><title>Chat</title><p>Chat</p>"));
+  const staticDir = deps.staticDir ?? DEFAULT_STATIC;
+  let styles: string | undefined;
+
+  app.get("/", async (c) => {
+    const sessionId = parseSessionId(getCookie(c, SESSION_COOKIE));
+    const transport = parseTransport(getCookie(c, TRANSPORT_COOKIE)) ?? "ws";
+    const [history, manifest] = await Promise.all([
+      loadHistory(deps.store, sessionId),
+      loadManifest(deps),
+    ]);
+    styles ??= (await import("../client/styles.ts")).CSS;
+    const chat: ChatProps = {
+      sessionId,
+      transport,
+      history,
+      markdownUrl: manifest && `/static/${manifest.markdown.file}`,
+    };
+    const html = "<!doctype html>" +
+      renderToString(<Page chat={chat} manifest={manifest} styles={styles} />);
+    return c.html(html, 200, {
+      "Cache-Control": "no-store",
+      "Content-Security-Policy": CSP,
+      "X-Content-Type-Options": "nosniff",
+      "Referrer-Policy": "same-origin",
+    });
+  });
+
+  app.get("/static/:file", async (c) => {
+    const name = c.req.param("file");
+    if (!SAFE_NAME.test(name) || !name.endsWith(".js")) {
+      return c.json({ error: "Not found" }, 404);
+    }
+    const gzipOk = /\bgzip\b/.test(c.req.header("Accept-Encoding") ?? "");
+    const headers: Record<string, string> = {
+      "Content-Type": "text/javascript; charset=utf-8",
+      "Cache-Control": HASHED.test(name)
+        ? "public, max-age=31536000, immutable"
+        : "no-cache",
+      "Vary": "Accept-Encoding",
+      "X-Content-Type-Options": "nosniff",
+    };
+    if (gzipOk) {
+      try {
+        const body = new Uint8Array(
+          await readFile(new URL(`${name}.gz`, staticDir)),
+        );
+        return c.body(body, 200, { ...headers, "Content-Encoding": "gzip" });
+      } catch {
+        // Fall through to the plain file.
+      }
+    }
+    try {
+      const body = new Uint8Array(await readFile(new URL(name, staticDir)));
+      return c.body(body, 200, headers);
+    } catch {
+      return c.json({ error: "Not found" }, 404);
+    }
+  });
+
   return app;
 }

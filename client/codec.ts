@@ -1,0 +1,84 @@
+/**
+ * Decodes server frames in the browser without shipping zod.
+ *
+ * The frame types come from the protocol module as types only; the checks
+ * here are the few the UI relies on (a known `type` and the fields it reads),
+ * so a malformed frame is dropped instead of breaking the UI.
+ * @module
+ */
+import type { ServerFrame } from "../protocol/frames.ts";
+
+/** What {@link decodeFrame} returns. */
+export type DecodedFrame =
+  | { ok: true; frame: ServerFrame }
+  | { ok: false; message: string };
+
+type Check = (v: Record<string, unknown>) => string | undefined;
+
+const str = (key: string): Check => (v) =>
+  typeof v[key] === "string" ? undefined : `field "${key}" must be a string`;
+const optStr = (key: string): Check => (v) =>
+  v[key] === undefined || typeof v[key] === "string"
+    ? undefined
+    : `field "${key}" must be a string`;
+const seq: Check = (v) =>
+  typeof v.seq === "number" && Number.isInteger(v.seq) && v.seq >= 0
+    ? undefined
+    : 'field "seq" must be a non-negative integer';
+const answer = [str("request_id"), seq];
+
+const CHECKS: Record<ServerFrame["type"], Check[]> = {
+  session: [str("session_id"), ...answer],
+  content: [str("content"), ...answer],
+  status: [str("message"), ...answer],
+  tool_call: [str("tool_call_id"), str("name"), ...answer],
+  tool_result: [str("tool_call_id"), str("name"), ...answer],
+  done: [
+    (v) =>
+      v.finish_reason === "stop" || v.finish_reason === "cancelled" ||
+        v.finish_reason === "error"
+        ? undefined
+        : 'field "finish_reason" must be "stop", "cancelled" or "error"',
+    ...answer,
+  ],
+  error: [str("code"), str("message"), optStr("request_id")],
+  pong: [],
+};
+
+/**
+ * Parses one server frame (a WebSocket text message or an SSE `data` field).
+ * Never throws.
+ */
+export function decodeFrame(text: string): DecodedFrame {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, message: "Cannot decode frame: not valid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return {
+      ok: false,
+      message: "Cannot decode frame: expected a JSON object",
+    };
+  }
+  const record = value as Record<string, unknown>;
+  const checks = typeof record.type === "string"
+    ? CHECKS[record.type as ServerFrame["type"]]
+    : undefined;
+  if (!checks || !Object.hasOwn(CHECKS, record.type as string)) {
+    return {
+      ok: false,
+      message: `Cannot decode frame: unknown type ${
+        JSON.stringify(String(record.type).slice(0, 64))
+      }`,
+    };
+  }
+  for (const check of checks) {
+    const problem = check(record);
+    if (problem) {
+      return { ok: false, message: `Cannot decode frame: ${problem}` };
+    }
+  }
+  return { ok: true, frame: record as ServerFrame };
+}
