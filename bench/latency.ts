@@ -1,0 +1,277 @@
+/**
+ * Latency sampler: the same synthetic workload over four transports against
+ * our server and the raw baseline, measured side by side in one process.
+ *
+ * - burst: every combination (server × transport) is sampled round-robin in a
+ *   shuffled order each round, so machine noise hits all of them alike;
+ * - paced: all combinations run at once (the load is tiny: one chunk per
+ *   interval each), each doing its samples one after another.
+ *
+ * Per answer it records time to first chunk, one-way latency of every chunk
+ * (receive time − server `ts`) and time to last chunk.
+ *
+ * Run: `deno run -A bench/latency.ts [--smoke]` or `bun bench/latency.ts`.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import process from "node:process";
+import {
+  type AnswerSample,
+  queryOnce,
+  ReusedWs,
+  ROOT,
+  type ServerHandle,
+  type ServerKind,
+  startServer,
+  type Stats,
+  stats,
+  type Transport,
+  transportAvailable,
+  TRANSPORTS,
+  type Workload,
+} from "./common.ts";
+
+/** Results of one (mode, server, transport) combination. */
+export interface LatencyCell {
+  mode: "burst" | "paced";
+  server: ServerKind;
+  transport: Transport;
+  /** Answers measured (after warm-up). */
+  samples: number;
+  errors: number;
+  firstError?: string;
+  ttfc: Stats;
+  oneWay: Stats;
+  ttlc: Stats;
+  /** Raw time-to-last-chunk samples, for charts. */
+  ttlcSamples: number[];
+  /** Up to 2000 one-way samples, for charts. */
+  oneWaySamples: number[];
+}
+
+/** Options of {@link runLatency}. */
+export interface LatencyOptions {
+  burst: Workload & { samples: number; warmup: number };
+  paced: Workload & { samples: number; warmup: number };
+  transports?: readonly Transport[];
+  /** Servers to compare (default both; `ours` is skipped without main.ts). */
+  servers?: ServerKind[];
+  log?: (line: string) => void;
+}
+
+/** What {@link runLatency} returns. */
+export interface LatencyReport {
+  burst: Workload & { samples: number };
+  paced: Workload & { samples: number };
+  cells: LatencyCell[];
+  skipped: string[];
+}
+
+/** Default full-run settings: 1,000-chunk burst, 20 ms paced. */
+export const FULL_LATENCY: LatencyOptions = {
+  burst: {
+    chunks: 1000,
+    chunkBytes: 16,
+    intervalMs: 0,
+    samples: 200,
+    warmup: 20,
+  },
+  paced: { chunks: 50, chunkBytes: 16, intervalMs: 20, samples: 40, warmup: 2 },
+};
+
+/** Tiny settings for the smoke test. */
+export const SMOKE_LATENCY: LatencyOptions = {
+  burst: { chunks: 20, chunkBytes: 16, intervalMs: 0, samples: 3, warmup: 1 },
+  paced: { chunks: 3, chunkBytes: 16, intervalMs: 5, samples: 2, warmup: 0 },
+};
+
+interface Combo {
+  server: ServerHandle;
+  transport: Transport;
+  reused?: ReusedWs;
+  results: AnswerSample[];
+  errors: number;
+  firstError?: string;
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+async function sample(c: Combo, keep: boolean): Promise<void> {
+  try {
+    const r = await queryOnce(c.transport, c.server.url, c.reused);
+    if (keep) c.results.push(r);
+  } catch (err) {
+    c.errors++;
+    c.firstError ??= (err as Error).message;
+    if (c.transport === "ws-reused") {
+      // The socket may be unusable now: replace it.
+      c.reused?.close();
+      c.reused = new ReusedWs(c.server.url);
+      await c.reused.ready().catch(() => {});
+    }
+  }
+}
+
+async function combos(
+  servers: ServerHandle[],
+  transports: readonly Transport[],
+): Promise<Combo[]> {
+  const out: Combo[] = [];
+  for (const server of servers) {
+    for (const transport of transports) {
+      const c: Combo = { server, transport, results: [], errors: 0 };
+      if (transport === "ws-reused") {
+        c.reused = new ReusedWs(server.url);
+        await c.reused.ready();
+      }
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+function cell(mode: "burst" | "paced", c: Combo): LatencyCell {
+  const oneWay = c.results.flatMap((r) => r.oneWay);
+  const step = Math.max(1, Math.floor(oneWay.length / 2000));
+  return {
+    mode,
+    server: c.server.kind,
+    transport: c.transport,
+    samples: c.results.length,
+    errors: c.errors,
+    firstError: c.firstError,
+    ttfc: stats(c.results.map((r) => r.ttfc)),
+    oneWay: stats(oneWay),
+    ttlc: stats(c.results.map((r) => r.ttlc)),
+    ttlcSamples: c.results.map((r) => r.ttlc),
+    oneWaySamples: oneWay.filter((_, i) => i % step === 0),
+  };
+}
+
+/** True when our server's entry point exists. */
+export function oursAvailable(): boolean {
+  return existsSync(`${ROOT}/main.ts`);
+}
+
+/** Starts one server per kind for a workload. */
+export async function startPair(
+  kinds: ServerKind[],
+  w: Workload,
+): Promise<ServerHandle[]> {
+  return await Promise.all(kinds.map((k) => startServer(k, w)));
+}
+
+/** Runs the burst and paced latency comparison. */
+export async function runLatency(opts: LatencyOptions): Promise<LatencyReport> {
+  const log = opts.log ?? (() => {});
+  const skipped: string[] = [];
+  const transports = (opts.transports ?? TRANSPORTS).filter((t) => {
+    if (transportAvailable(t)) return true;
+    skipped.push(`${t}: not available in this runtime`);
+    return false;
+  });
+  let kinds = opts.servers ?? ["ours", "raw"];
+  if (kinds.includes("ours") && !oursAvailable()) {
+    skipped.push("ours: main.ts not found");
+    kinds = kinds.filter((k) => k !== "ours");
+  }
+  const cells: LatencyCell[] = [];
+
+  // Burst: round-robin, shuffled each round.
+  {
+    const servers = await startPair(kinds, opts.burst);
+    try {
+      const cs = await combos(servers, transports);
+      log(
+        `burst: ${opts.burst.chunks} chunks × ${opts.burst.samples} samples × ${cs.length} combinations`,
+      );
+      const rounds = opts.burst.warmup + opts.burst.samples;
+      for (let i = 0; i < rounds; i++) {
+        for (const c of shuffle([...cs])) {
+          await sample(c, i >= opts.burst.warmup);
+        }
+        if ((i + 1) % 50 === 0) log(`  burst round ${i + 1}/${rounds}`);
+      }
+      for (const c of cs) {
+        c.reused?.close();
+        cells.push(cell("burst", c));
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  }
+
+  // Paced: all combinations concurrently.
+  {
+    const servers = await startPair(kinds, opts.paced);
+    try {
+      const cs = await combos(servers, transports);
+      log(
+        `paced: ${opts.paced.chunks} chunks every ${opts.paced.intervalMs} ms × ${opts.paced.samples} samples × ${cs.length} combinations (concurrent)`,
+      );
+      await Promise.all(cs.map(async (c) => {
+        for (let i = 0; i < opts.paced.warmup + opts.paced.samples; i++) {
+          await sample(c, i >= opts.paced.warmup);
+        }
+      }));
+      for (const c of cs) {
+        c.reused?.close();
+        cells.push(cell("paced", c));
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  }
+  return {
+    burst: { ...opts.burst },
+    paced: { ...opts.paced },
+    cells,
+    skipped,
+  };
+}
+
+/** `ours / raw` ratio of a statistic for a mode and transport, if both ran. */
+export function ratio(
+  report: LatencyReport,
+  mode: "burst" | "paced",
+  transport: Transport,
+  pick: (c: LatencyCell) => number,
+): number | undefined {
+  const find = (s: ServerKind) =>
+    report.cells.find((c) => c.mode === mode && c.transport === transport && c.server === s);
+  const ours = find("ours");
+  const raw = find("raw");
+  if (!ours || !raw || !ours.samples || !raw.samples) return undefined;
+  return pick(ours) / pick(raw);
+}
+
+if (import.meta.main) {
+  const smoke = process.argv.includes("--smoke");
+  const report = await runLatency({
+    ...(smoke ? SMOKE_LATENCY : FULL_LATENCY),
+    log: (l) => console.error(l),
+  });
+  const f = (n: number) => n.toFixed(2);
+  console.log(
+    "mode  server transport        n   ttfc p50/p95/p99    one-way p50/p95/p99   ttlc p50/p95/p99 (ms)",
+  );
+  for (const c of report.cells) {
+    console.log(
+      `${c.mode.padEnd(5)} ${c.server.padEnd(6)} ${c.transport.padEnd(15)} ${
+        String(c.samples).padStart(4)
+      }  ${f(c.ttfc.p50)}/${f(c.ttfc.p95)}/${f(c.ttfc.p99)}  ${f(c.oneWay.p50)}/${
+        f(c.oneWay.p95)
+      }/${f(c.oneWay.p99)}  ${f(c.ttlc.p50)}/${f(c.ttlc.p95)}/${f(c.ttlc.p99)}${
+        c.errors ? `  errors ${c.errors}: ${c.firstError}` : ""
+      }`,
+    );
+  }
+  for (const s of report.skipped) console.log(`skipped: ${s}`);
+  process.exit(0);
+}

@@ -1,0 +1,246 @@
+/**
+ * Concurrent-connection ramp: for each transport and each level it starts
+ * a fresh server (`ulimit -n` raised), runs {@link ./load_gen.ts} in a
+ * separate process, and samples the server's RSS and CPU from `/proc`:
+ * before any connection (base), with every WebSocket open and idle, and
+ * while streaming (peak).
+ *
+ * Run: `deno run -A bench/load.ts [--smoke] [--levels 100,1000]
+ * [--client bun]` or `bun bench/load.ts`.
+ * @module
+ */
+import process from "node:process";
+import {
+  DENO_BIN,
+  queryOnce,
+  RUNTIME,
+  type ServerKind,
+  sleep,
+  spawnLimited,
+  startServer,
+  type Workload,
+} from "./common.ts";
+import type { LoadResult } from "./load_gen.ts";
+
+/** One level of the ramp. */
+export interface LoadLevel {
+  server: ServerKind;
+  transport: "ws" | "sse";
+  connections: number;
+  /** Runtime of the load generator process. */
+  client: "deno" | "bun";
+  /** Server RSS before any load connection, bytes. */
+  baseRss: number;
+  /** Server RSS with every socket open and idle (WS only), bytes. */
+  idleRss?: number;
+  /** Highest server RSS sampled while streaming, bytes. */
+  peakRss: number;
+  /** (idle − base) / connections, bytes. */
+  idleBytesPerConn?: number;
+  /** (peak − base) / connections, bytes. */
+  streamingBytesPerConn: number;
+  /** Server CPU over the streaming phase, % of one core. */
+  serverCpuPercent: number;
+  result?: LoadResult;
+  failure?: string;
+}
+
+/** Options of {@link runLoadRamp}. */
+export interface LoadOptions {
+  levels: number[];
+  transports: ("ws" | "sse")[];
+  workload: Workload;
+  turns: number;
+  idleMs: number;
+  rampMs: number;
+  timeoutMs: number;
+  client?: "deno" | "bun";
+  server?: ServerKind;
+  log?: (line: string) => void;
+}
+
+/** Full run: up to 10,000 streams, 20 chunks of 16 B every 100 ms, 2 turns. */
+export const FULL_LOAD: LoadOptions = {
+  levels: [100, 1_000, 5_000, 10_000],
+  transports: ["ws", "sse"],
+  workload: { chunks: 20, chunkBytes: 16, intervalMs: 100 },
+  turns: 2,
+  idleMs: 2_000,
+  rampMs: 2_000,
+  timeoutMs: 90_000,
+};
+
+/** Smoke run: 10 streams, a few chunks. */
+export const SMOKE_LOAD: LoadOptions = {
+  levels: [10],
+  transports: ["ws", "sse"],
+  workload: { chunks: 5, chunkBytes: 16, intervalMs: 5 },
+  turns: 2,
+  idleMs: 200,
+  rampMs: 50,
+  timeoutMs: 10_000,
+};
+
+/** Runs one level: fresh server, load generator process, `/proc` sampling. */
+export async function runLevel(
+  opts: LoadOptions,
+  transport: "ws" | "sse",
+  connections: number,
+): Promise<LoadLevel> {
+  const client = opts.client ?? RUNTIME;
+  const kind = opts.server ?? "ours";
+  const server = await startServer(kind, opts.workload, { fdLimit: 20_000 });
+  const level: LoadLevel = {
+    server: kind,
+    transport,
+    connections,
+    client,
+    baseRss: 0,
+    peakRss: 0,
+    streamingBytesPerConn: 0,
+    serverCpuPercent: 0,
+  };
+  try {
+    // Warm both paths once so lazy init is not billed to connections.
+    await queryOnce("ws-new", server.url);
+    await queryOnce("sse-fetch", server.url);
+    await sleep(200);
+    level.baseRss = server.rss();
+    const args = [
+      "bench/load_gen.ts",
+      "--url",
+      server.url,
+      "--transport",
+      transport,
+      "--connections",
+      String(connections),
+      "--turns",
+      String(opts.turns),
+      "--chunks",
+      String(opts.workload.chunks),
+      "--idle-ms",
+      String(opts.idleMs),
+      "--ramp-ms",
+      String(opts.rampMs),
+      "--timeout-ms",
+      String(opts.timeoutMs),
+    ];
+    const argv = client === "bun" ? ["bun", ...args] : [DENO_BIN, "run", "-A", ...args];
+    const child = spawnLimited(argv, { fdLimit: 20_000 });
+    let out = "";
+    let result: LoadResult | undefined;
+    let sampler: ReturnType<typeof setInterval> | undefined;
+    let cpu0 = 0;
+    let t0 = 0;
+    let cpu1 = 0;
+    let t1 = 0;
+    let stderr = "";
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (d: string) => {
+      stderr = (stderr + d).slice(-2000);
+      for (const line of d.split("\n")) {
+        if (line.trim()) opts.log?.(`    ${line.trim()}`);
+      }
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => resolve(code))
+    );
+    const killer = setTimeout(
+      () => child.kill("SIGKILL"),
+      opts.timeoutMs + opts.idleMs + 60_000,
+    );
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (d: string) => {
+      out += d;
+      let nl;
+      while ((nl = out.indexOf("\n")) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (line === "PHASE connected") {
+          setTimeout(() => {
+            level.idleRss = server.rss();
+          }, Math.min(500, opts.idleMs / 2));
+        } else if (line === "PHASE streaming") {
+          cpu0 = server.cpuMs();
+          t0 = performance.now();
+          sampler = setInterval(() => {
+            level.peakRss = Math.max(level.peakRss, server.rss());
+          }, 100);
+        } else if (line.startsWith("RESULT ")) {
+          cpu1 = server.cpuMs();
+          t1 = performance.now();
+          clearInterval(sampler);
+          result = JSON.parse(line.slice(7));
+        }
+      }
+    });
+    const code = await exited;
+    clearTimeout(killer);
+    clearInterval(sampler);
+    if (!result) {
+      level.failure = `Load generator exited with code ${code}: ${stderr.slice(-400)}`;
+      return level;
+    }
+    level.result = result;
+    level.peakRss = Math.max(level.peakRss, level.idleRss ?? 0);
+    level.streamingBytesPerConn = Math.round(
+      (level.peakRss - level.baseRss) / connections,
+    );
+    if (level.idleRss !== undefined) {
+      level.idleBytesPerConn = Math.round(
+        (level.idleRss - level.baseRss) / connections,
+      );
+    }
+    level.serverCpuPercent = t1 > t0 ? Math.round(((cpu1 - cpu0) / (t1 - t0)) * 1000) / 10 : 0;
+    return level;
+  } catch (err) {
+    level.failure = (err as Error).message;
+    return level;
+  } finally {
+    await server.close();
+  }
+}
+
+/** Runs every transport at every level, one level at a time. */
+export async function runLoadRamp(opts: LoadOptions): Promise<LoadLevel[]> {
+  const out: LoadLevel[] = [];
+  for (const transport of opts.transports) {
+    for (const n of opts.levels) {
+      opts.log?.(`load: ${transport} × ${n} connections`);
+      const level = await runLevel(opts, transport, n);
+      out.push(level);
+      const r = level.result;
+      opts.log?.(
+        r
+          ? `  ${r.messagesPerSec} msg/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${
+            r.latencyMs.p99.toFixed(1)
+          } ms, ok ${r.answersOk}/${r.answersExpected}, server ${level.serverCpuPercent}% CPU, loadgen ${r.loadGenCpu.percentOfOneCore}% CPU, ${
+            (level.streamingBytesPerConn / 1024).toFixed(1)
+          } KiB/conn streaming`
+          : `  failed: ${level.failure}`,
+      );
+    }
+  }
+  return out;
+}
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (import.meta.main) {
+  const base = process.argv.includes("--smoke") ? SMOKE_LOAD : FULL_LOAD;
+  const levels = argValue("levels");
+  const client = argValue("client");
+  const transports = argValue("transports");
+  const result = await runLoadRamp({
+    ...base,
+    levels: levels ? levels.split(",").map(Number) : base.levels,
+    transports: transports ? transports.split(",") as ("ws" | "sse")[] : base.transports,
+    client: client === "bun" || client === "deno" ? client : undefined,
+    log: (l) => console.error(l),
+  });
+  console.log(JSON.stringify(result, null, 2));
+  process.exit(0);
+}
