@@ -41,9 +41,7 @@ export async function startServer(
     onListen: resolve,
   }, app.fetch);
   const address = await listening;
-  const host = address.hostname.includes(":")
-    ? `[${address.hostname}]`
-    : address.hostname;
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   return {
     url: `http://${host}:${address.port}`,
     async close() {

@@ -12,12 +12,7 @@
  * @module
  */
 import { z } from "zod";
-import {
-  ErrorCode,
-  type FinishReason,
-  ID_PATTERN,
-  MAX_QUERY_LENGTH,
-} from "./codes.ts";
+import { ErrorCode, type FinishReason, ID_PATTERN, MAX_QUERY_LENGTH } from "./codes.ts";
 
 const id = z.string({ error: "must be a string" }).regex(ID_PATTERN, {
   error: "must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
@@ -185,9 +180,7 @@ export function decodeClientFrame(text: string): DecodeResult {
     return {
       ok: false,
       code: ErrorCode.UnknownType,
-      message: `Cannot decode frame: unknown type ${
-        JSON.stringify(String(type).slice(0, 64))
-      }`,
+      message: `Cannot decode frame: unknown type ${JSON.stringify(String(type).slice(0, 64))}`,
       requestId,
       aiSdk,
     };

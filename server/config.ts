@@ -66,9 +66,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
     throw new ConfigError(
-      `Invalid configuration: ${name} ${issue.message} (got ${
-        JSON.stringify(input[name])
-      })`,
+      `Invalid configuration: ${name} ${issue.message} (got ${JSON.stringify(input[name])})`,
     );
   }
   const config = parsed.data;

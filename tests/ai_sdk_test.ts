@@ -1,14 +1,5 @@
-import {
-  assert,
-  assertEquals,
-  assertRejects,
-  assertStringIncludes,
-} from "@std/assert";
-import {
-  type UIMessage,
-  type UIMessageChunk,
-  WebSocketChatTransport,
-} from "ai";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { type UIMessage, type UIMessageChunk, WebSocketChatTransport } from "ai";
 import { hangingAgent } from "./helpers/agents.ts";
 import { startServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";

@@ -1,9 +1,4 @@
-import {
-  assert,
-  assertEquals,
-  assertGreater,
-  assertStringIncludes,
-} from "@std/assert";
+import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
 import { ErrorCode } from "../protocol/codes.ts";
 import { ServerFrame } from "../protocol/frames.ts";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
@@ -31,9 +26,7 @@ Deno.test("SSE streams the seed frames with id, retry and the right headers", as
     assertEquals(frames[0].type, "session");
     assertEquals(frames.at(-1)?.type, "done");
     const requestId = events[0].json.request_id;
-    events.forEach((event, seq) =>
-      assertEquals(event.id, `${requestId}:${seq}`)
-    );
+    events.forEach((event, seq) => assertEquals(event.id, `${requestId}:${seq}`));
     const text = frames.map((f) => f.type === "content" ? f.content : "").join(
       "",
     );

@@ -80,9 +80,7 @@ export function assertStringIncludes(
   if (!actual.includes(expected)) {
     throw new AssertionError(
       msg ??
-        `Expected ${JSON.stringify(actual.slice(0, 500))} to include ${
-          JSON.stringify(expected)
-        }`,
+        `Expected ${JSON.stringify(actual.slice(0, 500))} to include ${JSON.stringify(expected)}`,
     );
   }
 }
@@ -211,9 +209,7 @@ function checkError(
   }
   if (type && !(error instanceof type)) {
     throw new AssertionError(
-      `Expected error to be instance of "${type.name}", got "${
-        (error as Error).name
-      }"`,
+      `Expected error to be instance of "${type.name}", got "${(error as Error).name}"`,
     );
   }
   if (msgIncludes !== undefined && !error.message.includes(msgIncludes)) {

@@ -5,20 +5,10 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import {
-  calculate,
-  CalculatorError,
-  findExpression,
-} from "../tools/calculator.ts";
+import { calculate, CalculatorError, findExpression } from "../tools/calculator.ts";
 import { readClock } from "../tools/clock.ts";
 import type { DocsSearch } from "../tools/docs_search.ts";
-import type {
-  Agent,
-  AgentEvent,
-  AgentRequest,
-  StreamOptions,
-  Turn,
-} from "./types.ts";
+import type { Agent, AgentEvent, AgentRequest, StreamOptions, Turn } from "./types.ts";
 
 /** Settings of the demo agent. */
 export interface DemoOptions {
@@ -30,8 +20,7 @@ export interface DemoOptions {
 
 type Emit = (event: AgentEvent) => void;
 
-const INTRO =
-  "I am the **offline demo agent** of this chat service: no language model, " +
+const INTRO = "I am the **offline demo agent** of this chat service: no language model, " +
   "just a few real tools. I can do arithmetic (try *what is 12 * (3 + 4)?*), " +
   "tell the time, search this project's documentation (try *how do I run the benchmarks?*), " +
   "and remember what you asked earlier in this chat.";
@@ -78,9 +67,7 @@ function answer(request: AgentRequest, docs: DocsSearch, emit: Emit): string {
     const turns = request.history.length;
     return INTRO +
       (turns
-        ? `\n\nWe have talked ${turns} time${
-          turns > 1 ? "s" : ""
-        } in this chat already.`
+        ? `\n\nWe have talked ${turns} time${turns > 1 ? "s" : ""} in this chat already.`
         : "");
   }
   if (/\b(earlier|previous|before|what did i (ask|say))\b/i.test(lower)) {
@@ -118,12 +105,8 @@ function answer(request: AgentRequest, docs: DocsSearch, emit: Emit): string {
   if (hits.length === 0) {
     return `I found nothing about *${query}* in this project's docs. ${INTRO}`;
   }
-  const parts = hits.map((hit) =>
-    `**${hit.title}** (${hit.source}): ${hit.excerpt}`
-  );
-  return `Here is what this project's docs say:\n\n${
-    parts.map((p) => `- ${p}`).join("\n")
-  }`;
+  const parts = hits.map((hit) => `**${hit.title}** (${hit.source}): ${hit.excerpt}`);
+  return `Here is what this project's docs say:\n\n${parts.map((p) => `- ${p}`).join("\n")}`;
 }
 
 /** Creates the demo agent. */

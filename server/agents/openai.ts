@@ -10,12 +10,7 @@ import { z } from "zod";
 import { calculate } from "../tools/calculator.ts";
 import { readClock } from "../tools/clock.ts";
 import type { DocsSearch } from "../tools/docs_search.ts";
-import type {
-  Agent,
-  AgentEvent,
-  AgentRequest,
-  StreamOptions,
-} from "./types.ts";
+import type { Agent, AgentEvent, AgentRequest, StreamOptions } from "./types.ts";
 
 /** Settings of the openai agent (`OPENAI_*` variables). */
 export interface OpenAiOptions {
@@ -49,8 +44,7 @@ export function createOpenAiAgent(options: OpenAiOptions): Agent {
   const model = provider.chatModel(options.model);
   const tools = {
     calculator: tool({
-      description:
-        "Evaluates an arithmetic expression with + - * / % ^ and parentheses",
+      description: "Evaluates an arithmetic expression with + - * / % ^ and parentheses",
       inputSchema: z.object({ expression: z.string() }),
       execute: ({ expression }) => ({ value: calculate(expression) }),
     }),
@@ -78,6 +72,8 @@ export function createOpenAiAgent(options: OpenAiOptions): Agent {
         tools,
         stopWhen: stepCountIs(5),
         abortSignal: signal,
+        // Errors arrive as `error` parts below and are logged by the core.
+        onError: () => {},
       });
       for await (const part of result.stream) {
         switch (part.type) {
@@ -106,16 +102,12 @@ export function createOpenAiAgent(options: OpenAiOptions): Agent {
               type: "tool-result",
               toolCallId: part.toolCallId,
               toolName: part.toolName,
-              output: part.error instanceof Error
-                ? part.error.message
-                : String(part.error),
+              output: part.error instanceof Error ? part.error.message : String(part.error),
               isError: true,
             };
             break;
           case "error":
-            throw part.error instanceof Error
-              ? part.error
-              : new Error(String(part.error));
+            throw part.error instanceof Error ? part.error : new Error(String(part.error));
         }
       }
     },

@@ -5,12 +5,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import type {
-  Agent,
-  AgentEvent,
-  AgentRequest,
-  StreamOptions,
-} from "./types.ts";
+import type { Agent, AgentEvent, AgentRequest, StreamOptions } from "./types.ts";
 
 /** Settings of the synthetic agent (`SYNTHETIC_*` variables). */
 export interface SyntheticOptions {

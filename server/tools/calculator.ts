@@ -101,11 +101,7 @@ export function calculate(expression: string): number {
       if ((op === "/" || op === "%") && right === 0) {
         throw new CalculatorError("Cannot calculate: division by zero");
       }
-      value = op === "*"
-        ? value * right
-        : op === "/"
-        ? value / right
-        : value % right;
+      value = op === "*" ? value * right : op === "/" ? value / right : value % right;
     }
     return value;
   };

@@ -3,11 +3,7 @@
  * (abort, calls). They speak the same `Agent` contract as the real ones.
  * @module
  */
-import type {
-  Agent,
-  AgentEvent,
-  AgentRequest,
-} from "../../server/agents/types.ts";
+import type { Agent, AgentEvent, AgentRequest } from "../../server/agents/types.ts";
 
 /** An agent that streams `first`, then waits until it is aborted. */
 export interface HangingAgent extends Agent {

@@ -2,10 +2,7 @@
  * Reads a real SSE response with `eventsource-parser`, for tests.
  * @module
  */
-import {
-  type EventSourceMessage,
-  EventSourceParserStream,
-} from "eventsource-parser/stream";
+import { type EventSourceMessage, EventSourceParserStream } from "eventsource-parser/stream";
 
 /** One parsed SSE event plus the parsed JSON of its data. */
 export interface SseEvent extends EventSourceMessage {
