@@ -5,11 +5,9 @@
  * @module
  */
 import { upgradeWebSocket } from "hono/deno";
-import { type Agent, createAgent } from "./server/agents/mod.ts";
-import { createApp } from "./server/app.ts";
+import type { Agent } from "./server/agents/mod.ts";
+import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
-import { loadDocs } from "./server/docs.ts";
-import { createLogger } from "./server/log.ts";
 import { KvSessionStore } from "./server/store/kv.ts";
 
 /** A running server. */
@@ -28,12 +26,10 @@ export async function startServer(
   config: Config,
   overrides: { agent?: Agent } = {},
 ): Promise<RunningServer> {
-  const log = createLogger(config.LOG_LEVEL);
   const store = await KvSessionStore.open(config.KV_PATH, {
     window: config.HISTORY_WINDOW,
   });
-  const agent = overrides.agent ?? createAgent(config, await loadDocs());
-  const app = createApp({ config, agent, store, upgradeWebSocket, log });
+  const { app } = await assemble(config, { store, upgradeWebSocket, agent: overrides.agent });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     hostname: config.HOST,
