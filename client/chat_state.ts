@@ -8,12 +8,7 @@
 import { batch, computed, type Signal, signal } from "@preact/signals";
 import type { FinishReason } from "../protocol/codes.ts";
 import type { ServerFrame } from "../protocol/frames.ts";
-import type {
-  AnswerHandle,
-  ChatTransport,
-  ConnectionState,
-  TransportKind,
-} from "./transport.ts";
+import type { AnswerHandle, ChatTransport, ConnectionState, TransportKind } from "./transport.ts";
 
 /** One finished turn as the server renders it (island props). */
 export interface HistoryTurn {

@@ -6,8 +6,7 @@
 import { type Signal, signal } from "@preact/signals";
 
 /** The markdown renderer once loaded (sanitised HTML out), else undefined. */
-export const markdownRenderer: Signal<((md: string) => string) | undefined> =
-  signal(undefined);
+export const markdownRenderer: Signal<((md: string) => string) | undefined> = signal(undefined);
 
 let loading: Promise<void> | undefined;
 

@@ -24,9 +24,7 @@ export function parseTransport(value: unknown): TransportKind | undefined {
 
 /** Narrows a string to a valid session id. */
 export function parseSessionId(value: unknown): string | undefined {
-  return typeof value === "string" && ID_PATTERN.test(value)
-    ? value
-    : undefined;
+  return typeof value === "string" && ID_PATTERN.test(value) ? value : undefined;
 }
 
 function setCookie(name: string, value: string): void {

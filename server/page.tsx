@@ -111,8 +111,7 @@ function Page(
         )}
         <noscript>
           <p class="notice">
-            JavaScript is off: the conversation is readable, but asking needs
-            JavaScript.
+            JavaScript is off: the conversation is readable, but asking needs JavaScript.
           </p>
         </noscript>
         <Island name="Chat" component={Chat} props={chat} />
@@ -160,9 +159,7 @@ export function pageRoutes(deps: PageDeps): Hono {
     const gzipOk = /\bgzip\b/.test(c.req.header("Accept-Encoding") ?? "");
     const headers: Record<string, string> = {
       "Content-Type": "text/javascript; charset=utf-8",
-      "Cache-Control": HASHED.test(name)
-        ? "public, max-age=31536000, immutable"
-        : "no-cache",
+      "Cache-Control": HASHED.test(name) ? "public, max-age=31536000, immutable" : "no-cache",
       "Vary": "Accept-Encoding",
       "X-Content-Type-Options": "nosniff",
     };

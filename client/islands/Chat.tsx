@@ -6,23 +6,10 @@
 import { useSignal, useSignalEffect } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useRef } from "preact/hooks";
-import {
-  type Activity,
-  ChatController,
-  type HistoryTurn,
-  type Message,
-} from "../chat_state.ts";
+import { type Activity, ChatController, type HistoryTurn, type Message } from "../chat_state.ts";
 import { loadMarkdown, markdownRenderer } from "../markdown_loader.ts";
-import {
-  browserPersistence,
-  storedSessionId,
-  storedTransport,
-} from "../prefs.ts";
-import {
-  type ConnectionState,
-  createTransport,
-  type TransportKind,
-} from "../transport.ts";
+import { browserPersistence, storedSessionId, storedTransport } from "../prefs.ts";
+import { type ConnectionState, createTransport, type TransportKind } from "../transport.ts";
 
 /** Props of {@link Chat}; all serialisable. */
 export interface ChatProps {
@@ -54,8 +41,7 @@ export default function Chat(props: ChatProps): JSX.Element {
         history: props.history,
         sessionId: props.sessionId,
         transport: props.transport,
-        createTransport: (kind) =>
-          createTransport(kind, { origin: location.origin }),
+        createTransport: (kind) => createTransport(kind, { origin: location.origin }),
         persistence: browserPersistence,
       }),
     [],
@@ -226,9 +212,7 @@ function MessageList({ chat }: { chat: ChatController }): JSX.Element {
         aria-label="Conversation"
       >
         <ol>
-          {messages.map((message) => (
-            <MessageItem key={message.id} message={message} />
-          ))}
+          {messages.map((message) => <MessageItem key={message.id} message={message} />)}
         </ol>
       </div>
     </div>
@@ -297,24 +281,22 @@ function ActivityList({ items }: { items: Activity[] }): JSX.Element | null {
   return (
     <div class="activity">
       {items.map((item, i) =>
-        item.kind === "status"
-          ? <p key={i} class="status">{item.message}</p>
-          : (
-            <details
-              key={item.id}
-              class={`tool ${item.done ? "done" : "running"}`}
-            >
-              <summary>
-                <span class="tool-name">{item.name}</span>
-                {item.done
-                  ? (item.isError ? " failed" : " ✓")
-                  : <span class="spinner" aria-label="running" />}
-              </summary>
-              <pre>{`input: ${show(item.input)}${
+        item.kind === "status" ? <p key={i} class="status">{item.message}</p> : (
+          <details
+            key={item.id}
+            class={`tool ${item.done ? "done" : "running"}`}
+          >
+            <summary>
+              <span class="tool-name">{item.name}</span>
+              {item.done
+                ? (item.isError ? " failed" : " ✓")
+                : <span class="spinner" aria-label="running" />}
+            </summary>
+            <pre>{`input: ${show(item.input)}${
                 item.done ? `\noutput: ${show(item.output)}` : ""
               }`}</pre>
-            </details>
-          )
+          </details>
+        )
       )}
     </div>
   );
