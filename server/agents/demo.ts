@@ -63,7 +63,11 @@ function answer(request: AgentRequest, docs: DocsSearch, emit: Emit): string {
     }
   };
 
-  if (/^\s*(hi|hello|hey|你好|who are you|what are you|help)\b/i.test(query)) {
+  if (
+    /^\s*((hi|hello|hey|help|who are you|what are you)\b|你好|您好)|introduce yourself|介绍/i.test(
+      query,
+    )
+  ) {
     const turns = request.history.length;
     return INTRO +
       (turns
