@@ -115,7 +115,8 @@ export function spawnLimited(
   }`;
   const child = spawn("sh", ["-c", script], {
     cwd: opts.cwd ?? ROOT,
-    env: { ...readEnv(), ...opts.env },
+    // Bun's fetch allows 256 concurrent requests unless told otherwise.
+    env: { ...readEnv(), BUN_CONFIG_MAX_HTTP_REQUESTS: "65535", ...opts.env },
     stdio: ["pipe", "pipe", "pipe"],
   });
   live.add(child);

@@ -46,6 +46,8 @@ export interface LoadResult {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   /** Time to first chunk percentiles, ms (from query sent). */
   ttfcMs: { p50: number; p95: number; p99: number; max: number };
+  /** Time to last chunk percentiles, ms (from query sent). */
+  ttlcMs: { p50: number; p95: number; p99: number; max: number };
   errors: {
     connect: number;
     closedEarly: number;
@@ -135,6 +137,7 @@ export async function runLoad(opts: {
   const log = opts.log ?? (() => {});
   const latency = new Histogram();
   const ttfc = new Histogram();
+  const ttlc = new Histogram();
   const errors = {
     connect: 0,
     closedEarly: 0,
@@ -179,6 +182,7 @@ export async function runLoad(opts: {
         return false;
       }
       if (type === "done") {
+        ttlc.add(t - this.t0);
         if (this.count !== chunks) {
           errors.lostChunks++;
           this.bad = true;
@@ -357,6 +361,7 @@ export async function runLoad(opts: {
     messagesPerSec: Math.round(messages / (streamMs / 1000)),
     latencyMs: latency.summary(),
     ttfcMs: ttfc.summary(),
+    ttlcMs: ttlc.summary(),
     errors,
     loadGenCpu: {
       userMs: Math.round(cpu.user / 1000),
