@@ -131,6 +131,7 @@ export class ChatController {
   #transport: ChatTransport | undefined;
   #unsubscribe: (() => void) | undefined;
   #handle: AnswerHandle | undefined;
+  #end: ((state: FinishReason, error?: string) => void) | undefined;
   #create: (kind: TransportKind) => ChatTransport;
   #newId: () => string;
   #now: () => number;
@@ -173,11 +174,12 @@ export class ChatController {
     this.#transport = undefined;
   }
 
-  /** Switches transport (after the running answer is stopped). */
+  /** Switches transport; a running answer is stopped and ends as cancelled. */
   setTransport(kind: TransportKind): void {
     this.#persist?.saveTransport(kind);
     if (kind === this.transportKind.value && this.#transport) return;
     this.stop();
+    this.#end?.("cancelled");
     this.transportKind.value = kind;
     this.#open(kind);
   }
@@ -225,7 +227,9 @@ export class ChatController {
         this.current.value = undefined;
       });
       this.#handle = undefined;
+      this.#end = undefined;
     };
+    this.#end = finish;
     batch(() => {
       this.messages.value = [...this.messages.value, message];
       this.current.value = message;
@@ -256,16 +260,13 @@ export class ChatController {
     this.#handle?.cancel();
   }
 
-  /** Starts a new session with an empty message list. */
+  /**
+   * Starts a new session with an empty message list. A running answer is
+   * stopped; it stays `busy` until the server confirms, so the next question
+   * does not race the cancel.
+   */
   newChat(): void {
     this.stop();
-    // An answer the server has not ended yet must not land in the new chat.
-    const current = this.current.value;
-    if (current) {
-      current.state.value = "cancelled";
-      this.current.value = undefined;
-      this.#handle = undefined;
-    }
     const id = this.#newId();
     batch(() => {
       this.sessionId.value = id;

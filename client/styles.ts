@@ -69,5 +69,5 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .send:not(:disabled){background:var(--accent);color:var(--bg);border-color:var(--accent)}
 .send.stop{background:var(--err);border-color:var(--err)}
 .notice{margin:.5rem 1rem;padding:.5rem .75rem;border:1px solid var(--line);border-radius:.5rem;font-size:.85rem}
-@media (max-width:34rem){body{font-size:15px}.metrics{grid-template-columns:1fr}.metric{min-height:0}.metric-median{display:none}.top p{display:none}.user{max-width:100%}}
+@media (max-width:34rem){body{font-size:15px}.metrics{padding:.35rem .75rem;gap:.35rem}.metric{min-height:2.9rem;padding:.2rem .45rem;gap:0 .5rem}.metric-median{display:none}.top{padding:.4rem .75rem 0}.top p{display:none}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
 `;

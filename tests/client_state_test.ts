@@ -168,7 +168,7 @@ Deno.test("ChatController shows errors and lost connections", () => {
   assert(!chat.busy.value);
 });
 
-Deno.test("ChatController new chat starts a fresh session and drops late frames", () => {
+Deno.test("ChatController new chat starts a fresh session and hides late frames", () => {
   const { chat, saved, last } = setup({ sessionId: "old" });
   chat.send("q");
   const running = last();
@@ -177,10 +177,26 @@ Deno.test("ChatController new chat starts a fresh session and drops late frames"
   assertEquals(chat.messages.value, []);
   assertEquals(chat.sessionId.value, "id2");
   assertEquals(saved, ["session=id2"]);
+  assert(chat.busy.value, "busy until the server confirms the cancel");
   running.handlers.frame({ type: "content", content: "late", request_id: "id1", seq: 1 });
   running.handlers.frame({ type: "done", finish_reason: "cancelled", request_id: "id1", seq: 2 });
   assert(!chat.busy.value);
   assertEquals(chat.messages.value, []);
+  assert(chat.send("fresh"));
+  assertEquals(last().ask.sessionId, "id2");
+});
+
+Deno.test("ChatController switching transport mid-answer ends it as cancelled", () => {
+  const { chat, transports, last } = setup();
+  chat.send("q");
+  const running = last();
+  chat.setTransport("sse");
+  assert(running.cancelled);
+  assert(transports[0].closed);
+  assertEquals(chat.messages.value.at(-1)?.state.value, "cancelled");
+  assert(!chat.busy.value);
+  running.handlers.lost("Connection closed");
+  assertEquals(chat.messages.value.at(-1)?.state.value, "cancelled");
 });
 
 Deno.test("ChatController switches transport, persists it and follows its state", () => {

@@ -147,7 +147,6 @@ Deno.test({
           await page.textContent('.metric[data-transport="ws"]') ?? "",
           /first chunk \d+ ms/,
         );
-        await page.screenshot({ path: new URL("chat.png", ARTIFACTS).pathname });
       });
 
       await t.step("Stop ends the answer mid-stream", async () => {
@@ -178,6 +177,7 @@ Deno.test({
           /first chunk \d+ ms/,
         );
         assertEquals(await page.evaluate(() => localStorage.getItem("chat.transport")), "sse");
+        await page.screenshot({ path: new URL("chat.png", ARTIFACTS).pathname });
       });
 
       await t.step("reload restores the history and the transport", async () => {
@@ -198,6 +198,26 @@ Deno.test({
           await page.evaluate(() => localStorage.getItem("chat.session_id")),
           session,
         );
+        // localStorage is the source of truth: without the cookie, the page
+        // restores it and reloads once to get the history rendered.
+        await browser.context.clearCookies();
+        await page.reload();
+        await page.waitForFunction(() => document.querySelectorAll(".log li.turn").length === 4);
+        await page.waitForSelector('[data-island="Chat"][data-hydrated]');
+        const cookies = await browser.context.cookies(server.url);
+        assertEquals(cookies.find((c) => c.name === "session_id")?.value, session);
+      });
+
+      await t.step("Shift+Enter adds a new line, Enter sends", async () => {
+        await page.fill("#chat-input", "what is 1+1");
+        await page.press("#chat-input", "Shift+Enter");
+        await page.keyboard.type("please");
+        assertEquals(await page.inputValue("#chat-input"), "what is 1+1\nplease");
+        assertEquals(await page.locator(".log li.turn").count(), 4);
+        await page.press("#chat-input", "Enter");
+        assertEquals(await waitEnded(page), "stop");
+        assertEquals(await page.inputValue("#chat-input"), "");
+        assertEquals(await page.locator(".log li.turn").count(), 5);
       });
 
       await t.step("New chat starts an empty session that survives reload", async () => {

@@ -94,7 +94,7 @@ export default function Chat(props: ChatProps): JSX.Element {
   return (
     <div class="chat">
       <div class="toolbar" role="toolbar" aria-label="Chat controls">
-        <fieldset class="switch" disabled={!ready}>
+        <fieldset class="switch" disabled={!ready || busy}>
           <legend class="sr-only">Transport</legend>
           {(["ws", "sse"] as const).map((kind) => (
             <label key={kind}>
