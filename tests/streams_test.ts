@@ -1,0 +1,168 @@
+import { assert, assertEquals, assertLess } from "@std/assert";
+import type { Agent, AgentEvent } from "../server/agents/types.ts";
+import { ChatCore } from "../server/core.ts";
+import { delay } from "../server/delay.ts";
+import { createLogger } from "../server/log.ts";
+import { KvSessionStore } from "../server/store/kv.ts";
+import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
+import { KvStreamLog, type LoggedEvent, splitBatches } from "../server/streams/log.ts";
+
+const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, tailPollMs: 5 };
+
+/** Streams `chunks` numbered chunks, 1 ms apart, honouring the abort signal. */
+function countingAgent(chunks: number): Agent {
+  return {
+    name: "counting",
+    async *stream(_request, { signal }): AsyncIterable<AgentEvent> {
+      for (let i = 0; i < chunks; i++) {
+        if (!await delay(1, signal)) return;
+        yield { type: "text-delta", delta: `${i} ` };
+      }
+    },
+  };
+}
+
+async function setup(agent: Agent, kv?: Deno.Kv) {
+  const db = kv ?? await Deno.openKv(":memory:");
+  const store = new KvSessionStore(db, { window: 10 });
+  const logger = createLogger("silent");
+  const core = new ChatCore({ agent, store, log: logger });
+  const log = new KvStreamLog(db, { ttlMs: 60_000 });
+  return { db, hub: new StreamHub(core, log, logger, OPTIONS), log };
+}
+
+function collector() {
+  const items: LoggedEvent[] = [];
+  const { promise: ended, resolve } = Promise.withResolvers<void>();
+  const subscriber: Subscriber = {
+    deliver(item) {
+      items.push(item);
+      if (item.event.type === "finish" || item.event.type === "error") resolve();
+    },
+  };
+  return { items, ended, subscriber };
+}
+
+function assertComplete(items: LoggedEvent[], chunks: number) {
+  assertEquals(items.map((i) => i.seq), items.map((_, i) => i), "no gap and no duplicate");
+  const text = items.map((i) => i.event.type === "text-delta" ? i.event.delta : "").join("");
+  assertEquals(text, Array.from({ length: chunks }, (_, i) => `${i} `).join(""));
+  assertEquals(items.at(-1)?.event, { type: "finish", reason: "stop" });
+}
+
+Deno.test("splitBatches keeps every batch under the KV value limit", () => {
+  const big = "x".repeat(10_000);
+  const events: LoggedEvent[] = Array.from({ length: 20 }, (_, seq) => ({
+    seq,
+    event: { type: "text-delta", delta: big },
+  }));
+  const batches = splitBatches(events);
+  assert(batches.length > 1);
+  assertEquals(batches.flat(), events);
+  for (const batch of batches) assertLess(JSON.stringify(batch).length * 3, 64 * 1024 + 30_000);
+});
+
+Deno.test("KV stream log: append, read after a sequence number, ended, cancel, latest", async () => {
+  const db = await Deno.openKv(":memory:");
+  const log = new KvStreamLog(db, { ttlMs: 60_000 });
+  try {
+    await log.begin("r1", "s1");
+    const events: LoggedEvent[] = [
+      { seq: 0, event: { type: "start", requestId: "r1", sessionId: "s1" } },
+      { seq: 1, event: { type: "text-delta", delta: "a" } },
+      { seq: 2, event: { type: "text-delta", delta: "b" } },
+    ];
+    await log.append("r1", events.slice(0, 2), false);
+    await log.append("r1", events.slice(2), false);
+    assertEquals((await log.read("r1", 0))?.events, events.slice(1));
+    assertEquals((await log.read("r1", -1))?.ended, false);
+    await log.append("r1", [{ seq: 3, event: { type: "finish", reason: "stop" } }], true);
+    assertEquals((await log.read("r1", 2))?.ended, true);
+    assertEquals(await log.read("nope", -1), undefined);
+    assertEquals(await log.latest("s1"), "r1");
+    assertEquals(await log.isCancelRequested("r1"), false);
+    await log.requestCancel("r1");
+    assertEquals(await log.isCancelRequested("r1"), true);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("resume after a drop at a random point delivers every event exactly once", async () => {
+  const chunks = 60;
+  const { db, hub } = await setup(countingAgent(chunks));
+  try {
+    for (let iteration = 0; iteration < 15; iteration++) {
+      const first = collector();
+      const requestId = `req-${iteration}`;
+      const producer = hub.start({ query: "count", sessionId: "s", requestId }, first.subscriber);
+      const dropAt = 1 + Math.floor(Math.random() * chunks);
+      while (first.items.length < dropAt && !producer.ended) {
+        await delay(1, new AbortController().signal);
+      }
+      producer.unsubscribe(first.subscriber);
+      const lastSeen = first.items.at(-1)?.seq ?? -1;
+      const second = collector();
+      const abort = new AbortController();
+      assert(await hub.resume(requestId, lastSeen, second.subscriber, abort.signal));
+      await second.ended;
+      assertComplete([...first.items, ...second.items], chunks);
+    }
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("an answer with no subscriber is cancelled when the grace period passes", async () => {
+  const { db, hub, log } = await setup(countingAgent(100_000));
+  try {
+    const first = collector();
+    hub.options.graceMs = 20;
+    const producer = hub.start(
+      { query: "q", sessionId: "s", requestId: "grace" },
+      first.subscriber,
+    );
+    while (first.items.length < 3) await delay(1, new AbortController().signal);
+    producer.unsubscribe(first.subscriber);
+    await producer.done;
+    const read = await log.read("grace", -1);
+    assertEquals(read?.ended, true);
+    assertEquals(read?.events.at(-1)?.event, { type: "finish", reason: "cancelled" });
+  } finally {
+    hub.options.graceMs = OPTIONS.graceMs;
+    db.close();
+  }
+});
+
+Deno.test("another hub on the same KV resumes from the log and cancels the producer", async () => {
+  const db = await Deno.openKv(":memory:");
+  const a = await setup(countingAgent(100_000), db);
+  const b = await setup(countingAgent(0), db);
+  try {
+    const first = collector();
+    const producer = a.hub.start(
+      { query: "q", sessionId: "s", requestId: "shared" },
+      first.subscriber,
+    );
+    while (first.items.length < 5) await delay(1, new AbortController().signal);
+    producer.unsubscribe(first.subscriber);
+    const lastSeen = first.items.at(-1)!.seq;
+    const second = collector();
+    const resuming = b.hub.resume(
+      "shared",
+      lastSeen,
+      second.subscriber,
+      new AbortController().signal,
+    );
+    while (second.items.length < 5) await delay(1, new AbortController().signal);
+    assert(await b.hub.cancel("shared"));
+    await producer.done;
+    assert(await resuming);
+    await second.ended;
+    const all = [...first.items, ...second.items];
+    assertEquals(all.map((i) => i.seq), all.map((_, i) => i));
+    assertEquals(all.at(-1)?.event, { type: "finish", reason: "cancelled" });
+  } finally {
+    db.close();
+  }
+});
