@@ -184,8 +184,9 @@ let ensuring: Promise<Manifest> | undefined;
 
 /**
  * Returns the manifest of an up-to-date build, building first when the
- * manifest or a bundle is missing or the sources changed since. Concurrent
- * calls in one process share one build.
+ * manifest or a bundle is missing or the sources changed since. When the
+ * rebuild fails but a build exists (read-only file system), warns and keeps
+ * the existing build. Concurrent calls in one process share one build.
  */
 export function ensureClientBuild(): Promise<Manifest> {
   ensuring ??= (async () => {
@@ -197,7 +198,14 @@ export function ensureClientBuild(): Promise<Manifest> {
     ) {
       return manifest;
     }
-    return await buildClient();
+    try {
+      return await buildClient();
+    } catch (error) {
+      // A read-only deployment (e.g. Deno Deploy) serves what was built.
+      if (!manifest) throw error;
+      console.warn(`Serving the existing client build: ${error}`);
+      return manifest;
+    }
   })().finally(() => ensuring = undefined);
   return ensuring;
 }

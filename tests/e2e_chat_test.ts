@@ -110,6 +110,7 @@ Deno.test({
     const server: TestServer = await startServer({ DEMO_DELAY_MS: "30" });
     const hostile: TestServer = await startServer({}, { agent: xssAgent() });
     const browser = await launch();
+    let hostileClosed = false;
     const errors: string[] = [];
     const page = browser.context.pages()[0] ?? await browser.context.newPage();
     page.on("pageerror", (e) => errors.push(String(e)));
@@ -278,10 +279,17 @@ Deno.test({
         assertEquals(restored.handlers, 0);
         assertEquals(errors, []);
       });
+
+      await t.step("a dropped server shows Reconnecting", async () => {
+        await page.waitForSelector("[data-testid=connection]:has-text('Connected')");
+        await hostile.close();
+        hostileClosed = true;
+        await page.waitForSelector("[data-testid=connection]:has-text('Reconnecting')");
+      });
     } finally {
       await browser.close();
       await server.close();
-      await hostile.close();
+      if (!hostileClosed) await hostile.close();
     }
   },
 });
