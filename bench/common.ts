@@ -74,6 +74,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Milliseconds to wait for the "Listening on" line (default 60000). */
   timeoutMs?: number;
+  /** Extra flags for `deno run` (e.g. `--inspect=127.0.0.1:9229`). */
+  denoFlags?: string[];
 }
 
 const live = new Set<ChildProcess>();

@@ -104,7 +104,16 @@ function shuffle<T>(items: T[]): T[] {
 
 async function sample(c: Combo, keep: boolean): Promise<void> {
   try {
-    const r = await queryOnce(c.transport, c.server.url, c.reused);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const r = await Promise.race([
+      queryOnce(c.transport, c.server.url, c.reused),
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error("Answer timed out after 30 s")),
+          30_000,
+        )
+      ),
+    ]).finally(() => clearTimeout(timer));
     if (keep) c.results.push(r);
   } catch (err) {
     c.errors++;
