@@ -1,0 +1,71 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { checkHeader, KvUploadStore, UploadAssembler, UploadError } from "../server/uploads.ts";
+
+const header = (size: number, mime = "text/plain") => ({
+  uploadId: "u1",
+  name: "notes.txt",
+  mime,
+  size,
+});
+
+Deno.test("an upload split over several binary frames is reassembled as text", () => {
+  const bytes = new TextEncoder().encode("héllo wörld, 你好");
+  const assembler = new UploadAssembler(header(bytes.length));
+  assertEquals(assembler.push(bytes.slice(0, 5)), undefined);
+  assertEquals(assembler.push(bytes.slice(5, 9)), undefined);
+  const done = assembler.push(bytes.slice(9));
+  assertEquals(done?.text, "héllo wörld, 你好");
+  assertEquals(done?.size, bytes.length);
+});
+
+Deno.test("bad uploads are refused with specific codes", () => {
+  const cases: [() => unknown, string, string][] = [
+    [() => checkHeader(header(2_000), 1_000), "upload_too_large", "limit is 1000"],
+    [
+      () => checkHeader(header(10, "application/x-msdownload"), 1_000),
+      "unsupported_media",
+      "x-msdownload",
+    ],
+    [
+      () => new UploadAssembler(header(2)).push(new Uint8Array(3)),
+      "upload_invalid",
+      "announced 2 bytes",
+    ],
+    [
+      () => new UploadAssembler(header(2)).push(new Uint8Array([0xff, 0xfe])),
+      "upload_invalid",
+      "UTF-8",
+    ],
+  ];
+  for (const [run, code, words] of cases) {
+    const error = assertThrows(run, UploadError, words);
+    assertEquals((error as UploadError).code, code);
+  }
+});
+
+Deno.test("an image upload keeps its metadata but no text", () => {
+  checkHeader(header(4, "image/png"), 1_000);
+  const done = new UploadAssembler(header(4, "image/png")).push(new Uint8Array([137, 80, 78, 71]));
+  assertEquals(done, { uploadId: "u1", name: "notes.txt", mime: "image/png", size: 4 });
+});
+
+Deno.test("KV upload store round-trips a text larger than one KV value", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new KvUploadStore(kv, { ttlMs: 60_000 });
+    const text = "界".repeat(50_000);
+    await store.save("s1", {
+      uploadId: "u1",
+      name: "big.txt",
+      mime: "text/plain",
+      size: 150_000,
+      text,
+    });
+    const loaded = await store.load("s1", "u1");
+    assertEquals(loaded?.text, text);
+    assertEquals(loaded?.name, "big.txt");
+    assertEquals(await store.load("other-session", "u1"), undefined);
+  } finally {
+    kv.close();
+  }
+});
