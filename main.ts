@@ -5,6 +5,7 @@
  * @module
  */
 import { upgradeWebSocket } from "hono/deno";
+import { ensureClientBuild } from "./client/build.ts";
 import type { Agent } from "./server/agents/mod.ts";
 import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
@@ -56,6 +57,7 @@ if (import.meta.main) {
     console.error(error.message);
     Deno.exit(1);
   }
+  await ensureClientBuild();
   const running = await startServer(config);
   console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
