@@ -179,7 +179,9 @@ export async function startServer(
 ): Promise<ServerHandle> {
   const runtime = kind === "ours" ? "deno" : opts.runtime ?? RUNTIME;
   const script = kind === "ours" ? "main.ts" : "bench/raw_server.ts";
-  const argv = runtime === "bun" ? ["bun", script] : [DENO_BIN, "run", "-A", script];
+  const argv = runtime === "bun"
+    ? ["bun", script]
+    : [DENO_BIN, "run", "-A", ...(opts.denoFlags ?? []), script];
   const child = spawnLimited(argv, {
     fdLimit: opts.fdLimit,
     env: { ...workloadEnv(workload), ...opts.env },

@@ -295,7 +295,7 @@ export function renderReport(
           (o.workload.chunks - 1) * o.workload.intervalMs
         } ms; demanded rate = connections × ${1000 / o.workload.intervalMs} msg/s.`,
       "",
-      "| transport | conns | answers ok | errors (connect/closed/seq/lost/server/timeout) | msg/s (demanded) | one-way p50 / p99 ms | TTLC p50 / p99 ms | server CPU % | loadgen CPU % | RSS base MiB | KiB/conn idle | KiB/conn streaming |",
+      "| transport | conns | answers ok | errors (connect/closed/seq/lost/server/timeout) | msg/s, whole window incl. ramp (steady-state demand) | one-way p50 / p99 ms | TTLC p50 / p99 ms | server CPU % | loadgen CPU % | RSS base MiB | KiB/conn idle | KiB/conn streaming |",
       "| --- | ---: | --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     );
     for (const l of load.levels) {
@@ -457,6 +457,15 @@ if (import.meta.main) {
     console.error(
       `[${((performance.now() - start) / 1000).toFixed(0).padStart(4)} s] ${line}`,
     );
+  const from = argValue("from");
+  if (from) {
+    // Re-render a report from its JSON (e.g. after a wording change).
+    const { readFileSync } = await import("node:fs");
+    const saved = JSON.parse(readFileSync(from, "utf8")) as SuiteResult;
+    const dir = argValue("out") ?? join(ROOT, "bench", "results");
+    for (const p of writeReport(saved, dir)) log(`wrote ${p}`);
+    process.exit(0);
+  }
   const client = argValue("load-client");
   const levels = argValue("levels");
   const result = await runSuite({
