@@ -19,26 +19,25 @@ export interface FrameEncoder {
  */
 export class NativeEncoder implements FrameEncoder {
   #requestId = "";
+  /** `,"request_id":"…","seq":`, serialised once per answer (the hot path). */
+  #tail = "";
   /** Sequence number of the last frame written (-1 before the first). */
   lastSeq = -1;
 
   /** Encodes one event into exactly one frame. */
   encode(event: CoreEvent): string {
     const seq = ++this.lastSeq;
+    if (event.type === "text-delta") {
+      // Same frame as `ContentFrame`, built without an intermediate object.
+      const ts = event.ts === undefined ? "" : `,"ts":${event.ts}`;
+      return `{"type":"content","content":${JSON.stringify(event.delta)}${ts}${this.#tail}${seq}}`;
+    }
     const request_id = this.#requestId;
     let frame: ServerFrame;
     switch (event.type) {
-      case "text-delta":
-        frame = {
-          type: "content",
-          content: event.delta,
-          ts: event.ts,
-          request_id,
-          seq,
-        };
-        break;
       case "start":
         this.#requestId = event.requestId;
+        this.#tail = `,"request_id":${JSON.stringify(event.requestId)},"seq":`;
         frame = {
           type: "session",
           session_id: event.sessionId,

@@ -73,3 +73,20 @@ Deno.test("demo agent introduces itself to a greeting, in English or Chinese", a
     assertEquals(text.includes("found nothing"), false);
   }
 });
+
+Deno.test("native encoder: content frames match the schema and the generic encoding", async () => {
+  const { NativeEncoder } = await import("../server/encode.ts");
+  const { ContentFrame } = await import("../protocol/frames.ts");
+  const encoder = new NativeEncoder();
+  encoder.encode({ type: "start", requestId: "r-1", sessionId: "s" });
+  for (const [delta, ts] of [['he said "hi"\n\u2028', 1.5], ["plain", undefined]] as const) {
+    const text = encoder.encode({ type: "text-delta", delta, ts });
+    const frame = ContentFrame.parse(JSON.parse(text));
+    assertEquals([frame.content, frame.request_id], [delta, "r-1"]);
+    assertEquals(
+      text,
+      JSON.stringify({ type: "content", content: delta, ts, request_id: "r-1", seq: frame.seq }),
+    );
+  }
+  assertEquals(encoder.lastSeq, 2);
+});
