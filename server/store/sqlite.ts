@@ -1,0 +1,128 @@
+/**
+ * Session history in SQLite: the same bounded window of turns per session as
+ * {@link KvSessionStore}, for runtimes without Deno KV (Bun, via `bun:sqlite`).
+ *
+ * One table, `turns(session_id, n, turn)`. An append is one `BEGIN IMMEDIATE`
+ * transaction (next number, insert, drop what fell out of the window), so
+ * concurrent writers, even other processes on the same file, never overwrite
+ * each other. Turns are shrunk with {@link fitTurn} exactly as in KV, so a
+ * session's history reads the same on either runtime.
+ *
+ * The database is passed in (any object with the small {@link SqliteDatabase}
+ * surface: `bun:sqlite`'s `Database` or `node:sqlite`'s `DatabaseSync`);
+ * {@link SqliteSessionStore.open} opens `bun:sqlite` through a dynamic import
+ * so this module type-checks and loads on Deno too.
+ * @module
+ */
+import type { Turn } from "../agents/types.ts";
+import { fitTurn } from "./kv.ts";
+import type { SessionStore } from "./types.ts";
+
+/** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
+export interface SqliteStatement {
+  run(...params: (string | number)[]): unknown;
+  get(...params: (string | number)[]): unknown;
+  all(...params: (string | number)[]): unknown[];
+}
+
+/** The part of a SQLite connection the store uses. */
+export interface SqliteDatabase {
+  exec(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+}
+
+const SCHEMA = `
+  PRAGMA busy_timeout = 5000;
+  CREATE TABLE IF NOT EXISTS turns (
+    session_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    turn TEXT NOT NULL,
+    PRIMARY KEY (session_id, n)
+  ) WITHOUT ROWID;
+`;
+
+/**
+ * The SQLite file used on Bun for a `KV_PATH`: `data/chat.kv` becomes
+ * `data/chat.sqlite`, other paths get `.sqlite` appended; `:memory:` stays.
+ */
+export function sqlitePathFor(kvPath: string): string {
+  if (kvPath === ":memory:") return kvPath;
+  return kvPath.endsWith(".kv") ? `${kvPath.slice(0, -3)}.sqlite` : `${kvPath}.sqlite`;
+}
+
+/** A {@link SessionStore} over a SQLite database. */
+export class SqliteSessionStore implements SessionStore {
+  #db: SqliteDatabase;
+  #window: number;
+  #load: SqliteStatement;
+  #next: SqliteStatement;
+  #insert: SqliteStatement;
+  #trim: SqliteStatement;
+
+  /** Wraps an open database (creating the table); keeps the last `window` turns per session. */
+  constructor(db: SqliteDatabase, options: { window: number }) {
+    this.#db = db;
+    this.#window = options.window;
+    db.exec(SCHEMA);
+    this.#load = db.prepare(
+      "SELECT turn FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
+    );
+    this.#next = db.prepare(
+      "SELECT COALESCE(MAX(n) + 1, 0) AS next FROM turns WHERE session_id = ?",
+    );
+    this.#insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
+    this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n <= ?");
+  }
+
+  /**
+   * Opens (creating) the SQLite file at `path` with `bun:sqlite` (`:memory:`
+   * for in-memory). Only works on Bun.
+   */
+  static async open(
+    path: string,
+    options: { window: number },
+  ): Promise<SqliteSessionStore> {
+    if (path !== ":memory:") {
+      const dir = path.replace(/[^/]*$/, "");
+      if (dir) {
+        const { mkdir } = await import("node:fs/promises");
+        await mkdir(dir, { recursive: true });
+      }
+    }
+    // A computed specifier keeps `deno check` from resolving the Bun-only module.
+    const specifier = "bun:sqlite";
+    const { Database } = await import(specifier) as {
+      Database: new (path: string, options?: { create?: boolean }) => SqliteDatabase;
+    };
+    const db = new Database(path, { create: true });
+    if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL;");
+    return new SqliteSessionStore(db, options);
+  }
+
+  load(sessionId: string): Promise<Turn[]> {
+    const rows = this.#load.all(sessionId, this.#window) as { turn: string }[];
+    return Promise.resolve(rows.map((row) => JSON.parse(row.turn) as Turn).reverse());
+  }
+
+  append(sessionId: string, turn: Turn): Promise<void> {
+    const value = JSON.stringify(fitTurn(turn));
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const { next } = this.#next.get(sessionId) as { next: number };
+      this.#insert.run(sessionId, next, value);
+      this.#trim.run(sessionId, next - this.#window);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      return Promise.reject(
+        new Error(`Cannot append turn: session "${sessionId}": ${error}`),
+      );
+    }
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}

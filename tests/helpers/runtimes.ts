@@ -1,0 +1,46 @@
+/**
+ * Which runtimes the runtime-parameterised suites run on. Deno always; Bun
+ * when a `bun` executable is on `PATH` (or at `BUN_PATH`), else its legs are
+ * ignored with a message saying how to enable them.
+ * @module
+ */
+
+/** A runtime a server or script can run under. */
+export type Runtime = "deno" | "bun";
+
+/** The Bun executable tests use: `BUN_PATH` or `bun` from `PATH`. */
+export const BUN: string = Deno.env.get("BUN_PATH") ?? "bun";
+
+async function bunVersion(): Promise<string | undefined> {
+  try {
+    const { success, stdout } = await new Deno.Command(BUN, {
+      args: ["--version"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The version of Bun found, undefined when there is none. */
+export const BUN_VERSION: string | undefined = await bunVersion();
+
+/** Every runtime, with whether its legs run here and why not. */
+export const RUNTIMES: { runtime: Runtime; ignore: boolean }[] = [
+  { runtime: "deno", ignore: false },
+  { runtime: "bun", ignore: BUN_VERSION === undefined },
+];
+
+let warned = false;
+
+/** Prints, once per test module, that the Bun legs are skipped and how to run them. */
+export function warnIfNoBun(): void {
+  if (BUN_VERSION !== undefined || warned) return;
+  warned = true;
+  console.warn(
+    `Bun legs ignored: "${BUN}" was not found. ` +
+      "Install Bun with: npm install -g bun (or set BUN_PATH)",
+  );
+}

@@ -1,0 +1,67 @@
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { assert, assertEquals } from "@std/assert";
+import { sqlitePathFor, SqliteSessionStore } from "../server/store/sqlite.ts";
+import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
+import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./helpers/sqlite_store_cases.ts";
+
+const openNodeSqlite: OpenStore = async (path, window) => {
+  if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
+  return new SqliteSessionStore(new DatabaseSync(path), { window });
+};
+
+for (const { name, run } of SQLITE_STORE_CASES) {
+  Deno.test(`sqlite store on Deno (node:sqlite): ${name}`, async () => {
+    await withTempDir((dir) => run(openNodeSqlite, dir));
+  });
+}
+
+warnIfNoBun();
+
+Deno.test({
+  name: `sqlite store on Bun (bun:sqlite ${BUN_VERSION ?? "missing"})`,
+  ignore: BUN_VERSION === undefined,
+  async fn(t) {
+    const script = new URL("./helpers/sqlite_store_bun.ts", import.meta.url).pathname;
+    const { code, stdout, stderr } = await new Deno.Command(BUN, {
+      args: [script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(stdout).split("\n").filter((l) => l.startsWith("{"));
+    const results = lines.map((l) =>
+      JSON.parse(l) as { name: string; ok: boolean; error?: string }
+    );
+    for (const result of results) {
+      await t.step(result.name, () => assert(result.ok, result.error));
+    }
+    assertEquals(
+      results.map((r) => r.name),
+      SQLITE_STORE_CASES.map((c) => c.name),
+      `bun exited with ${code}: ${new TextDecoder().decode(stderr)}`,
+    );
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+  },
+});
+
+Deno.test("the Bun SQLite file sits beside the KV path", () => {
+  assertEquals(sqlitePathFor("data/chat.kv"), "data/chat.sqlite");
+  assertEquals(sqlitePathFor("/tmp/x/kv.sqlite3"), "/tmp/x/kv.sqlite3.sqlite");
+  assertEquals(sqlitePathFor(":memory:"), ":memory:");
+});
+
+Deno.test("turns that fall out of the window are deleted, not just hidden", async () => {
+  const db = new DatabaseSync(":memory:");
+  const store = new SqliteSessionStore(db, { window: 3 });
+  try {
+    for (const q of ["a", "b", "c", "d", "e"]) {
+      await store.append("s", { query: q, answer: q, finishReason: "stop", tools: [], at: 0 });
+    }
+    await store.append("t", { query: "x", answer: "x", finishReason: "stop", tools: [], at: 0 });
+    const rows = db.prepare("SELECT session_id, n FROM turns ORDER BY session_id, n").all();
+    assertEquals(rows.map((r) => `${r.session_id}:${r.n}`), ["s:2", "s:3", "s:4", "t:0"]);
+  } finally {
+    store.close();
+  }
+});
