@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertGreater, assertStringIncludes } from "@std/assert";
-import { ErrorCode } from "../protocol/codes.ts";
 import { ServerFrame } from "../protocol/frames.ts";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
 import { hangingAgent } from "./helpers/agents.ts";
+import { SSE_BAD_QUERIES } from "./helpers/protocol_cases.ts";
 import { startServer } from "./helpers/server.ts";
 import { readSse, sseEvents } from "./helpers/sse_client.ts";
 
@@ -51,18 +51,7 @@ Deno.test("SSE sends a retry hint before the first event", async () => {
 Deno.test("SSE rejects a missing or empty query with 400 JSON before any stream", async (t) => {
   const server = await startServer();
   try {
-    for (
-      const [name, search, code] of [
-        ["missing query", "", ErrorCode.EmptyQuery],
-        ["empty query", "?query=", ErrorCode.EmptyQuery],
-        ["blank query", "?query=%20%20", ErrorCode.EmptyQuery],
-        [
-          "bad session id",
-          "?query=hi&session_id=a%2Fb",
-          ErrorCode.InvalidSessionId,
-        ],
-      ] as const
-    ) {
+    for (const [name, search, code] of SSE_BAD_QUERIES) {
       await t.step(name, async () => {
         const response = await fetch(
           `${server.url}/agent_chat_stream${search}`,

@@ -5,9 +5,10 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
-import { ErrorCode, ID_PATTERN, MAX_QUERY_LENGTH } from "../protocol/codes.ts";
+import { ErrorCode, ID_PATTERN } from "../protocol/codes.ts";
 import { ServerFrame } from "../protocol/frames.ts";
 import { echoAgent, failingAgent, hangingAgent } from "./helpers/agents.ts";
+import { BAD_FRAMES } from "./helpers/protocol_cases.ts";
 import { startServer } from "./helpers/server.ts";
 import { textOf, WsTestClient } from "./helpers/ws_client.ts";
 
@@ -199,49 +200,6 @@ Deno.test("an agent that throws yields a generic error frame and the socket stay
     await server.close();
   }
 });
-
-const BAD_FRAMES: [string, string | Uint8Array, string, string][] = [
-  ["non-JSON text", "hello there", ErrorCode.InvalidJson, "not valid JSON"],
-  ["a JSON array", "[1,2]", ErrorCode.InvalidFrame, "expected a JSON object"],
-  ["an unknown type", '{"type":"launch"}', ErrorCode.UnknownType, '"launch"'],
-  [
-    "a missing query",
-    '{"session_id":"abc"}',
-    ErrorCode.EmptyQuery,
-    'field "query"',
-  ],
-  [
-    "an empty query",
-    '{"query":"   "}',
-    ErrorCode.EmptyQuery,
-    "non-empty string",
-  ],
-  ["a non-string query", '{"query":42}', ErrorCode.EmptyQuery, 'field "query"'],
-  [
-    "an over-long query",
-    JSON.stringify({ query: "x".repeat(MAX_QUERY_LENGTH + 1) }),
-    ErrorCode.QueryTooLong,
-    `at most ${MAX_QUERY_LENGTH}`,
-  ],
-  [
-    "an invalid session_id",
-    '{"query":"hi","session_id":"../../etc"}',
-    ErrorCode.InvalidSessionId,
-    'field "session_id"',
-  ],
-  [
-    "a cancel with a bad request_id",
-    '{"type":"cancel","request_id":7}',
-    ErrorCode.InvalidFrame,
-    "request_id",
-  ],
-  [
-    "a binary frame",
-    new Uint8Array([1, 2, 3]),
-    ErrorCode.BinaryUnsupported,
-    "binary",
-  ],
-];
 
 Deno.test("bad input gets a specific error, never reaches the agent, socket stays usable", async (t) => {
   const agent = echoAgent();

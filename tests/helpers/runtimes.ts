@@ -1,7 +1,8 @@
 /**
  * Which runtimes the runtime-parameterised suites run on. Deno always; Bun
  * when a `bun` executable is on `PATH` (or at `BUN_PATH`), else its legs are
- * ignored with a message saying how to enable them.
+ * ignored with a message saying how to enable them, unless `REQUIRE_BUN=1`
+ * (CI), which makes a missing Bun an error.
  * @module
  */
 
@@ -26,6 +27,10 @@ async function bunVersion(): Promise<string | undefined> {
 
 /** The version of Bun found, undefined when there is none. */
 export const BUN_VERSION: string | undefined = await bunVersion();
+
+if (BUN_VERSION === undefined && Deno.env.get("REQUIRE_BUN") === "1") {
+  throw new Error(`Cannot run the Bun legs: "${BUN}" was not found and REQUIRE_BUN is 1`);
+}
 
 /** Every runtime, with whether its legs run here and why not. */
 export const RUNTIMES: { runtime: Runtime; ignore: boolean }[] = [
