@@ -5,7 +5,8 @@
  * One table, `turns(session_id, n, turn)`. An append is one `BEGIN IMMEDIATE`
  * transaction (next number, insert, drop what fell out of the window), so
  * concurrent writers, even other processes on the same file, never overwrite
- * each other. Turns are shrunk with {@link fitTurn} exactly as in KV, so a
+ * each other. A session's owner (for authentication) sits in `owners`.
+ * Turns are shrunk with {@link fitTurn} exactly as in KV, so a
  * session's history reads the same on either runtime.
  *
  * The database is passed in (any object with the small {@link SqliteDatabase}
@@ -40,6 +41,10 @@ const SCHEMA = `
     turn TEXT NOT NULL,
     PRIMARY KEY (session_id, n)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS owners (
+    session_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+  ) WITHOUT ROWID;
 `;
 
 /**
@@ -59,6 +64,8 @@ export class SqliteSessionStore implements SessionStore {
   #next: SqliteStatement;
   #insert: SqliteStatement;
   #trim: SqliteStatement;
+  #claim: SqliteStatement;
+  #owner: SqliteStatement;
 
   /** Wraps an open database (creating the table); keeps the last `window` turns per session. */
   constructor(db: SqliteDatabase, options: { window: number }) {
@@ -73,6 +80,8 @@ export class SqliteSessionStore implements SessionStore {
     );
     this.#insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
     this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n <= ?");
+    this.#claim = db.prepare("INSERT OR IGNORE INTO owners (session_id, owner) VALUES (?, ?)");
+    this.#owner = db.prepare("SELECT owner FROM owners WHERE session_id = ?");
   }
 
   /**
@@ -120,6 +129,17 @@ export class SqliteSessionStore implements SessionStore {
       );
     }
     return Promise.resolve();
+  }
+
+  /**
+   * Records `owner` as the owner of `sessionId` unless it has one (one
+   * `INSERT OR IGNORE`, so of two concurrent claims exactly one wins) and
+   * tells whether the session belongs to `owner`.
+   */
+  claim(sessionId: string, owner: string): Promise<boolean> {
+    this.#claim.run(sessionId, owner);
+    const row = this.#owner.get(sessionId) as { owner: string } | undefined | null;
+    return Promise.resolve(row?.owner === owner);
   }
 
   close(): void {

@@ -103,6 +103,23 @@ export const SQLITE_STORE_CASES: StoreCase[] = [
     },
   },
   {
+    name: "the first claim of a session wins, even across connections",
+    async run(open, dir) {
+      const path = join(dir, "owners.sqlite");
+      const a = await open(path, 5);
+      const b = await open(path, 5);
+      try {
+        assert.equal(await a.claim("s", "alice"), true);
+        assert.equal(await b.claim("s", "bob"), false);
+        assert.equal(await b.claim("s", "alice"), true);
+        assert.equal(await b.claim("other", "bob"), true);
+      } finally {
+        a.close();
+        b.close();
+      }
+    },
+  },
+  {
     name: "a huge turn is shrunk like in KV and stored",
     async run(open) {
       const store = await open(":memory:", 5);
