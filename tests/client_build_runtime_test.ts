@@ -1,0 +1,131 @@
+/**
+ * The client bundle built by Deno (`deno task build`) and by Bun
+ * (`bun client/build_bun.ts`) are equivalent: same entry points and manifest
+ * format, same inputs hash, and in Chromium both hydrate every island of the
+ * page and load the markdown renderer.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { chromium } from "playwright-core";
+import { ensureClientBuild, hashInputs, type Manifest, STATIC_DIR } from "../client/build.ts";
+import { hashInputsPortable } from "../client/build_bun.ts";
+import { pageRoutes } from "../server/page.tsx";
+import type { SessionStore } from "../server/store/types.ts";
+import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const hasChromium = await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false);
+if (!hasChromium) {
+  console.log(
+    `Bundle comparison in Chromium is ignored: no Chromium at ${CHROMIUM}. ` +
+      "Enable it with: apt-get install -y chromium (or set CHROMIUM_PATH)",
+  );
+}
+warnIfNoBun();
+
+const emptyStore: SessionStore = {
+  load: () => Promise.resolve([]),
+  append: () => Promise.resolve(),
+  close() {},
+};
+
+Deno.test("the Bun build hashes its inputs exactly as the Deno build", async () => {
+  assertEquals(await hashInputsPortable(), await hashInputs());
+});
+
+/** What loading the page with one build shows. */
+interface Loaded {
+  islands: number;
+  hydrated: number;
+  markdown: string;
+  errors: string[];
+}
+
+async function loadInChromium(manifest: Manifest, staticDir: URL): Promise<Loaded> {
+  const app = pageRoutes({ store: emptyStore, manifest, staticDir });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  const userDataDir = await Deno.makeTempDir({ prefix: "chat-bundle-chromium-" });
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+    ],
+  });
+  try {
+    const page = await context.newPage();
+    // Uncaught exceptions only: the page-only server has no /ws/chat, so the
+    // client's connection attempts log 404s, which say nothing about the bundle.
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(`http://127.0.0.1:${server.addr.port}/`);
+    await page.waitForSelector('[data-island="Chat"][data-hydrated]');
+    const islands = await page.locator("[data-island]").count();
+    const hydrated = await page.locator("[data-island][data-hydrated]").count();
+    const markdown = await page.evaluate(async (url) => {
+      const mod = await import(url);
+      return mod.renderMarkdown("**bold** <img src=x onerror=alert(1)>") as string;
+    }, `/static/${manifest.markdown.file}`);
+    return { islands, hydrated, markdown, errors };
+  } finally {
+    await context.close();
+    await server.shutdown();
+    await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+  }
+}
+
+Deno.test({
+  name: `Deno and Bun (${BUN_VERSION ?? "missing"}) bundles both load and hydrate the page`,
+  ignore: !hasChromium || BUN_VERSION === undefined,
+  async fn() {
+    const denoManifest = await ensureClientBuild();
+    const bunDir = await Deno.makeTempDir({ prefix: "chat-bun-build-" });
+    try {
+      const { code, stderr } = await new Deno.Command(BUN, {
+        args: ["client/build_bun.ts", "--out", bunDir],
+        cwd: new URL("../", import.meta.url).pathname,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assertEquals(code, 0, new TextDecoder().decode(stderr));
+      const bunManifest: Manifest & { builtWith: string } = JSON.parse(
+        await Deno.readTextFile(`${bunDir}/manifest.json`),
+      );
+      assertEquals(
+        Object.keys(bunManifest).sort(),
+        [...Object.keys(denoManifest), "builtWith"].sort(),
+      );
+      assertEquals(bunManifest.inputsHash, denoManifest.inputsHash);
+      assertMatch(bunManifest.boot.file, /^boot-[0-9a-f]{12}\.js$/);
+      assertMatch(bunManifest.markdown.file, /^markdown-[0-9a-f]{12}\.js$/);
+      assertStringIncludes(bunManifest.builtWith, "bun ");
+      const results: Record<string, Loaded> = {
+        deno: await loadInChromium(denoManifest, STATIC_DIR),
+        bun: await loadInChromium(bunManifest, new URL(`file://${bunDir}/`)),
+      };
+      for (const [builder, loaded] of Object.entries(results)) {
+        assertEquals(loaded.errors, [], `${builder} build: errors in the page`);
+        assert(loaded.islands >= 2, `${builder} build: the page has ${loaded.islands} islands`);
+        assertEquals(
+          loaded.hydrated,
+          loaded.islands,
+          `${builder} build: not every island hydrated`,
+        );
+        assertStringIncludes(loaded.markdown, "<strong>bold</strong>");
+        assert(!loaded.markdown.includes("onerror"), `${builder} build: markdown not sanitised`);
+      }
+      assertEquals(results.bun.markdown, results.deno.markdown);
+      const kb = (m: Manifest) =>
+        `boot ${(m.boot.gzipBytes / 1024).toFixed(1)} KB gz, markdown ${
+          (m.markdown.gzipBytes / 1024).toFixed(1)
+        } KB gz`;
+      console.log(`deno bundle: ${kb(denoManifest)}; bun bundle: ${kb(bunManifest)}`);
+    } finally {
+      await Deno.remove(bunDir, { recursive: true });
+    }
+  },
+});
