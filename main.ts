@@ -9,13 +9,19 @@ import { ensureClientBuild } from "./client/build.ts";
 import type { Agent } from "./server/agents/mod.ts";
 import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
+import { registryOf } from "./server/connections.ts";
 import { KvSessionStore } from "./server/store/kv.ts";
 
 /** A running server. */
 export interface RunningServer {
   /** `http://host:port` of the listener. */
   url: string;
-  /** Stops accepting, closes connections and the store. */
+  /**
+   * Graceful shutdown: refuses new streams (503), ends every running turn
+   * (persisted) and closes sockets with 1012 and SSE streams with a final
+   * event, all within `SHUTDOWN_TIMEOUT_MS`; then stops the listener and
+   * closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -30,7 +36,12 @@ export async function startServer(
   const store = await KvSessionStore.open(config.KV_PATH, {
     window: config.HISTORY_WINDOW,
   });
-  const { app } = await assemble(config, { store, upgradeWebSocket, agent: overrides.agent });
+  const { app, log } = await assemble(config, {
+    store,
+    upgradeWebSocket,
+    agent: overrides.agent,
+  });
+  const registry = registryOf(app);
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     hostname: config.HOST,
@@ -39,11 +50,23 @@ export async function startServer(
   }, app.fetch);
   const address = await listening;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
-    async close() {
-      await server.shutdown();
-      store.close();
+    close() {
+      closing ??= (async () => {
+        const report = await registry.drain(config.SHUTDOWN_TIMEOUT_MS);
+        // Sockets and streams are closed; bound the listener's own wait too.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          server.shutdown(),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000))),
+        ]);
+        clearTimeout(timer);
+        store.close();
+        if (report.drained + report.terminated > 0) log.info("Drained connections", { ...report });
+      })();
+      return closing;
     },
   };
 }
@@ -62,6 +85,7 @@ if (import.meta.main) {
   console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, async () => {
+      console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
       await running.close();
       Deno.exit(0);
     });

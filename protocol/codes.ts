@@ -39,8 +39,18 @@ export const ErrorCode = {
   Unsupported: "unsupported",
   /** The agent failed; the detail is only in the server log. */
   AgentError: "agent_error",
-  /** Too many messages or connections. */
+  /** Too many messages or connections; `retry_after` says when to try again. */
   RateLimited: "rate_limited",
+  /** Authentication is required or the credentials are wrong. */
+  Unauthorized: "unauthorized",
+  /** The session (or origin) belongs to someone else; nothing of it is shown. */
+  Forbidden: "forbidden",
+  /** The agent sent nothing for longer than the configured agent timeout. */
+  Timeout: "timeout",
+  /** The server is restarting; reconnect after `retry_after` seconds. */
+  ShuttingDown: "shutting_down",
+  /** The request line or frame is larger than the configured limit. */
+  TooLarge: "too_large",
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -48,3 +58,52 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 
 /** Why an answer ended, carried by the `done` frame. */
 export type FinishReason = "stop" | "cancelled" | "error";
+
+/**
+ * WebSocket close codes this server sends (RFC 6455 section 7.4 plus
+ * application codes in the 4000-4999 range).
+ *
+ * Following Centrifugo's split, the application codes tell the client what
+ * to do: 4000-4399 mean "reconnect (after `retry_after` or a backoff)",
+ * 4400-4499 mean "do not reconnect until something changes" (credentials,
+ * the request). {@link shouldReconnect} encodes the whole table.
+ */
+export const CloseCode = {
+  /** Normal closure. Reconnect when there is something to send. */
+  Normal: 1000,
+  /** The peer did not answer pings within the idle timeout (sent by Deno). Reconnect. */
+  GoingAway: 1001,
+  /** Malformed WebSocket framing. Do not reconnect: the client is broken. */
+  ProtocolError: 1002,
+  /** A text frame that is not UTF-8. Do not reconnect. */
+  InvalidPayload: 1007,
+  /** A frame over the size limit. Do not reconnect and resend the same frame. */
+  MessageTooBig: 1009,
+  /** Unexpected server failure. Reconnect with backoff. */
+  InternalError: 1011,
+  /** The server is restarting (graceful shutdown). Reconnect with backoff. */
+  ServiceRestart: 1012,
+  /** The socket stayed stalled (not reading) past the stall limit. Reconnect. */
+  SlowConsumer: 4008,
+  /** Too many messages on this socket or connections from this address. Reconnect after `retry_after`. */
+  RateLimited: 4029,
+  /** Bad credentials. Do not reconnect without new credentials. */
+  Unauthorized: 4401,
+  /** Not allowed (origin or identity). Do not reconnect. */
+  Forbidden: 4403,
+} as const;
+
+/** One of the {@link CloseCode} values. */
+export type CloseCode = typeof CloseCode[keyof typeof CloseCode];
+
+/**
+ * Whether a client should reconnect after the socket closed with `code`:
+ * false for protocol, payload, policy and size errors (1002, 1003, 1007,
+ * 1008, 1009, 1010) and for application codes 4400-4999; true otherwise
+ * (including 1006, an abnormal drop).
+ */
+export function shouldReconnect(code: number): boolean {
+  if (code >= 4400 && code <= 4999) return false;
+  return code !== 1002 && code !== 1003 && code !== 1007 && code !== 1008 && code !== 1009 &&
+    code !== 1010;
+}

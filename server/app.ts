@@ -1,14 +1,25 @@
 /**
  * The Hono app, built from its dependencies so Deno, Bun and tests share it.
+ *
+ * Both streaming endpoints sit behind the same guards, cheapest first:
+ * shutdown (503), URL length (414), origin (403), authentication (401),
+ * connections per client address (429 / close 4029).
  * @module
  */
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
-import type { Config } from "./config.ts";
+import { type Config, credentials } from "./config.ts";
+import { registryOf } from "./connections.ts";
 import type { Logger } from "./log.ts";
 import { ChatCore } from "./core.ts";
+import { Authenticator, authGuard, ticketHandler } from "./guards/auth.ts";
+import { type ClientAddress, connectionLimit } from "./guards/connection_limit.ts";
+import { draining } from "./guards/draining.ts";
+import type { GuardEnv } from "./guards/env.ts";
+import { originGuard } from "./guards/origin.ts";
+import { urlLimit } from "./guards/url_limit.ts";
 import { pageRoutes } from "./page.tsx";
 import type { SessionStore } from "./store/types.ts";
 import { sseHandler } from "./transports/sse.ts";
@@ -23,19 +34,45 @@ export interface AppDeps {
   upgradeWebSocket: UpgradeWebSocket;
   /** Where errors and events are logged. */
   log: Logger;
+  /** Reads the client address for the connection limit; default: the peer address. */
+  clientAddress?: ClientAddress;
 }
 
-/** Builds the app: page, `/ws/chat`, `/agent_chat_stream`, health. */
+/**
+ * Builds the app: page, `/ws/chat`, `/agent_chat_stream`, `/auth/ticket`,
+ * health. Its connection registry (for graceful shutdown) is
+ * `registryOf(app)`.
+ *
+ * @throws {Error} when authentication is configured but the store cannot record session owners.
+ */
 export function createApp(deps: AppDeps): Hono {
-  const core = new ChatCore(deps);
-  const app = new Hono();
+  const { config } = deps;
+  const creds = credentials(config);
+  if (creds.length > 0 && !deps.store.claim) {
+    throw new Error(
+      "Cannot enable AUTH_TOKENS: the session store does not implement claim() for session ownership",
+    );
+  }
+  const auth = creds.length > 0 ? new Authenticator(creds, config.AUTH_TICKET_TTL_S) : undefined;
+  const core = new ChatCore({ ...deps, agentTimeoutMs: config.AGENT_TIMEOUT_MS });
+  const app = new Hono<GuardEnv>();
+  const registry = registryOf(app);
+  const guards = [
+    draining(registry, Math.ceil(config.SSE_RETRY_MS / 1000)),
+    urlLimit(config.MAX_URL_BYTES),
+    originGuard(config.ALLOWED_ORIGINS),
+    authGuard(auth),
+    connectionLimit(config.MAX_CONNECTIONS_PER_IP, deps.clientAddress),
+  ] as const;
   app.get("/healthz", (c) => c.json({ ok: true, agent: deps.agent.name }));
-  app.get(WS_PATH, wsHandler(core, deps));
+  if (auth) app.post("/auth/ticket", originGuard(config.ALLOWED_ORIGINS), ticketHandler(auth));
   app.get(
     WS_PATH,
+    ...guards,
+    wsHandler(core, { ...deps, registry }),
     (c) => c.json({ error: "Expected a WebSocket upgrade request" }, 426),
   );
-  app.get(SSE_PATH, sseHandler(core, deps.config));
+  app.get(SSE_PATH, ...guards, sseHandler(core, { config, registry }));
   app.route("/", pageRoutes({ store: deps.store }));
-  return app;
+  return app as unknown as Hono;
 }

@@ -35,7 +35,49 @@ const ConfigSchema = z.object({
     error: 'must be one of "debug", "info", "error", "silent"',
   }).default("info"),
   MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024, 64 * 1024),
+  MAX_URL_BYTES: int(1_024, 1024 * 1024, 80 * 1024),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000, 120),
+  MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 64),
+  ALLOWED_ORIGINS: list("must be a comma-separated list of origins like https://app.example")
+    .refine((origins) => origins.every(isOrigin), {
+      error: 'must be a comma-separated list of origins like "https://app.example" or "null"',
+    }),
+  AUTH_TOKEN: list("must be a token"),
+  AUTH_TOKENS: list("must be a comma-separated list of tokens"),
+  AUTH_TICKET_TTL_S: int(1, 3_600, 30),
+  WS_IDLE_TIMEOUT_S: int(0, 3_600, 30),
+  AGENT_TIMEOUT_MS: int(0, 3_600_000, 60_000),
+  WS_HIGH_WATER_BYTES: int(1_024, 1024 * 1024 * 1024, 1024 * 1024),
+  STALL_TIMEOUT_MS: int(100, 3_600_000, 30_000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 10_000),
 });
+
+function list(error: string) {
+  return z.string({ error }).default("").transform((value) =>
+    value.split(",").map((item) => item.trim()).filter((item) => item.length > 0)
+  );
+}
+
+function isOrigin(value: string): boolean {
+  if (value === "null") return true;
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
+
+/** Token characters allowed in `AUTH_TOKEN(S)`: URL- and header-safe, at least 16. */
+const TOKEN = /^[A-Za-z0-9._~+/=-]{16,512}$/;
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** One accepted credential: the token and the identity it authenticates. */
+export interface Credential {
+  /** The identity sessions are owned by. */
+  name: string;
+  /** The secret itself. */
+  token: string;
+}
 
 /** The validated configuration. */
 export type Config = z.infer<typeof ConfigSchema>;
@@ -70,10 +112,35 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const config = parsed.data;
+  credentials(config);
   if (config.AGENT === "openai" && !config.OPENAI_MODEL) {
     throw new ConfigError(
       'Invalid configuration: OPENAI_MODEL must be set when AGENT is "openai"',
     );
   }
   return config;
+}
+
+/**
+ * The credentials of `AUTH_TOKEN` and `AUTH_TOKENS` (merged). Each entry is
+ * `name:token` or a bare token, whose identity is then `token-<n>` (its
+ * position in the list). Empty when authentication is off.
+ *
+ * @throws {ConfigError} when an entry is malformed.
+ */
+export function credentials(config: Config): Credential[] {
+  const entries = [...config.AUTH_TOKEN, ...config.AUTH_TOKENS];
+  return entries.map((entry, i) => {
+    const colon = entry.indexOf(":");
+    const name = colon >= 0 ? entry.slice(0, colon) : `token-${i + 1}`;
+    const token = colon >= 0 ? entry.slice(colon + 1) : entry;
+    if (!NAME.test(name) || !TOKEN.test(token)) {
+      throw new ConfigError(
+        `Invalid configuration: AUTH_TOKENS entry ${
+          i + 1
+        } must be "name:token" or "token", the name 1-64 characters of A-Z, a-z, 0-9, _, . or -, the token 16-512 characters of A-Z, a-z, 0-9 or ._~+/=-`,
+      );
+    }
+    return { name, token };
+  });
 }

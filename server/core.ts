@@ -15,6 +15,22 @@ export type CoreEvent =
   | { type: "finish"; reason: FinishReason }
   | { type: "error"; code: ErrorCode; message: string };
 
+/**
+ * An abort reason that ends the turn with an `error` frame of its own code
+ * instead of `done` with `cancelled` (timeout, shutdown, slow consumer).
+ */
+export class TurnStop {
+  /** The error code sent to the client. */
+  readonly code: ErrorCode;
+  /** The message sent to the client. */
+  readonly message: string;
+  /** Creates a stop reason. */
+  constructor(code: ErrorCode, message: string) {
+    this.code = code;
+    this.message = message;
+  }
+}
+
 /** A validated question. */
 export interface TurnRequest {
   query: string;
@@ -33,6 +49,12 @@ export interface TurnOptions {
    * settles (backpressure); returning nothing keeps the hot path sync.
    */
   emit(event: CoreEvent): void | Promise<void>;
+  /**
+   * The authenticated identity asking; when set, the session must belong
+   * to it (or be new, and then it becomes its owner), else the turn ends
+   * with a `forbidden` error and nothing of the session is read or written.
+   */
+  identity?: string;
 }
 
 /** The longest answer kept in one stored turn (KV values max out at 64 KiB). */
@@ -43,19 +65,31 @@ export function newId(): string {
   return crypto.randomUUID();
 }
 
+/** Options of {@link ChatCore}. */
+export interface ChatCoreDeps {
+  agent: Agent;
+  store: SessionStore;
+  log: Logger;
+  /**
+   * Ends a turn whose agent sent nothing for this long (0 = never). Time
+   * spent waiting for a slow client (backpressure) does not count.
+   */
+  agentTimeoutMs?: number;
+}
+
 /** Runs turns; shared by every transport. */
 export class ChatCore {
   #agent: Agent;
   #store: SessionStore;
   #log: Logger;
+  #timeoutMs: number;
 
   /** Creates the core over an agent and a session store. */
-  constructor(
-    deps: { agent: Agent; store: SessionStore; log: Logger },
-  ) {
+  constructor(deps: ChatCoreDeps) {
     this.#agent = deps.agent;
     this.#store = deps.store;
     this.#log = deps.log;
+    this.#timeoutMs = deps.agentTimeoutMs ?? 0;
   }
 
   /** The session store, for transports that read history. */
@@ -65,36 +99,91 @@ export class ChatCore {
 
   /**
    * Runs one turn to its end. Never throws: failures become an `error`
-   * event, cancellation a `finish` with reason `cancelled`. The turn is
-   * persisted (partial when cancelled) before the final event.
+   * event, cancellation a `finish` with reason `cancelled`, an abort with a
+   * {@link TurnStop} reason an `error` with its code. The turn is persisted
+   * (partial when cancelled or stopped) before the final event. An agent
+   * that ignores its signal is abandoned: no event of it is sent after the
+   * abort.
    */
   async run(request: TurnRequest, options: TurnOptions): Promise<void> {
-    const { signal, emit } = options;
+    const { emit } = options;
     const sessionId = request.sessionId ?? newId();
     const requestId = request.requestId ?? newId();
+    const inner = new AbortController();
+    const signal = inner.signal;
+    const forward = () => inner.abort(options.signal.reason);
+    if (options.signal.aborted) forward();
+    else options.signal.addEventListener("abort", forward, { once: true });
+    const aborted = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", () => resolve(), { once: true });
+    });
     let answer = "";
     const tools: string[] = [];
     let reason: FinishReason = "stop";
     let failure: CoreEvent | undefined;
-    try {
+    let persist = true;
+    // Watchdog: no per-chunk timers; a counter the interval compares.
+    let progress = 0;
+    let paused = false;
+    let watchdog: ReturnType<typeof setInterval> | undefined;
+    if (this.#timeoutMs > 0) {
+      let seen = -1;
+      let quietTicks = 0;
+      const ticks = 4;
+      watchdog = setInterval(() => {
+        if (paused || progress !== seen) {
+          seen = progress;
+          quietTicks = 0;
+        } else if (++quietTicks >= ticks) {
+          inner.abort(
+            new TurnStop(
+              ErrorCode.Timeout,
+              `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
+            ),
+          );
+        }
+      }, Math.max(10, this.#timeoutMs / ticks));
+    }
+    const pump = async () => {
       await emit({ type: "start", requestId, sessionId });
+      if (options.identity !== undefined) {
+        const owned = await this.#store.claim!(sessionId, options.identity);
+        if (!owned) {
+          persist = false;
+          failure = {
+            type: "error",
+            code: ErrorCode.Forbidden,
+            message: `Cannot use session "${sessionId}": it belongs to another identity`,
+          };
+          return;
+        }
+      }
+      progress++;
       const history = await this.#store.load(sessionId);
+      if (signal.aborted) return;
       const events = this.#agent.stream(
         { query: request.query, sessionId, history },
         { signal },
       );
       for await (const event of events) {
         if (signal.aborted) break;
+        progress++;
         if (event.type === "text-delta") answer += event.delta;
         else if (event.type === "tool-call") tools.push(event.toolName);
         const pending = emit(event);
-        if (pending) await pending;
+        if (pending) {
+          paused = true;
+          await pending;
+          paused = false;
+        }
       }
-      if (signal.aborted) reason = "cancelled";
+    };
+    const pumping = pump();
+    try {
+      await Promise.race([pumping, aborted]);
     } catch (error) {
-      if (signal.aborted) {
-        reason = "cancelled";
-      } else {
+      if (!signal.aborted) {
         reason = "error";
         this.#log.error("Agent failed", { requestId, sessionId, error });
         failure = {
@@ -103,14 +192,31 @@ export class ChatCore {
           message: "The agent failed to answer; please try again",
         };
       }
+    } finally {
+      clearInterval(watchdog);
+      options.signal.removeEventListener("abort", forward);
     }
-    await this.#persist(sessionId, {
-      query: request.query,
-      answer: answer.slice(0, MAX_STORED_ANSWER),
-      finishReason: reason,
-      tools,
-      at: Date.now(),
-    });
+    if (signal.aborted) {
+      // The pump may still be stuck in a hung agent; it sends nothing more.
+      pumping.catch(() => {});
+      const stop = signal.reason;
+      if (stop instanceof TurnStop) {
+        reason = "error";
+        failure = { type: "error", code: stop.code, message: stop.message };
+        if (stop.code === ErrorCode.Timeout) {
+          this.#log.error("Agent timed out", { requestId, sessionId });
+        }
+      } else reason = "cancelled";
+    }
+    if (persist) {
+      await this.#persist(sessionId, {
+        query: request.query,
+        answer: answer.slice(0, MAX_STORED_ANSWER),
+        finishReason: reason,
+        tools,
+        at: Date.now(),
+      });
+    }
     try {
       await emit(failure ?? { type: "finish", reason });
     } catch {

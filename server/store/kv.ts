@@ -2,7 +2,8 @@
  * Session history in Deno KV: a bounded window of turns per session.
  *
  * Keys: `["sessions", id, "meta"]` holds the next turn number;
- * `["sessions", id, "turns", n]` holds turn `n`. Appends are atomic
+ * `["sessions", id, "turns", n]` holds turn `n`;
+ * `["sessions", id, "owner"]` holds the identity that claimed it. Appends are atomic
  * (checked against the meta versionstamp), so concurrent writers from many
  * isolates never overwrite each other.
  * @module
@@ -82,6 +83,17 @@ export class KvSessionStore implements SessionStore {
       if (result.ok) return;
     }
     throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
+  }
+
+  async claim(sessionId: string, owner: string): Promise<boolean> {
+    const key = ["sessions", sessionId, "owner"];
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const current = await this.#kv.get<string>(key);
+      if (current.value !== null) return current.value === owner;
+      const result = await this.#kv.atomic().check(current).set(key, owner).commit();
+      if (result.ok) return true;
+    }
+    throw new Error(`Cannot claim session: session "${sessionId}" kept changing`);
   }
 
   close(): void {
