@@ -35,7 +35,7 @@ const ConfigSchema = z.object({
     error: 'must be one of "debug", "info", "error", "silent"',
   }).default("info"),
   MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024, 64 * 1024),
-  MAX_URL_BYTES: int(1_024, 1024 * 1024, 80 * 1024),
+  MAX_URL_BYTES: int(1_024, 1024 * 1024, 64 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000, 120),
   MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 64),
   ALLOWED_ORIGINS: list("must be a comma-separated list of origins like https://app.example")
