@@ -11,6 +11,7 @@ import { upgradeWebSocket, websocket } from "hono/bun";
 import { ensureClientBuildBun } from "./client/build_bun.ts";
 import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
+import { registryOf } from "./server/connections.ts";
 import { sqlitePathFor, SqliteSessionStore } from "./server/store/sqlite.ts";
 
 /** The part of `Bun.serve` this file uses. */
@@ -23,7 +24,11 @@ interface BunServe {
   }): { url: URL; stop(closeActive?: boolean): Promise<void> };
 }
 
-/** Builds the app from `config` and serves it with `Bun.serve`; returns its URL and a stop. */
+/**
+ * Builds the app from `config` and serves it with `Bun.serve`. `close()` shuts
+ * down like `main.ts`: drains streams (at most `SHUTDOWN_TIMEOUT_MS`), stops
+ * the listener, closes the store.
+ */
 export async function startBunServer(
   config: Config,
 ): Promise<{ url: string; close(): Promise<void> }> {
@@ -41,6 +46,7 @@ export async function startBunServer(
   return {
     url: server.url.href.replace(/\/$/, ""),
     async close() {
+      await registryOf(app).drain(config.SHUTDOWN_TIMEOUT_MS);
       await server.stop(true);
       store.close();
     },
@@ -61,6 +67,7 @@ if (import.meta.main) {
   console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
+      console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
       await running.close();
       process.exit(0);
     });
