@@ -61,6 +61,7 @@ export class WsConnection implements Drainable {
   #identity: string | undefined;
   #active: ActiveTurn | undefined;
   #closed = false;
+  #gone = Promise.withResolvers<void>();
   #buffered: () => number;
   #windowStart = 0;
   #windowCount = 0;
@@ -87,6 +88,7 @@ export class WsConnection implements Drainable {
   close(): void {
     this.#closed = true;
     this.#active?.controller.abort();
+    this.#gone.resolve();
   }
 
   /** Closes the socket with `code` and aborts the running answer with `reason`. */
@@ -102,7 +104,10 @@ export class WsConnection implements Drainable {
     this.#active?.controller.abort(stop);
   }
 
-  /** Graceful shutdown: end the turn (persisted), then close 1012. */
+  /**
+   * Graceful shutdown: end the turn (persisted), close 1012 and wait for
+   * the closing handshake, so the listener's shutdown does not cut it.
+   */
   async drain(): Promise<void> {
     const active = this.#active;
     if (active) {
@@ -112,6 +117,7 @@ export class WsConnection implements Drainable {
       await active.done;
     }
     this.#shut(CloseCode.ServiceRestart, "Server restarting");
+    await this.#gone.promise;
   }
 
   /** Closes 1012 at once (the drain timed out). */
