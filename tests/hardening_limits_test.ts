@@ -80,7 +80,9 @@ Deno.test("limits: over RATE_LIMIT_PER_MINUTE a socket gets rate_limited with re
     const closed = await noisy.closed();
     assertEquals(closed.code, CloseCode.RateLimited);
     assertEquals(shouldReconnect(closed.code), true);
-    console.log(`rate limit: ${JSON.stringify(error)} then close ${closed.code} "${closed.reason}"`);
+    console.log(
+      `rate limit: ${JSON.stringify(error)} then close ${closed.code} "${closed.reason}"`,
+    );
     // Another client on the same server is unaffected.
     quiet.send({ query: "hello" });
     assertEquals(textOf(await quiet.answer()), "echo: hello");
