@@ -8,19 +8,15 @@ import { type UIMessageChunk, WebSocketChatTransport } from "ai";
 import { ErrorCode } from "../protocol/codes.ts";
 import { ServerFrame } from "../protocol/frames.ts";
 import { BAD_FRAMES, SSE_BAD_QUERIES } from "./helpers/protocol_cases.ts";
-import { type Runtime, RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
+import { RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
 import { readSse } from "./helpers/sse_client.ts";
 import { textOf, WsTestClient } from "./helpers/ws_client.ts";
 
 warnIfNoBun();
 
-/**
- * Known runtime difference: the app drains with 1012 (service restart), but
- * on SIGTERM Deno itself closes upgraded sockets with 1001 "Server shutting
- * down" before the app's close frame goes out; Bun leaves it to the app.
- */
-const SHUTDOWN_CLOSE_CODE: Record<Runtime, number> = { deno: 1001, bun: 1012 };
+/** Both runtimes close open sockets with 1012 "Server restarting" on SIGTERM. */
+const SHUTDOWN_CLOSE_CODE = 1012;
 
 for (const { runtime, ignore } of RUNTIMES) {
   Deno.test({
@@ -202,7 +198,7 @@ for (const { runtime, ignore } of RUNTIMES) {
         const closing = server.close();
         const end = (await client.answer()).at(-1)!;
         assertEquals([end.type, end.code], ["error", ErrorCode.ShuttingDown]);
-        assertEquals((await client.closed()).code, SHUTDOWN_CLOSE_CODE[runtime]);
+        assertEquals((await client.closed()).code, SHUTDOWN_CLOSE_CODE);
         await closing;
       } finally {
         await client.close();
