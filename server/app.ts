@@ -73,6 +73,7 @@ export function createApp(deps: AppDeps): Hono {
     (c) => c.json({ error: "Expected a WebSocket upgrade request" }, 426),
   );
   app.get(SSE_PATH, ...guards, sseHandler(core, { config, registry }));
-  app.route("/", pageRoutes({ store: deps.store }));
+  // With authentication on, a cookie does not prove who owns a session: no history on the page.
+  app.route("/", pageRoutes({ store: auth ? undefined : deps.store }));
   return app as unknown as Hono;
 }

@@ -27,7 +27,12 @@ import type { SessionStore } from "./store/types.ts";
 
 /** What the page routes need. */
 export interface PageDeps {
-  store: SessionStore;
+  /**
+   * Where the history shown on reload comes from. Omitted (as when
+   * authentication is on, because a cookie does not prove who owns a
+   * session): the page renders no history.
+   */
+  store?: SessionStore;
   /**
    * The client build (from `ensureClientBuild()` in `client/build.ts`).
    * Omitted: `static/manifest.json` is read on each page request.
@@ -63,10 +68,10 @@ async function loadManifest(deps: PageDeps): Promise<Manifest | undefined> {
 }
 
 async function loadHistory(
-  store: SessionStore,
+  store: SessionStore | undefined,
   sessionId: string | undefined,
 ): Promise<HistoryTurn[]> {
-  if (!sessionId) return [];
+  if (!store || !sessionId) return [];
   try {
     const turns = await store.load(sessionId);
     return turns.map((t) => ({

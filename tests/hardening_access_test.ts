@@ -189,6 +189,11 @@ Deno.test("auth: a session belongs to its creator; another identity gets forbidd
     const body = await sse.text();
     assertStringIncludes(body, '"code":"forbidden"');
     assertFalse(body.includes("secret"));
+    // Nor through the page: with auth on, a session cookie alone renders no history.
+    const page =
+      await (await fetch(server.url, { headers: { cookie: "session_id=alice-session" } }))
+        .text();
+    assertFalse(page.includes("secret"), "the page must not render another identity's history");
     // Bob's attempts did not write into alice's session; alice still sees her turn.
     alice.send({ query: "again", session_id: "alice-session" });
     await alice.answer();
