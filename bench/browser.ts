@@ -7,6 +7,8 @@
  * While the streams are open it also times one ordinary `fetch` to the same
  * origin, since under HTTP/1.1 that request queues behind the streams too.
  *
+ * The servers are `ours-deno` and `raw-deno` (a browser's connection pool
+ * does not depend on the server's runtime).
  * Skips with a message when Chromium or `openssl` is missing.
  * Run: `deno run -A bench/browser.ts [--smoke]`.
  * @module
@@ -17,12 +19,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
-import { type ServerHandle, type ServerKind, startServer, type Workload } from "./common.ts";
+import {
+  type Runtime,
+  type ServerHandle,
+  type ServerKind,
+  startServer,
+  type Workload,
+} from "./common.ts";
 import { oursAvailable } from "./latency.ts";
 
 /** One scenario's outcome. */
 export interface BrowserScenario {
   server: ServerKind;
+  /** Runtime of the server (reports before Bun servers lack it: Deno). */
+  runtime?: Runtime;
   /** Protocol Chromium negotiated for the page (`http/1.1`, `h2`). */
   protocol: string;
   transport: "sse" | "ws";
@@ -180,11 +190,11 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
   try {
     const targets: { server: ServerHandle; page: string; ws: boolean }[] = [];
     if (oursAvailable()) {
-      const s = await startServer("ours", opts.workload);
+      const s = await startServer("ours", opts.workload, { runtime: "deno" });
       servers.push(s);
       targets.push({ server: s, page: "/healthz", ws: true });
     }
-    const raw = await startServer("raw", opts.workload);
+    const raw = await startServer("raw", opts.workload, { runtime: "deno" });
     servers.push(raw);
     targets.push({ server: raw, page: "/", ws: true });
     if (hasOpenssl()) {
@@ -210,6 +220,7 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
         "subjectAltName=IP:127.0.0.1",
       ], { stdio: "ignore" });
       const tls = await startServer("raw", opts.workload, {
+        runtime: "deno",
         env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key },
       });
       servers.push(tls);
@@ -233,6 +244,7 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
         await context.close();
         const scenario: BrowserScenario = {
           server: target.server.kind,
+          runtime: target.server.runtime,
           protocol: r.proto,
           transport: kind,
           requested: opts.streams,

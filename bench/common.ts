@@ -6,15 +6,21 @@
  * Portable between Deno and Bun: only `node:` modules and web globals.
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
 
+/** A JavaScript runtime the bench and the servers can run on. */
+export type Runtime = "deno" | "bun";
+
+/** Both runtimes, in report order. */
+export const RUNTIMES: readonly Runtime[] = ["deno", "bun"];
+
 /** The runtime executing the bench code. */
-export const RUNTIME: "deno" | "bun" = "Bun" in globalThis ? "bun" : "deno";
+export const RUNTIME: Runtime = "Bun" in globalThis ? "bun" : "deno";
 
 /** Version string of the runtime executing the bench code. */
 export const RUNTIME_VERSION: string = RUNTIME === "bun"
@@ -29,6 +35,48 @@ export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));
 export const DENO_BIN: string = RUNTIME === "deno"
   ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath()
   : "deno";
+
+/** Path of the Bun executable, also when the bench runs under Deno. */
+export const BUN_BIN: string = RUNTIME === "bun"
+  ? (globalThis as unknown as { process: { execPath: string } }).process.execPath
+  : "bun";
+
+/** Executable of a runtime. */
+export function runtimeBin(runtime: Runtime): string {
+  return runtime === "bun" ? BUN_BIN : DENO_BIN;
+}
+
+const availability = new Map<Runtime, string | undefined>();
+
+/**
+ * Version of a runtime's executable (`deno --version` / `bun --version`,
+ * first line), or undefined when it is not installed. Cached.
+ */
+export function runtimeVersionOf(runtime: Runtime): string | undefined {
+  if (runtime === RUNTIME) return RUNTIME_VERSION;
+  if (!availability.has(runtime)) {
+    let version: string | undefined;
+    try {
+      const r = spawnSync(runtimeBin(runtime), ["--version"], {
+        encoding: "utf8",
+        timeout: 10_000,
+      });
+      if (r.status === 0) {
+        // "deno 2.9.6 (stable, ...)" or "1.4.5": keep the version number.
+        version = String(r.stdout).trim().replace(/^deno /, "").split(/\s/)[0];
+      }
+    } catch {
+      version = undefined;
+    }
+    availability.set(runtime, version);
+  }
+  return availability.get(runtime);
+}
+
+/** True when a runtime's executable can be started from here. */
+export function runtimeAvailable(runtime: Runtime): boolean {
+  return runtimeVersionOf(runtime) !== undefined;
+}
 
 /** Epoch milliseconds with sub-millisecond precision, like the server's `ts`. */
 export function epochNow(): number {
@@ -48,9 +96,79 @@ export interface Workload {
 /** Which server implementation to start. */
 export type ServerKind = "ours" | "raw";
 
+/**
+ * A server under test: implementation and runtime, named `<kind>-<runtime>`:
+ * `ours-deno` (`deno run -A main.ts`), `ours-bun` (`bun bun.ts`), `raw-deno`
+ * and `raw-bun` (`bench/raw_server.ts` under either). The server's runtime is
+ * independent of the runtime running the bench (the client side).
+ */
+export interface ServerSpec {
+  kind: ServerKind;
+  runtime: Runtime;
+}
+
+/** Name of a {@link ServerSpec}: `ours-deno`, `ours-bun`, `raw-deno`, `raw-bun`. */
+export type ServerName = `${ServerKind}-${Runtime}`;
+
+/** Every server, in report order. */
+export const ALL_SERVERS: readonly ServerName[] = ["ours-deno", "raw-deno", "ours-bun", "raw-bun"];
+
+/** The name of a server spec. */
+export function serverName(s: ServerSpec): ServerName {
+  return `${s.kind}-${s.runtime}`;
+}
+
+/** Parses `ours-deno` etc.; a bare `ours` / `raw` means the Deno one. */
+export function parseServer(name: string): ServerSpec {
+  const m = /^(ours|raw)(?:-(deno|bun))?$/.exec(name.trim());
+  if (!m) {
+    throw new Error(
+      `Cannot parse server: "${name}" is not one of ${ALL_SERVERS.map((s) => `"${s}"`).join(", ")}`,
+    );
+  }
+  return { kind: m[1] as ServerKind, runtime: (m[2] ?? "deno") as Runtime };
+}
+
+/** Parses a comma-separated server list (`ours-deno,raw-bun`). */
+export function parseServers(list: string): ServerSpec[] {
+  return list.split(",").filter((s) => s.trim()).map(parseServer);
+}
+
+/**
+ * Keeps the servers whose runtime is installed (and, for `ours`, whose entry
+ * file exists); returns the kept ones and one note per dropped server.
+ */
+export function availableServers(
+  wanted: readonly ServerSpec[],
+): { servers: ServerSpec[]; skipped: string[] } {
+  const servers: ServerSpec[] = [];
+  const skipped: string[] = [];
+  for (const s of wanted) {
+    const entry = serverEntry(s);
+    if (!runtimeAvailable(s.runtime)) {
+      skipped.push(`${serverName(s)}: \`${runtimeBin(s.runtime)}\` not found`);
+    } else if (!existsSync(`${ROOT}/${entry}`)) {
+      skipped.push(`${serverName(s)}: ${entry} not found`);
+    } else {
+      servers.push(s);
+    }
+  }
+  return { servers, skipped };
+}
+
+/** Script a server spec runs, relative to {@link ROOT}. */
+export function serverEntry(s: ServerSpec): string {
+  if (s.kind === "raw") return "bench/raw_server.ts";
+  return s.runtime === "bun" ? "bun.ts" : "main.ts";
+}
+
 /** A running server process. */
 export interface ServerHandle {
   kind: ServerKind;
+  /** Runtime the server process runs on. */
+  runtime: Runtime;
+  /** `<kind>-<runtime>`. */
+  name: ServerName;
   /** Base URL, e.g. `http://127.0.0.1:41234`. */
   url: string;
   pid: number;
@@ -68,8 +186,11 @@ export interface ServerHandle {
 export interface StartOptions {
   /** Open-files limit set with `ulimit -n` before exec (default 20000). */
   fdLimit?: number;
-  /** Runtime of the raw server (`ours` always runs `deno run -A main.ts`). */
-  runtime?: "deno" | "bun";
+  /**
+   * Runtime of the server process (default `deno`): `ours` runs
+   * `deno run -A main.ts` or `bun bun.ts`, `raw` runs `bench/raw_server.ts`.
+   */
+  runtime?: Runtime;
   /** Extra environment. */
   env?: Record<string, string>;
   /** Milliseconds to wait for the "Listening on" line (default 60000). */
@@ -157,9 +278,16 @@ export function procCpuMs(pid: number): number {
   }
 }
 
-/** Environment that configures the synthetic agent of either server. */
+/**
+ * Environment that configures the synthetic agent of either server. Our
+ * abuse guards are switched off (no per-connection message rate limit, no
+ * per-IP connection cap): every bench client comes from 127.0.0.1 and reuses
+ * sockets for hundreds of answers, and the bench measures the transports.
+ */
 export function workloadEnv(w: Workload): Record<string, string> {
   return {
+    RATE_LIMIT_PER_MINUTE: "0",
+    MAX_CONNECTIONS_PER_IP: "0",
     PORT: "0",
     HOST: "127.0.0.1",
     KV_PATH: ":memory:",
@@ -171,16 +299,20 @@ export function workloadEnv(w: Workload): Record<string, string> {
   };
 }
 
-/** Starts our server (`main.ts`) or the raw baseline as a child process. */
+/**
+ * Starts our server (`main.ts` on Deno, `bun.ts` on Bun) or the raw baseline
+ * as a child process, on `opts.runtime` (default Deno).
+ */
 export async function startServer(
   kind: ServerKind,
   workload: Workload,
   opts: StartOptions = {},
 ): Promise<ServerHandle> {
-  const runtime = kind === "ours" ? "deno" : opts.runtime ?? RUNTIME;
-  const script = kind === "ours" ? "main.ts" : "bench/raw_server.ts";
+  const runtime = opts.runtime ?? "deno";
+  const name = serverName({ kind, runtime });
+  const script = serverEntry({ kind, runtime });
   const argv = runtime === "bun"
-    ? ["bun", script]
+    ? [BUN_BIN, script]
     : [DENO_BIN, "run", "-A", ...(opts.denoFlags ?? []), script];
   const child = spawnLimited(argv, {
     fdLimit: opts.fdLimit,
@@ -197,7 +329,7 @@ export async function startServer(
     const timer = setTimeout(() => {
       reject(
         new Error(
-          `Cannot start ${kind} server: no "Listening on" line within ${
+          `Cannot start ${name} server: no "Listening on" line within ${
             opts.timeoutMs ?? 60_000
           } ms: ${stderr.slice(-800)}`,
         ),
@@ -219,7 +351,7 @@ export async function startServer(
       clearTimeout(timer);
       reject(
         new Error(
-          `Cannot start ${kind} server: exited with code ${code}: ${stderr.slice(-800)}`,
+          `Cannot start ${name} server: exited with code ${code}: ${stderr.slice(-800)}`,
         ),
       );
     });
@@ -227,6 +359,8 @@ export async function startServer(
   const pid = child.pid!;
   return {
     kind,
+    runtime,
+    name,
     url,
     pid,
     rss: () => procRss(pid),

@@ -1,6 +1,9 @@
 /**
  * Latency sampler: the same synthetic workload over four transports against
- * our server and the raw baseline, measured side by side in one process.
+ * our server and the raw baseline, each on Deno and on Bun (`ours-deno`,
+ * `raw-deno`, `ours-bun`, `raw-bun`), measured side by side in one process.
+ * The bench process itself (the client side) runs on one runtime for all
+ * servers, so server runtimes are compared with the same client.
  *
  * - burst: every combination (server × transport) is sampled round-robin in a
  *   shuffled order each round, so machine noise hits all of them alike;
@@ -10,18 +13,28 @@
  * Per answer it records time to first chunk, one-way latency of every chunk
  * (receive time − server `ts`) and time to last chunk.
  *
- * Run: `deno run -A bench/latency.ts [--smoke]` or `bun bench/latency.ts`.
+ * Run: `deno run -A bench/latency.ts [--smoke] [--servers ours-deno,raw-deno]`
+ * or `bun bench/latency.ts` (same flags). The default is all four servers;
+ * those whose runtime is not installed are skipped with a note.
  * @module
  */
 import { existsSync } from "node:fs";
 import process from "node:process";
 import {
+  ALL_SERVERS,
   type AnswerSample,
+  availableServers,
+  parseServer,
+  parseServers,
   queryOnce,
   ReusedWs,
   ROOT,
+  RUNTIME,
+  type Runtime,
   type ServerHandle,
   type ServerKind,
+  serverName,
+  type ServerSpec,
   startServer,
   type Stats,
   stats,
@@ -31,10 +44,12 @@ import {
   type Workload,
 } from "./common.ts";
 
-/** Results of one (mode, server, transport) combination. */
+/** Results of one (mode, server, runtime, transport) combination. */
 export interface LatencyCell {
   mode: "burst" | "paced";
   server: ServerKind;
+  /** Runtime of the server process (reports before Bun servers lack it). */
+  runtime: Runtime;
   transport: Transport;
   /** Answers measured (after warm-up). */
   samples: number;
@@ -54,8 +69,11 @@ export interface LatencyOptions {
   burst: Workload & { samples: number; warmup: number };
   paced: Workload & { samples: number; warmup: number };
   transports?: readonly Transport[];
-  /** Servers to compare (default both; `ours` is skipped without main.ts). */
-  servers?: ServerKind[];
+  /**
+   * Servers to compare (default {@link ALL_SERVERS}); those whose runtime
+   * or entry file is missing are skipped with a note in `skipped`.
+   */
+  servers?: readonly ServerSpec[];
   log?: (line: string) => void;
 }
 
@@ -63,6 +81,10 @@ export interface LatencyOptions {
 export interface LatencyReport {
   burst: Workload & { samples: number };
   paced: Workload & { samples: number };
+  /** Runtime of the bench process, i.e. of every client. */
+  clientRuntime?: Runtime;
+  /** Servers measured, e.g. `["ours-deno", "raw-deno", "ours-bun", "raw-bun"]`. */
+  servers?: string[];
   cells: LatencyCell[];
   skipped: string[];
 }
@@ -151,6 +173,7 @@ function cell(mode: "burst" | "paced", c: Combo): LatencyCell {
   return {
     mode,
     server: c.server.kind,
+    runtime: c.server.runtime,
     transport: c.transport,
     samples: c.results.length,
     errors: c.errors,
@@ -168,12 +191,27 @@ export function oursAvailable(): boolean {
   return existsSync(`${ROOT}/main.ts`);
 }
 
-/** Starts one server per kind for a workload. */
-export async function startPair(
-  kinds: ServerKind[],
+/**
+ * Starts one process per server spec for a workload, one after another (our
+ * servers may rebuild the client bundle on start: never two at once).
+ */
+export async function startServers(
+  specs: readonly ServerSpec[],
   w: Workload,
 ): Promise<ServerHandle[]> {
-  return await Promise.all(kinds.map((k) => startServer(k, w)));
+  const started: ServerHandle[] = [];
+  try {
+    for (const s of specs) started.push(await startServer(s.kind, w, { runtime: s.runtime }));
+  } catch (err) {
+    await Promise.all(started.map((s) => s.close()));
+    throw err;
+  }
+  return started;
+}
+
+/** The default server list: {@link ALL_SERVERS}. */
+export function defaultServers(): ServerSpec[] {
+  return ALL_SERVERS.map(parseServer);
 }
 
 /** Runs the burst and paced latency comparison. */
@@ -185,16 +223,17 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyReport> {
     skipped.push(`${t}: not available in this runtime`);
     return false;
   });
-  let kinds = opts.servers ?? ["ours", "raw"];
-  if (kinds.includes("ours") && !oursAvailable()) {
-    skipped.push("ours: main.ts not found");
-    kinds = kinds.filter((k) => k !== "ours");
+  const picked = availableServers(opts.servers ?? defaultServers());
+  for (const note of picked.skipped) {
+    skipped.push(note);
+    log(`skipped: ${note}`);
   }
+  const kinds = picked.servers;
   const cells: LatencyCell[] = [];
 
   // Burst: round-robin, shuffled each round.
   {
-    const servers = await startPair(kinds, opts.burst);
+    const servers = await startServers(kinds, opts.burst);
     try {
       const cs = await combos(servers, transports);
       log(
@@ -218,7 +257,7 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyReport> {
 
   // Paced: all combinations concurrently.
   {
-    const servers = await startPair(kinds, opts.paced);
+    const servers = await startServers(kinds, opts.paced);
     try {
       const cs = await combos(servers, transports);
       log(
@@ -240,39 +279,100 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyReport> {
   return {
     burst: { ...opts.burst },
     paced: { ...opts.paced },
+    clientRuntime: RUNTIME,
+    servers: kinds.map(serverName),
     cells,
     skipped,
   };
 }
 
-/** `ours / raw` ratio of a statistic for a mode and transport, if both ran. */
+/** The cell of a (mode, server, transport), if it ran with samples. */
+export function findCell(
+  report: LatencyReport,
+  mode: "burst" | "paced",
+  server: ServerSpec,
+  transport: Transport | string,
+): LatencyCell | undefined {
+  const c = report.cells.find((c) =>
+    c.mode === mode && c.transport === transport && c.server === server.kind &&
+    (c.runtime ?? "deno") === server.runtime
+  );
+  return c && c.samples ? c : undefined;
+}
+
+/** `a / b` of a statistic between two servers' cells, if both ran. */
+export function serverRatio(
+  report: LatencyReport,
+  mode: "burst" | "paced",
+  transport: Transport | string,
+  pick: (c: LatencyCell) => number,
+  a: ServerSpec,
+  b: ServerSpec,
+): number | undefined {
+  const x = findCell(report, mode, a, transport);
+  const y = findCell(report, mode, b, transport);
+  return x && y ? pick(x) / pick(y) : undefined;
+}
+
+/**
+ * `ours / raw` ratio of a statistic for a mode and transport on one server
+ * runtime (default Deno), if both ran.
+ */
 export function ratio(
   report: LatencyReport,
   mode: "burst" | "paced",
-  transport: Transport,
+  transport: Transport | string,
+  pick: (c: LatencyCell) => number,
+  runtime: Runtime = "deno",
+): number | undefined {
+  return serverRatio(report, mode, transport, pick, { kind: "ours", runtime }, {
+    kind: "raw",
+    runtime,
+  });
+}
+
+/** `bun / deno` ratio of a statistic for one server kind, if both ran. */
+export function runtimeRatio(
+  report: LatencyReport,
+  mode: "burst" | "paced",
+  transport: Transport | string,
+  pick: (c: LatencyCell) => number,
+  kind: ServerKind = "ours",
+): number | undefined {
+  return serverRatio(report, mode, transport, pick, { kind, runtime: "bun" }, {
+    kind,
+    runtime: "deno",
+  });
+}
+
+/** `a / b` ratio between two transports on one server, if both ran. */
+export function transportRatio(
+  report: LatencyReport,
+  mode: "burst" | "paced",
+  server: ServerSpec,
+  transports: [Transport | string, Transport | string],
   pick: (c: LatencyCell) => number,
 ): number | undefined {
-  const find = (s: ServerKind) =>
-    report.cells.find((c) => c.mode === mode && c.transport === transport && c.server === s);
-  const ours = find("ours");
-  const raw = find("raw");
-  if (!ours || !raw || !ours.samples || !raw.samples) return undefined;
-  return pick(ours) / pick(raw);
+  const x = findCell(report, mode, server, transports[0]);
+  const y = findCell(report, mode, server, transports[1]);
+  return x && y ? pick(x) / pick(y) : undefined;
 }
 
 if (import.meta.main) {
   const smoke = process.argv.includes("--smoke");
+  const at = process.argv.indexOf("--servers");
   const report = await runLatency({
     ...(smoke ? SMOKE_LATENCY : FULL_LATENCY),
+    servers: at >= 0 ? parseServers(process.argv[at + 1] ?? "") : undefined,
     log: (l) => console.error(l),
   });
   const f = (n: number) => n.toFixed(2);
   console.log(
-    "mode  server transport        n   ttfc p50/p95/p99    one-way p50/p95/p99   ttlc p50/p95/p99 (ms)",
+    `client: ${RUNTIME}\nmode  server    transport        n   ttfc p50/p95/p99    one-way p50/p95/p99   ttlc p50/p95/p99 (ms)`,
   );
   for (const c of report.cells) {
     console.log(
-      `${c.mode.padEnd(5)} ${c.server.padEnd(6)} ${c.transport.padEnd(15)} ${
+      `${c.mode.padEnd(5)} ${`${c.server}-${c.runtime}`.padEnd(9)} ${c.transport.padEnd(15)} ${
         String(c.samples).padStart(4)
       }  ${f(c.ttfc.p50)}/${f(c.ttfc.p95)}/${f(c.ttfc.p99)}  ${f(c.oneWay.p50)}/${
         f(c.oneWay.p95)

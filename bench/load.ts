@@ -6,14 +6,23 @@
  * while streaming (peak).
  *
  * Run: `deno run -A bench/load.ts [--smoke] [--levels 100,1000]
- * [--client bun]` or `bun bench/load.ts`.
+ * [--transports ws,sse] [--client deno|bun] [--server-runtime deno|bun|both]
+ * [--server ours|raw]` or `bun bench/load.ts` (same flags).
+ *
+ * `--client` is the load generator's runtime (default: the runtime running
+ * this file); `--server-runtime` the server's: `deno` (`main.ts`, the
+ * default), `bun` (`bun.ts`) or `both` (the whole ramp once per runtime,
+ * Deno first; twice the run time).
  * @module
  */
 import process from "node:process";
 import {
+  BUN_BIN,
   DENO_BIN,
   queryOnce,
   RUNTIME,
+  type Runtime,
+  runtimeAvailable,
   type ServerKind,
   sleep,
   spawnLimited,
@@ -25,6 +34,8 @@ import type { LoadResult } from "./load_gen.ts";
 /** One level of the ramp. */
 export interface LoadLevel {
   server: ServerKind;
+  /** Runtime of the server process (reports before Bun servers lack it: Deno). */
+  serverRuntime?: Runtime;
   transport: "ws" | "sse";
   connections: number;
   /** Runtime of the load generator process. */
@@ -54,9 +65,21 @@ export interface LoadOptions {
   idleMs: number;
   rampMs: number;
   timeoutMs: number;
-  client?: "deno" | "bun";
+  client?: Runtime;
   server?: ServerKind;
+  /** Runtimes of the server, each running the whole ramp (default `["deno"]`). */
+  serverRuntimes?: Runtime[];
   log?: (line: string) => void;
+}
+
+/** Parses `--server-runtime deno|bun|both` (undefined → `["deno"]`). */
+export function parseServerRuntimes(value: string | undefined): Runtime[] {
+  if (value === undefined || value === "deno") return ["deno"];
+  if (value === "bun") return ["bun"];
+  if (value === "both") return ["deno", "bun"];
+  throw new Error(
+    `Cannot parse server runtime: "${value}" is not one of "deno", "bun", "both"`,
+  );
 }
 
 /** Full run: up to 10,000 streams, 20 chunks of 16 B every 100 ms, 2 turns. */
@@ -86,12 +109,17 @@ export async function runLevel(
   opts: LoadOptions,
   transport: "ws" | "sse",
   connections: number,
+  serverRuntime: Runtime = "deno",
 ): Promise<LoadLevel> {
   const client = opts.client ?? RUNTIME;
   const kind = opts.server ?? "ours";
-  const server = await startServer(kind, opts.workload, { fdLimit: 20_000 });
+  const server = await startServer(kind, opts.workload, {
+    fdLimit: 20_000,
+    runtime: serverRuntime,
+  });
   const level: LoadLevel = {
     server: kind,
+    serverRuntime,
     transport,
     connections,
     client,
@@ -125,7 +153,7 @@ export async function runLevel(
       "--timeout-ms",
       String(opts.timeoutMs),
     ];
-    const argv = client === "bun" ? ["bun", ...args] : [DENO_BIN, "run", "-A", ...args];
+    const argv = client === "bun" ? [BUN_BIN, ...args] : [DENO_BIN, "run", "-A", ...args];
     const child = spawnLimited(argv, { fdLimit: 20_000 });
     let out = "";
     let result: LoadResult | undefined;
@@ -201,27 +229,47 @@ export async function runLevel(
   }
 }
 
-/** Runs every transport at every level, one level at a time. */
+/**
+ * Runs every transport at every level, one level at a time, once per server
+ * runtime; a runtime that is not installed is skipped with a logged note.
+ */
 export async function runLoadRamp(opts: LoadOptions): Promise<LoadLevel[]> {
   const out: LoadLevel[] = [];
-  for (const transport of opts.transports) {
-    for (const n of opts.levels) {
-      opts.log?.(`load: ${transport} × ${n} connections`);
-      const level = await runLevel(opts, transport, n);
-      out.push(level);
-      const r = level.result;
-      opts.log?.(
-        r
-          ? `  ${r.messagesPerSec} msg/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${
-            r.latencyMs.p99.toFixed(1)
-          } ms, ok ${r.answersOk}/${r.answersExpected}, server ${level.serverCpuPercent}% CPU, loadgen ${r.loadGenCpu.percentOfOneCore}% CPU, ${
-            (level.streamingBytesPerConn / 1024).toFixed(1)
-          } KiB/conn streaming`
-          : `  failed: ${level.failure}`,
-      );
+  const kind = opts.server ?? "ours";
+  const runtimes = (opts.serverRuntimes ?? ["deno"]).filter((rt) => {
+    if (runtimeAvailable(rt)) return true;
+    opts.log?.(`load: skipped ${kind}-${rt}: \`${rt}\` not found`);
+    return false;
+  });
+  for (const rt of runtimes) {
+    for (const transport of opts.transports) {
+      for (const n of opts.levels) {
+        out.push(await runLogged(opts, transport, n, rt));
+      }
     }
   }
   return out;
+}
+
+async function runLogged(
+  opts: LoadOptions,
+  transport: "ws" | "sse",
+  n: number,
+  rt: Runtime,
+): Promise<LoadLevel> {
+  opts.log?.(`load: ${opts.server ?? "ours"}-${rt}, ${transport} × ${n} connections`);
+  const level = await runLevel(opts, transport, n, rt);
+  const r = level.result;
+  opts.log?.(
+    r
+      ? `  ${r.messagesPerSec} msg/s, p50 ${r.latencyMs.p50.toFixed(1)} ms, p99 ${
+        r.latencyMs.p99.toFixed(1)
+      } ms, ok ${r.answersOk}/${r.answersExpected}, server ${level.serverCpuPercent}% CPU, loadgen ${r.loadGenCpu.percentOfOneCore}% CPU, ${
+        (level.streamingBytesPerConn / 1024).toFixed(1)
+      } KiB/conn streaming`
+      : `  failed: ${level.failure}`,
+  );
+  return level;
 }
 
 function argValue(name: string): string | undefined {
@@ -234,11 +282,14 @@ if (import.meta.main) {
   const levels = argValue("levels");
   const client = argValue("client");
   const transports = argValue("transports");
+  const server = argValue("server");
   const result = await runLoadRamp({
     ...base,
     levels: levels ? levels.split(",").map(Number) : base.levels,
     transports: transports ? transports.split(",") as ("ws" | "sse")[] : base.transports,
     client: client === "bun" || client === "deno" ? client : undefined,
+    server: server === "raw" ? "raw" : "ours",
+    serverRuntimes: parseServerRuntimes(argValue("server-runtime")),
     log: (l) => console.error(l),
   });
   console.log(JSON.stringify(result, null, 2));

@@ -1,18 +1,36 @@
 /**
  * Smoke run of the bench suite (tiny N, a few seconds each) so the bench
  * code is exercised by `deno task test`; the full suite is not part of CI.
+ * With `bun` installed it also runs the Bun servers (`ours-bun`, `raw-bun`)
+ * beside the Deno ones, the load ramp on both server runtimes, and the bench
+ * runners themselves under Bun; without it those parts are skipped with a
+ * message.
  * @module
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals } from "@std/assert";
 import { runSuite, writeReport } from "../bench/report.ts";
 import { Histogram } from "../bench/load_gen.ts";
-import { DENO_BIN, ROOT } from "../bench/common.ts";
+import {
+  BUN_BIN,
+  DENO_BIN,
+  parseServer,
+  parseServers,
+  ROOT,
+  runtimeAvailable,
+  startServer,
+} from "../bench/common.ts";
+import { parseServerRuntimes } from "../bench/load.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
+const HAS_BUN = runtimeAvailable("bun");
+if (!HAS_BUN) {
+  console.warn("bench smoke: `bun` not found: the Bun servers and Bun runners are skipped");
+}
+const bunOnly = { ...opts, ignore: !HAS_BUN };
 
 Deno.test("bench histogram percentiles are within 1%", () => {
   const h = new Histogram();
@@ -22,19 +40,44 @@ Deno.test("bench histogram percentiles are within 1%", () => {
   assertEquals(h.count, 1000);
 });
 
+Deno.test("bench server names and runtime flags parse", () => {
+  assertEquals(parseServer("ours-bun"), { kind: "ours", runtime: "bun" });
+  assertEquals(parseServer("raw"), { kind: "raw", runtime: "deno" });
+  assertEquals(parseServers("ours-deno,raw-bun").length, 2);
+  let message = "";
+  try {
+    parseServer("ours-node");
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assert(message.startsWith('Cannot parse server: "ours-node"'), message);
+  assertEquals(parseServerRuntimes(undefined), ["deno"]);
+  assertEquals(parseServerRuntimes("both"), ["deno", "bun"]);
+});
+
 Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
-  const result = await runSuite({ smoke: true, loadClient: "deno" });
+  const result = await runSuite({
+    smoke: true,
+    loadClient: "deno",
+    loadServerRuntimes: HAS_BUN ? ["deno", "bun"] : ["deno"],
+  });
   const lat = result.latency!;
-  assert(lat.cells.length >= 6, "expected at least 6 latency cells");
+  const servers = HAS_BUN ? 4 : 2;
+  assertEquals(lat.servers?.length, servers, JSON.stringify(lat.servers));
+  assertEquals(lat.cells.length, servers * 4 * 2, "servers × transports × modes");
+  if (!HAS_BUN) assert(lat.skipped.some((s) => s.startsWith("ours-bun:")), lat.skipped.join());
   for (const c of lat.cells) {
-    assertEquals(c.errors, 0, `${c.mode} ${c.server} ${c.transport}`);
+    assertEquals(c.errors, 0, `${c.mode} ${c.server}-${c.runtime} ${c.transport}`);
     assert(c.samples > 0);
     assert(c.ttlc.p50 >= c.ttfc.p50);
   }
-  for (const level of result.load!.levels) {
+  const levels = result.load!.levels;
+  assertEquals(levels.length, HAS_BUN ? 4 : 2);
+  if (HAS_BUN) assert(levels.some((l) => l.serverRuntime === "bun"));
+  for (const level of levels) {
     assert(level.result, level.failure);
     const r = level.result!;
-    assertEquals(r.answersOk, r.answersExpected, `${level.transport}`);
+    assertEquals(r.answersOk, r.answersExpected, `${level.serverRuntime} ${level.transport}`);
     assertEquals(
       Object.values(r.errors).reduce((a, b) => a + b, 0),
       0,
@@ -57,6 +100,15 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     for (const p of paths) assert(existsSync(p));
     const md = readFileSync(join(dir, "smoke.md"), "utf8");
     assert(md.includes("## Latency: burst"));
+    assert(md.includes("| ours-deno/raw-deno, WS (reused) TTLC p50"), "headline row");
+    assert(md.includes("## Deno vs Bun"));
+    if (HAS_BUN) {
+      assert(md.includes("| ours-bun | ws-reused |"), "Bun rows in the latency table");
+      assert(md.includes("**Conclusion.** On a 20-chunk burst"), "computed conclusion");
+      assert(md.includes("| ours-bun | ws | 10 |"), "Bun level in the load table");
+    } else {
+      assert(md.includes("Not measured: this run did not have both runtimes' servers"));
+    }
     assert(readFileSync(join(dir, "smoke-memory.svg"), "utf8").startsWith("<svg"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -69,7 +121,9 @@ Deno.test("bench smoke: mitata runner and deno bench file", opts, () => {
     ["run", "-A", "bench/latency_mitata.ts", "--smoke"],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
   );
-  assert(out.includes("raw ws-reused"), out);
+  assert(out.includes("client runtime deno"), out);
+  assert(out.includes("raw-deno ws-reused"), out);
+  if (HAS_BUN) assert(out.includes("ours-bun ws-reused"), out);
   const bench = execFileSync(
     DENO_BIN,
     ["bench", "-A", "bench/latency_bench.ts"],
@@ -80,5 +134,68 @@ Deno.test("bench smoke: mitata runner and deno bench file", opts, () => {
       env: { ...Deno.env.toObject(), BENCH_SMOKE: "1", NO_COLOR: "1" },
     },
   );
-  assert(bench.includes("raw ws-reused"), bench);
+  assert(bench.includes("raw-deno ws-reused"), bench);
+});
+
+Deno.test("bench smoke under Bun: mitata runner, load generator, report", bunOnly, async () => {
+  const mitata = execFileSync(
+    BUN_BIN,
+    ["bench/latency_mitata.ts", "--smoke", "--servers", "raw-bun,ours-bun"],
+    { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
+  );
+  assert(mitata.includes("client runtime bun"), mitata);
+  assert(mitata.includes("ours-bun ws-reused"), mitata);
+  assert(!mitata.includes("sse-eventsource"), "Bun has no EventSource");
+
+  const server = await startServer("ours", { chunks: 3, chunkBytes: 16, intervalMs: 0 }, {
+    runtime: "bun",
+  });
+  try {
+    const out = execFileSync(BUN_BIN, [
+      "bench/load_gen.ts",
+      "--url",
+      server.url,
+      "--transport",
+      "ws",
+      "--connections",
+      "5",
+      "--chunks",
+      "3",
+      "--idle-ms",
+      "50",
+      "--ramp-ms",
+      "10",
+      "--timeout-ms",
+      "10000",
+    ], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+    assert(line, out);
+    const r = JSON.parse(line.slice(7));
+    assertEquals(r.runtime, "bun");
+    assertEquals(r.answersOk, r.answersExpected);
+  } finally {
+    await server.close();
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), "bench-smoke-bun-"));
+  try {
+    execFileSync(BUN_BIN, [
+      "bench/report.ts",
+      "--smoke",
+      "--skip-browser",
+      "--servers",
+      "ours-bun,raw-bun",
+      "--out",
+      dir,
+    ], { cwd: ROOT, encoding: "utf8", timeout: 180_000, stdio: "pipe" });
+    const md = readdirSync(dir).find((f) => f.endsWith(".md"))!;
+    assert(/^\d{4}-\d{2}-\d{2}-bun\.md$/.test(md), md);
+    const text = readFileSync(join(dir, md), "utf8");
+    assert(text.includes("under **bun "), "report names the runtime that produced it");
+    const json = JSON.parse(readFileSync(join(dir, md.replace(/\.md$/, ".json")), "utf8"));
+    assertEquals(json.runtime, "bun");
+    assertEquals(json.latency.clientRuntime, "bun");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
