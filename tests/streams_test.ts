@@ -7,7 +7,7 @@ import { KvSessionStore } from "../server/store/kv.ts";
 import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
 import { KvStreamLog, type LoggedEvent, splitBatches } from "../server/streams/log.ts";
 
-const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, tailPollMs: 5 };
+const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, tailPollMs: 5, unknownWaitMs: 500 };
 
 /** Streams `chunks` numbered chunks, 1 ms apart, honouring the abort signal. */
 function countingAgent(chunks: number): Agent {
@@ -100,11 +100,14 @@ Deno.test("resume after a drop at a random point delivers every event exactly on
       while (first.items.length < dropAt && !producer.ended) {
         await delay(1, new AbortController().signal);
       }
-      producer.unsubscribe(first.subscriber);
+      producer.unsubscribe(first.subscriber, true);
       const lastSeen = first.items.at(-1)?.seq ?? -1;
       const second = collector();
       const abort = new AbortController();
-      assert(await hub.resume(requestId, lastSeen, second.subscriber, abort.signal));
+      const resumed = await hub.resume(requestId, lastSeen, second.subscriber, {
+        signal: abort.signal,
+      });
+      assertEquals(resumed, "resumed");
       await second.ended;
       assertComplete([...first.items, ...second.items], chunks);
     }
@@ -123,7 +126,7 @@ Deno.test("an answer with no subscriber is cancelled when the grace period passe
       first.subscriber,
     );
     while (first.items.length < 3) await delay(1, new AbortController().signal);
-    producer.unsubscribe(first.subscriber);
+    producer.unsubscribe(first.subscriber, true);
     await producer.done;
     const read = await log.read("grace", -1);
     assertEquals(read?.ended, true);
@@ -145,23 +148,61 @@ Deno.test("another hub on the same KV resumes from the log and cancels the produ
       first.subscriber,
     );
     while (first.items.length < 5) await delay(1, new AbortController().signal);
-    producer.unsubscribe(first.subscriber);
+    producer.unsubscribe(first.subscriber, true);
     const lastSeen = first.items.at(-1)!.seq;
     const second = collector();
-    const resuming = b.hub.resume(
-      "shared",
-      lastSeen,
-      second.subscriber,
-      new AbortController().signal,
-    );
+    const resuming = b.hub.resume("shared", lastSeen, second.subscriber, {
+      signal: new AbortController().signal,
+    });
     while (second.items.length < 5) await delay(1, new AbortController().signal);
     assert(await b.hub.cancel("shared"));
     await producer.done;
-    assert(await resuming);
+    assertEquals(await resuming, "resumed");
     await second.ended;
     const all = [...first.items, ...second.items];
     assertEquals(all.map((i) => i.seq), all.map((_, i) => i));
     assertEquals(all.at(-1)?.event, { type: "finish", reason: "cancelled" });
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("a subscriber that leaves on purpose cancels the answer at once, unlogged", async () => {
+  const { db, hub, log } = await setup(countingAgent(100_000));
+  try {
+    const first = collector();
+    const producer = hub.start({ query: "q", sessionId: "s", requestId: "gone" }, first.subscriber);
+    while (first.items.length < 3) await delay(1, new AbortController().signal);
+    producer.unsubscribe(first.subscriber, false);
+    await producer.done;
+    assertEquals(producer.events.at(-1)?.event, { type: "finish", reason: "cancelled" });
+    assertEquals(await log.read("gone", -1), undefined, "never orphaned, so never logged");
+    assertEquals(hub.local("gone"), undefined);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("resume checks identity and reports unknown answers", async () => {
+  const { db, hub } = await setup(countingAgent(100_000));
+  try {
+    const first = collector();
+    const producer = hub.start(
+      { query: "q", sessionId: "s", requestId: "mine" },
+      first.subscriber,
+      "alice",
+    );
+    const signal = new AbortController().signal;
+    const other = collector();
+    assertEquals(
+      await hub.resume("mine", -1, other.subscriber, { signal, identity: "bob" }),
+      "forbidden",
+    );
+    assertEquals(await hub.cancel("mine", "bob"), false);
+    assertEquals(await hub.resume("nope", -1, other.subscriber, { signal }), "unknown");
+    assertEquals(other.items, []);
+    assertEquals(await hub.cancel("mine", "alice"), true);
+    await producer.done;
   } finally {
     db.close();
   }

@@ -22,6 +22,8 @@ export interface LoggedEvent {
 /** What a reader gets back. */
 export interface LogRead {
   sessionId: string;
+  /** The authenticated identity that started the answer, if any. */
+  identity?: string;
   /** Events with `seq` greater than the requested one, in order. */
   events: LoggedEvent[];
   /** True when the answer's final event is in the log. */
@@ -30,8 +32,8 @@ export interface LogRead {
 
 /** Where answers are logged for resume and cross-instance cancel. */
 export interface StreamLog {
-  /** Records that an answer started. */
-  begin(requestId: string, sessionId: string): Promise<void>;
+  /** Records that an answer started (`identity`: who may resume it, when auth is on). */
+  begin(requestId: string, sessionId: string, identity?: string): Promise<void>;
   /** Appends events (contiguous, in order); `ended` marks the last batch. */
   append(requestId: string, events: LoggedEvent[], ended: boolean): Promise<void>;
   /** Events after `afterSeq`; `undefined` when the answer is unknown or expired. */
@@ -46,6 +48,7 @@ export interface StreamLog {
 
 interface Meta {
   sessionId: string;
+  identity?: string;
   next: number;
   ended: boolean;
 }
@@ -83,12 +86,11 @@ export class KvStreamLog implements StreamLog {
     this.#ttlMs = options.ttlMs;
   }
 
-  async begin(requestId: string, sessionId: string): Promise<void> {
+  async begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
     const expireIn = this.#ttlMs;
+    const meta: Meta = { sessionId, identity, next: 0, ended: false };
     await this.#kv.atomic()
-      .set(["streams", requestId, "meta"], { sessionId, next: 0, ended: false } satisfies Meta, {
-        expireIn,
-      })
+      .set(["streams", requestId, "meta"], meta, { expireIn })
       .set(["active", sessionId], requestId, { expireIn })
       .commit();
   }
@@ -124,7 +126,8 @@ export class KvStreamLog implements StreamLog {
     for await (const entry of batches) {
       for (const item of entry.value) if (item.seq > afterSeq) events.push(item);
     }
-    return { sessionId: meta.value.sessionId, events, ended: meta.value.ended };
+    const { sessionId, identity, ended } = meta.value;
+    return { sessionId, identity, events, ended };
   }
 
   async latest(sessionId: string): Promise<string | undefined> {
@@ -160,12 +163,13 @@ export class MemoryStreamLog implements StreamLog {
     return stream;
   }
 
-  begin(requestId: string, sessionId: string): Promise<void> {
+  begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
     for (const [id, stream] of this.#streams) {
       if (Date.now() - stream.at > this.#ttlMs) this.#streams.delete(id);
     }
     this.#streams.set(requestId, {
       sessionId,
+      identity,
       next: 0,
       ended: false,
       events: [],
@@ -192,6 +196,7 @@ export class MemoryStreamLog implements StreamLog {
     if (!stream) return Promise.resolve(undefined);
     return Promise.resolve({
       sessionId: stream.sessionId,
+      identity: stream.identity,
       events: stream.events.filter((item) => item.seq > afterSeq),
       ended: stream.ended,
     });
