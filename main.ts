@@ -10,7 +10,9 @@ import type { Agent } from "./server/agents/mod.ts";
 import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
 import { registryOf } from "./server/connections.ts";
-import { KvSessionStore } from "./server/store/kv.ts";
+import { kvPathFor, KvSessionStore, openKv } from "./server/store/kv.ts";
+import { KvStreamLog } from "./server/streams/log.ts";
+import { KvUploadStore } from "./server/uploads.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -33,13 +35,15 @@ export async function startServer(
   config: Config,
   overrides: { agent?: Agent } = {},
 ): Promise<RunningServer> {
-  const store = await KvSessionStore.open(config.KV_PATH, {
-    window: config.HISTORY_WINDOW,
-  });
+  const kv = await openKv(kvPathFor(config, Deno.env.toObject()));
+  const store = new KvSessionStore(kv, { window: config.HISTORY_WINDOW });
+  const ttlMs = config.STREAM_TTL_MS;
   const { app, log } = await assemble(config, {
     store,
     upgradeWebSocket,
     agent: overrides.agent,
+    streamLog: new KvStreamLog(kv, { ttlMs }),
+    uploads: new KvUploadStore(kv, { ttlMs }),
   });
   const registry = registryOf(app);
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();

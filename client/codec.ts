@@ -43,6 +43,7 @@ const CHECKS: Record<ServerFrame["type"], Check[]> = {
   ],
   error: [str("code"), str("message"), optStr("request_id")],
   pong: [],
+  uploaded: [str("upload_id"), str("session_id"), str("name"), str("mime")],
 };
 
 /**

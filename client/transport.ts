@@ -256,7 +256,7 @@ export class WsTransport extends BaseTransport implements ChatTransport {
       return;
     }
     const frame = decoded.frame;
-    if (frame.type === "pong") return;
+    if (frame.type === "pong" || frame.type === "uploaded") return;
     let id = frame.request_id;
     if (id === undefined) {
       // An error without a request id concerns the one running answer.

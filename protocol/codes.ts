@@ -29,8 +29,14 @@ export const ErrorCode = {
   QueryTooLong: "query_too_long",
   /** The session id does not match {@link ID_PATTERN}. */
   InvalidSessionId: "invalid_session_id",
-  /** A binary frame arrived; uploads are not supported. */
+  /** A binary frame arrived with no `upload` announced before it. */
   BinaryUnsupported: "binary_unsupported",
+  /** An upload is larger than `UPLOAD_MAX_BYTES`. */
+  UploadTooLarge: "upload_too_large",
+  /** An upload's media type is not text or a supported image. */
+  UnsupportedMedia: "unsupported_media",
+  /** An upload's bytes do not match its header (too many, or not UTF-8 text). */
+  UploadInvalid: "upload_invalid",
   /** A query arrived while another answer streams on the same socket. */
   Busy: "busy",
   /** A `cancel` named a request that is not running on this socket. */
@@ -55,6 +61,9 @@ export const ErrorCode = {
 
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** Most attachments one query may name. */
+export const MAX_ATTACHMENTS = 5;
 
 /** Why an answer ended, carried by the `done` frame. */
 export type FinishReason = "stop" | "cancelled" | "error";

@@ -12,7 +12,13 @@
  * @module
  */
 import { z } from "zod";
-import { ErrorCode, type FinishReason, ID_PATTERN, MAX_QUERY_LENGTH } from "./codes.ts";
+import {
+  ErrorCode,
+  type FinishReason,
+  ID_PATTERN,
+  MAX_ATTACHMENTS,
+  MAX_QUERY_LENGTH,
+} from "./codes.ts";
 
 const id = z.string({ error: "must be a string" }).regex(ID_PATTERN, {
   error: "must be 1-64 characters of A-Z, a-z, 0-9, _ or -",
@@ -32,6 +38,10 @@ export const QueryFrame = z.object({
   query,
   session_id: id.optional(),
   request_id: id.optional(),
+  /** Upload ids (see {@link UploadFrame}) the agent may read. */
+  attachments: z.array(id).max(MAX_ATTACHMENTS, {
+    error: `must list at most ${MAX_ATTACHMENTS} uploads`,
+  }).optional(),
 });
 /** A query frame (native dialect). */
 export type QueryFrame = z.infer<typeof QueryFrame>;
@@ -43,6 +53,37 @@ export const CancelFrame = z.object({
 });
 /** A cancel frame (native dialect). */
 export type CancelFrame = z.infer<typeof CancelFrame>;
+
+/**
+ * Asks for the rest of an answer after a reconnect: every frame after
+ * `last_seq` (-1 for all), then the live tail.
+ */
+export const NativeResumeFrame = z.object({
+  type: z.literal("resume"),
+  request_id: id,
+  last_seq: z.number({ error: "must be an integer >= -1" }).int({
+    error: "must be an integer >= -1",
+  }).min(-1, { error: "must be an integer >= -1" }),
+});
+/** A resume frame (native dialect). */
+export type NativeResumeFrame = z.infer<typeof NativeResumeFrame>;
+
+/**
+ * Announces a file; its bytes follow as binary frames (each at most the
+ * frame size limit), in order, `size` bytes in all.
+ */
+export const UploadFrame = z.object({
+  type: z.literal("upload"),
+  upload_id: id,
+  name: z.string().min(1, { error: "must be a non-empty string" }).max(200, {
+    error: "must be at most 200 characters",
+  }),
+  mime: z.string().min(1).max(100),
+  size: z.number().int().positive({ error: "must be a positive integer" }),
+  session_id: id.optional(),
+});
+/** An upload header frame (native dialect). */
+export type UploadFrame = z.infer<typeof UploadFrame>;
 
 /** Application-level ping; the server answers `pong` with the same `id`. */
 export const PingFrame = z.object({
@@ -100,6 +141,8 @@ export type ClientFrame =
   | QueryFrame
   | CancelFrame
   | PingFrame
+  | NativeResumeFrame
+  | UploadFrame
   | SendFrame
   | ResumeFrame
   | AbortFrame;
@@ -108,6 +151,7 @@ const clientSchemas = {
   query: QueryFrame,
   cancel: CancelFrame,
   ping: PingFrame,
+  upload: UploadFrame,
   send: SendFrame,
   resume: ResumeFrame,
   abort: AbortFrame,
@@ -167,13 +211,17 @@ export function decodeClientFrame(text: string): DecodeResult {
   }
   const record = value as Record<string, unknown>;
   const type = record.type ?? "query";
-  const aiSdk = typeof type === "string" && AI_SDK_TYPES.has(type);
+  // "resume" is both the AI SDK's (with `requestId`) and ours (with `request_id`).
+  const nativeResume = type === "resume" && !("requestId" in record) && "request_id" in record;
+  const aiSdk = typeof type === "string" && AI_SDK_TYPES.has(type) && !nativeResume;
   const requestId = typeof record.requestId === "string"
     ? record.requestId
     : typeof record.request_id === "string"
     ? record.request_id
     : undefined;
-  const schema = typeof type === "string"
+  const schema = nativeResume
+    ? NativeResumeFrame
+    : typeof type === "string"
     ? clientSchemas[type as keyof typeof clientSchemas]
     : undefined;
   if (!schema) {
@@ -277,6 +325,16 @@ export const ErrorFrame = z.object({
   seq: seq.optional(),
   retry_after: z.number().optional(),
 });
+/** An upload arrived complete and was stored for the session. */
+export const UploadedFrame = z.object({
+  type: z.literal("uploaded"),
+  upload_id: z.string(),
+  session_id: z.string(),
+  name: z.string(),
+  mime: z.string(),
+  size: z.number().int(),
+});
+
 /** Answer to a client `ping`. */
 export const PongFrame = z.object({
   type: z.literal("pong"),
@@ -293,6 +351,7 @@ export const ServerFrame = z.discriminatedUnion("type", [
   DoneFrame,
   ErrorFrame,
   PongFrame,
+  UploadedFrame,
 ]);
 /** A server frame (native dialect). */
 export type ServerFrame = z.infer<typeof ServerFrame>;

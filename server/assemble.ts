@@ -12,6 +12,8 @@ import type { Config } from "./config.ts";
 import { loadDocs } from "./docs.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { SessionStore } from "./store/types.ts";
+import type { StreamLog } from "./streams/log.ts";
+import type { UploadStore } from "./uploads.ts";
 
 /** What a runtime entry provides. */
 export interface RuntimeParts {
@@ -19,6 +21,10 @@ export interface RuntimeParts {
   upgradeWebSocket: UpgradeWebSocket;
   /** Replaces the configured agent (tests use it). */
   agent?: Agent;
+  /** Shared stream log (Deno KV); default: process memory. */
+  streamLog?: StreamLog;
+  /** Shared upload store (Deno KV); default: process memory. */
+  uploads?: UploadStore;
 }
 
 /** The assembled service. */
@@ -38,6 +44,8 @@ export async function assemble(config: Config, parts: RuntimeParts): Promise<Ser
     store: parts.store,
     upgradeWebSocket: parts.upgradeWebSocket,
     log,
+    streamLog: parts.streamLog,
+    uploads: parts.uploads,
   });
   return { app, log, agent };
 }

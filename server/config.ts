@@ -50,6 +50,9 @@ const ConfigSchema = z.object({
   WS_HIGH_WATER_BYTES: int(1_024, 1024 * 1024 * 1024, 1024 * 1024),
   STALL_TIMEOUT_MS: int(100, 3_600_000, 30_000),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000, 10_000),
+  RESUME_GRACE_MS: int(0, 3_600_000, 15_000),
+  STREAM_TTL_MS: int(1_000, 86_400_000, 600_000),
+  UPLOAD_MAX_BYTES: int(1, 512 * 1024, 256 * 1024),
 });
 
 function list(error: string) {

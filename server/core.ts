@@ -4,7 +4,7 @@
  * @module
  */
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
-import type { Agent, AgentEvent, Turn } from "./agents/types.ts";
+import type { Agent, AgentEvent, Attachment, Turn } from "./agents/types.ts";
 import type { Logger } from "./log.ts";
 import type { SessionStore } from "./store/types.ts";
 
@@ -38,6 +38,8 @@ export interface TurnRequest {
   sessionId?: string;
   /** Omitted: a fresh request id is created. */
   requestId?: string;
+  /** Uploaded files the question refers to. */
+  attachments?: readonly Attachment[];
 }
 
 /** How the core talks back to a transport. */
@@ -163,7 +165,7 @@ export class ChatCore {
       const history = await this.#store.load(sessionId);
       if (signal.aborted) return;
       const events = this.#agent.stream(
-        { query: request.query, sessionId, history },
+        { query: request.query, sessionId, history, attachments: request.attachments },
         { signal },
       );
       for await (const event of events) {

@@ -24,6 +24,18 @@ export class NativeEncoder implements FrameEncoder {
   /** Sequence number of the last frame written (-1 before the first). */
   lastSeq = -1;
 
+  /**
+   * A fresh encoder starts at the `start` event. To resume an answer after
+   * `lastSeq`, pass its request id and that sequence number.
+   */
+  constructor(resume?: { requestId: string; lastSeq: number }) {
+    if (resume) {
+      this.#requestId = resume.requestId;
+      this.#tail = `,"request_id":${JSON.stringify(resume.requestId)},"seq":`;
+      this.lastSeq = resume.lastSeq;
+    }
+  }
+
   /** Encodes one event into exactly one frame. */
   encode(event: CoreEvent): string {
     const seq = ++this.lastSeq;
@@ -105,12 +117,18 @@ export class NativeEncoder implements FrameEncoder {
 export class UiChunkEncoder implements FrameEncoder {
   #requestId: string;
   #sequence = 0;
+  #skipThrough: number;
   #textId: string | undefined;
   #textCount = 0;
 
-  /** Creates an encoder answering the AI SDK request `requestId`. */
-  constructor(requestId: string) {
+  /**
+   * Creates an encoder answering the AI SDK request `requestId`. A resume
+   * replays from the answer's first event; `skipThrough` drops the chunks
+   * the client already has (sequence numbers up to it).
+   */
+  constructor(requestId: string, options: { skipThrough?: number } = {}) {
     this.#requestId = requestId;
+    this.#skipThrough = options.skipThrough ?? -1;
   }
 
   #chunk(chunk: Record<string, unknown> & { type: string }): string {
@@ -131,6 +149,18 @@ export class UiChunkEncoder implements FrameEncoder {
 
   /** {@link FrameEncoder.write} for the AI SDK dialect. */
   write(event: CoreEvent, send: (frame: string) => void): void {
+    if (this.#sequence <= this.#skipThrough) {
+      const skip = this.#skipThrough;
+      let sequence = this.#sequence;
+      this.#write(event, (frame) => {
+        if (!frame.startsWith('{"type":"chunk"') || sequence++ > skip) send(frame);
+      });
+      return;
+    }
+    this.#write(event, send);
+  }
+
+  #write(event: CoreEvent, send: (frame: string) => void): void {
     switch (event.type) {
       case "text-delta":
         if (this.#textId === undefined) {

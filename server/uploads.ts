@@ -173,3 +173,29 @@ function sliceText(text: string): string[] {
   for (let at = 0; at < text.length; at += TEXT_SLICE) slices.push(text.slice(at, at + TEXT_SLICE));
   return slices.length ? slices : [""];
 }
+
+/** An {@link UploadStore} in process memory (single instance: Bun, tests). */
+export class MemoryUploadStore implements UploadStore {
+  #uploads = new Map<string, { upload: StoredUpload; at: number }>();
+  #ttlMs: number;
+
+  /** Forgets uploads `ttlMs` after they arrive. */
+  constructor(options: { ttlMs: number }) {
+    this.#ttlMs = options.ttlMs;
+  }
+
+  save(sessionId: string, upload: StoredUpload): Promise<void> {
+    const now = Date.now();
+    for (const [key, entry] of this.#uploads) {
+      if (now - entry.at > this.#ttlMs) this.#uploads.delete(key);
+    }
+    this.#uploads.set(`${sessionId}/${upload.uploadId}`, { upload, at: now });
+    return Promise.resolve();
+  }
+
+  load(sessionId: string, uploadId: string): Promise<StoredUpload | undefined> {
+    const entry = this.#uploads.get(`${sessionId}/${uploadId}`);
+    if (!entry || Date.now() - entry.at > this.#ttlMs) return Promise.resolve(undefined);
+    return Promise.resolve(entry.upload);
+  }
+}

@@ -45,7 +45,8 @@ function deafAgent(): Agent & { release(): void } {
 
 Deno.test("faults: a WS peer that stops answering pings is closed within WS_IDLE_TIMEOUT_S and its agent aborted", async () => {
   const agent = hangingAgent();
-  const server = await startServer({ WS_IDLE_TIMEOUT_S: "1" }, { agent });
+  // A dropped peer's answer is kept for RESUME_GRACE_MS (tests/resume_test.ts); 0 aborts at once.
+  const server = await startServer({ WS_IDLE_TIMEOUT_S: "1", RESUME_GRACE_MS: "0" }, { agent });
   const peer = await RawWs.connect(server.wsUrl); // never answers pings
   try {
     await peer.sendText(JSON.stringify({ query: "long" }));
@@ -89,7 +90,8 @@ Deno.test("faults: a hung agent ends with a timeout error, the socket stays usab
 
 Deno.test("faults: a TCP reset mid-answer aborts the agent promptly, with no send after it", async () => {
   const agent = hangingAgent();
-  const server = await startServer({}, { agent });
+  // A dropped peer's answer is kept for RESUME_GRACE_MS (tests/resume_test.ts); 0 aborts at once.
+  const server = await startServer({ RESUME_GRACE_MS: "0" }, { agent });
   const peer = await RawWs.connect(server.wsUrl);
   try {
     await peer.sendText(JSON.stringify({ query: "long" }));

@@ -71,9 +71,9 @@ Deno.test("SSE rejects a missing or empty query with 400 JSON before any stream"
   }
 });
 
-Deno.test("aborting the SSE request stops the agent", async () => {
+Deno.test("aborting the SSE request stops the agent once the resume grace period passes", async () => {
   const agent = hangingAgent();
-  const server = await startServer({}, { agent });
+  const server = await startServer({ RESUME_GRACE_MS: "50" }, { agent });
   try {
     const abort = new AbortController();
     const response = await fetch(`${server.url}/agent_chat_stream?query=long`, {

@@ -28,7 +28,7 @@ async function setup(agent: Agent, kv?: Deno.Kv) {
   const logger = createLogger("silent");
   const core = new ChatCore({ agent, store, log: logger });
   const log = new KvStreamLog(db, { ttlMs: 60_000 });
-  return { db, hub: new StreamHub(core, log, logger, OPTIONS), log };
+  return { db, hub: new StreamHub(core, log, logger, { ...OPTIONS }), log };
 }
 
 function collector() {
@@ -132,7 +132,6 @@ Deno.test("an answer with no subscriber is cancelled when the grace period passe
     assertEquals(read?.ended, true);
     assertEquals(read?.events.at(-1)?.event, { type: "finish", reason: "cancelled" });
   } finally {
-    hub.options.graceMs = OPTIONS.graceMs;
     db.close();
   }
 });

@@ -7,8 +7,8 @@
 import { delay } from "../delay.ts";
 import { calculate, CalculatorError, findExpression } from "../tools/calculator.ts";
 import { readClock } from "../tools/clock.ts";
-import type { DocsSearch } from "../tools/docs_search.ts";
-import type { Agent, AgentEvent, AgentRequest, StreamOptions, Turn } from "./types.ts";
+import { createDocsSearch, type DocsSearch } from "../tools/docs_search.ts";
+import type { Agent, AgentEvent, AgentRequest, Attachment, StreamOptions, Turn } from "./types.ts";
 
 /** Settings of the demo agent. */
 export interface DemoOptions {
@@ -63,6 +63,14 @@ function answer(request: AgentRequest, docs: DocsSearch, emit: Emit): string {
     }
   };
 
+  const attachments = request.attachments ?? [];
+  if (attachments.length > 0) {
+    emit({ type: "status", message: `Reading ${attachments.map((a) => a.name).join(", ")}` });
+    return attachments.map((attachment) =>
+      describeAttachment(attachment, query, (input, run) => tool("read_attachment", input, run))
+    ).join("\n\n");
+  }
+
   if (
     /^\s*((hi|hello|hey|help|who are you|what are you)\b|你好|您好)|introduce yourself|介绍/i.test(
       query,
@@ -111,6 +119,34 @@ function answer(request: AgentRequest, docs: DocsSearch, emit: Emit): string {
   }
   const parts = hits.map((hit) => `**${hit.title}** (${hit.source}): ${hit.excerpt}`);
   return `Here is what this project's docs say:\n\n${parts.map((p) => `- ${p}`).join("\n")}`;
+}
+
+/** Answers from one uploaded file: matching passages of a text, or what an image is. */
+function describeAttachment(
+  attachment: Attachment,
+  query: string,
+  tool: (input: unknown, run: () => unknown) => unknown,
+): string {
+  const { name, mime, size, text } = attachment;
+  if (text === undefined) {
+    tool({ name }, () => ({ name, mime, size }));
+    return `I received **${name}** (${mime}, ${size} bytes). As an offline demo I cannot look ` +
+      "inside images; attach a text file and I will search it.";
+  }
+  const words = text.split(/\s+/).filter(Boolean).length;
+  const hits = tool({ name, query }, () => {
+    const search = createDocsSearch([{ source: name, markdown: text }]);
+    return { name, words, hits: search.search(query) };
+  }) as { hits: ReturnType<DocsSearch["search"]> };
+  if (hits.hits.length === 0) {
+    const start = text.slice(0, 200).replace(/\s+/g, " ").trim();
+    return `I read **${name}** (${words} words) but nothing in it matches *${query}*. ` +
+      `It begins: “${start}${text.length > 200 ? "…" : ""}”`;
+  }
+  const parts = hits.hits.map((hit) => `- **${hit.title}**: ${hit.excerpt}`);
+  return `From **${name}** (${words} words), the parts that match your question:\n\n${
+    parts.join("\n")
+  }`;
 }
 
 /** Creates the demo agent. */

@@ -9,7 +9,7 @@ import { createOpenAiAgent } from "./openai.ts";
 import { createSyntheticAgent } from "./synthetic.ts";
 import type { Agent } from "./types.ts";
 
-export type { Agent, AgentEvent, AgentRequest, StreamOptions, Turn } from "./types.ts";
+export type { Agent, AgentEvent, AgentRequest, Attachment, StreamOptions, Turn } from "./types.ts";
 
 /** Creates the agent the configuration asks for. */
 export function createAgent(config: Config, docs: DocsSearch): Agent {

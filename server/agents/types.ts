@@ -17,10 +17,21 @@ export interface Turn {
   at: number;
 }
 
+/** A file the user uploaded and named in the question. */
+export interface Attachment {
+  name: string;
+  mime: string;
+  size: number;
+  /** The content of a text file; absent for images and other binary files. */
+  text?: string;
+}
+
 /** What an agent is asked to answer. */
 export interface AgentRequest {
   /** The user's question. */
   query: string;
+  /** Files the question refers to (uploaded over the WebSocket). */
+  attachments?: readonly Attachment[];
   /** The session the question belongs to. */
   sessionId: string;
   /** Earlier turns of the session, oldest first. */

@@ -33,6 +33,30 @@ export function fitTurn(turn: Turn): Turn {
   return fitted;
 }
 
+/**
+ * Opens Deno KV: a file at `path` (its folder is created), `:memory:`, or
+ * the platform's default database when `path` is undefined (Deno Deploy).
+ */
+export async function openKv(path: string | undefined): Promise<Deno.Kv> {
+  if (path && path !== ":memory:") {
+    const dir = path.replace(/[^/]*$/, "");
+    if (dir) await Deno.mkdir(dir, { recursive: true });
+  }
+  return await Deno.openKv(path);
+}
+
+/**
+ * Where KV lives: `KV_PATH` when set; on Deno Deploy (`DENO_DEPLOYMENT_ID`
+ * set) without `KV_PATH`, the platform's database; else the configured default.
+ */
+export function kvPathFor(
+  config: { KV_PATH: string },
+  env: Record<string, string | undefined>,
+): string | undefined {
+  if (env.DENO_DEPLOYMENT_ID && !env.KV_PATH) return undefined;
+  return config.KV_PATH;
+}
+
 /** A {@link SessionStore} over a Deno KV database. */
 export class KvSessionStore implements SessionStore {
   #kv: Deno.Kv;
@@ -49,11 +73,7 @@ export class KvSessionStore implements SessionStore {
     path: string | undefined,
     options: { window: number },
   ): Promise<KvSessionStore> {
-    if (path && path !== ":memory:") {
-      const dir = path.replace(/[^/]*$/, "");
-      if (dir) await Deno.mkdir(dir, { recursive: true });
-    }
-    return new KvSessionStore(await Deno.openKv(path), options);
+    return new KvSessionStore(await openKv(path), options);
   }
 
   async load(sessionId: string): Promise<Turn[]> {

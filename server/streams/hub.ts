@@ -14,7 +14,7 @@
  */
 import type { ChatCore, CoreEvent, TurnRequest } from "../core.ts";
 import type { Logger } from "../log.ts";
-import type { LoggedEvent, StreamLog } from "./log.ts";
+import type { LoggedEvent, LogRead, StreamLog } from "./log.ts";
 
 /** Receives the events of one answer, in order, each exactly once. */
 export interface Subscriber {
@@ -63,6 +63,8 @@ export class Producer {
   readonly done: Promise<void>;
   #hub: StreamHub;
   #subscribers = new Set<Subscriber>();
+  /** Subscribers still being sent their backlog. */
+  #joining = new Set<Subscriber>();
   #abort = new AbortController();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #logging = false;
@@ -100,12 +102,16 @@ export class Producer {
     const backlog = this.events.slice(afterSeq + 1);
     const buffer: Subscriber = { deliver: (item) => void backlog.push(item) };
     this.#subscribers.add(buffer);
+    this.#joining.add(subscriber);
     try {
-      for (let i = 0; i < backlog.length; i++) await subscriber.deliver(backlog[i]);
+      for (let i = 0; i < backlog.length && this.#joining.has(subscriber); i++) {
+        await subscriber.deliver(backlog[i]);
+      }
     } finally {
       this.#subscribers.delete(buffer);
     }
-    if (!this.ended) this.#subscribers.add(subscriber);
+    // Unsubscribed while catching up: stay out.
+    if (this.#joining.delete(subscriber) && !this.ended) this.#subscribers.add(subscriber);
   }
 
   /**
@@ -114,7 +120,7 @@ export class Producer {
    * else it goes on for the grace period, logged for a resume elsewhere.
    */
   unsubscribe(subscriber: Subscriber, keepAlive: boolean): void {
-    if (!this.#subscribers.delete(subscriber)) return;
+    if (!this.#subscribers.delete(subscriber) && !this.#joining.delete(subscriber)) return;
     // The client may have missed the tail, even of an ended answer: log it
     // so a reconnect anywhere can replay it.
     if (keepAlive) this.#startLogging();
@@ -235,6 +241,13 @@ export class StreamHub {
     if (this.#latest.get(producer.sessionId) === producer) this.#latest.delete(producer.sessionId);
   }
 
+  /** Stops every answer running here with `reason` and waits until they ended. */
+  async stopAll(reason?: unknown): Promise<void> {
+    const running = [...this.#producers.values()];
+    for (const producer of running) producer.cancel(reason);
+    await Promise.allSettled(running.map((producer) => producer.done));
+  }
+
   /** The request id of the latest answer of a session still running or logged. */
   async latest(sessionId: string): Promise<string | undefined> {
     return this.#latest.get(sessionId)?.requestId ?? await this.log.latest(sessionId);
@@ -246,16 +259,36 @@ export class StreamHub {
    * `identity`'s.
    */
   async cancel(requestId: string, identity?: string): Promise<boolean> {
-    const local = this.#producers.get(requestId);
-    if (local) {
-      if (local.identity !== identity) return false;
-      local.cancel();
+    const found = await this.#find(requestId, Number.MAX_SAFE_INTEGER);
+    if (found instanceof Producer) {
+      if (found.identity !== identity) return false;
+      found.cancel();
       return true;
     }
-    const read = await this.log.read(requestId, Number.MAX_SAFE_INTEGER);
+    const read = found;
     if (!read || read.ended || read.identity !== identity) return false;
     await this.log.requestCancel(requestId);
     return true;
+  }
+
+  /**
+   * The answer's local producer, or its log after `afterSeq`. An answer
+   * another instance just let go may not be in the log yet: look again for
+   * up to `unknownWaitMs` before calling it unknown.
+   */
+  async #find(
+    requestId: string,
+    afterSeq: number,
+    signal?: AbortSignal,
+  ): Promise<Producer | LogRead | undefined> {
+    const deadline = Date.now() + this.options.unknownWaitMs;
+    while (true) {
+      const local = this.#producers.get(requestId);
+      if (local) return local;
+      const read = await this.log.read(requestId, afterSeq);
+      if (read || Date.now() >= deadline || signal?.aborted) return read;
+      await new Promise((resolve) => setTimeout(resolve, this.options.tailPollMs));
+    }
   }
 
   /**
@@ -276,16 +309,9 @@ export class StreamHub {
       await local.subscribe(subscriber, afterSeq);
       return "resumed";
     }
-    let read = await this.log.read(requestId, afterSeq);
-    for (
-      const deadline = Date.now() + this.options.unknownWaitMs;
-      !read && Date.now() < deadline && !options.signal.aborted;
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, this.options.tailPollMs));
-      read = this.#producers.has(requestId) ? undefined : await this.log.read(requestId, afterSeq);
-      const appeared = this.#producers.get(requestId);
-      if (appeared) return this.resume(requestId, afterSeq, subscriber, options);
-    }
+    const found = await this.#find(requestId, afterSeq, options.signal);
+    if (found instanceof Producer) return this.resume(requestId, afterSeq, subscriber, options);
+    let read = found;
     if (!read) return "unknown";
     if (read.identity !== options.identity) return "forbidden";
     let seen = afterSeq;

@@ -3,21 +3,28 @@
  * native WebSocket dialect, one `data:` line each, with an `id:` of
  * `<request_id>:<seq>`, a `retry:` hint and comment heartbeats.
  *
- * Backpressure: the agent pauses while the stream's queue is full; a
+ * Resume: a request carrying `Last-Event-ID: <request_id>:<seq>` (what
+ * `EventSource` sends when it reconnects by itself) gets the rest of that
+ * answer instead of a new one. A client that goes away leaves its answer
+ * running for the grace period, so such a reconnect finds it.
+ *
+ * Backpressure: the answer pauses while the stream's queue is full; a
  * client that stays stalled past `STALL_TIMEOUT_MS` has its stream torn
- * down and its agent aborted. On graceful shutdown the turn ends with a
+ * down and its answer stopped. On graceful shutdown the answer ends with a
  * final `error` event (`shutting_down`) carrying a `retry:` field, then
  * the stream closes.
  * @module
  */
 import type { Handler } from "hono";
-import { ErrorCode } from "../../protocol/codes.ts";
+import { ErrorCode, ID_PATTERN } from "../../protocol/codes.ts";
 import { decodeSseQuery, type QueryFrame } from "../../protocol/frames.ts";
 import type { Config } from "../config.ts";
 import type { ConnectionRegistry } from "../connections.ts";
-import { type ChatCore, TurnStop } from "../core.ts";
+import { TurnStop } from "../core.ts";
 import { NativeEncoder } from "../encode.ts";
 import type { GuardEnv, Lease } from "../guards/env.ts";
+import type { Logger } from "../log.ts";
+import type { Producer, StreamHub, Subscriber } from "../streams/hub.ts";
 
 const HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -26,82 +33,168 @@ const HEADERS = {
 };
 const HEARTBEAT = new TextEncoder().encode(": ping\n\n");
 
+/** What the SSE handler needs. */
+export interface SseDeps {
+  hub: StreamHub;
+  config: Config;
+  registry: ConnectionRegistry;
+  log: Logger;
+}
+
+/** Where a resumed stream picks up: after `lastSeq` of answer `requestId`. */
+interface ResumePoint {
+  requestId: string;
+  lastSeq: number;
+}
+
+/** Parses a `Last-Event-ID` of the form `<request_id>:<seq>`; undefined when absent or foreign. */
+export function parseLastEventId(value: string | undefined): ResumePoint | undefined {
+  const match = value ? /^([^:]+):(\d{1,15})$/.exec(value.trim()) : null;
+  if (!match || !ID_PATTERN.test(match[1])) return undefined;
+  return { requestId: match[1], lastSeq: Number(match[2]) };
+}
+
 /** The SSE handler. */
-export function sseHandler(
-  core: ChatCore,
-  deps: { config: Config; registry: ConnectionRegistry },
-): Handler<GuardEnv> {
+export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
   return (c) => {
     const decoded = decodeSseQuery({
       query: c.req.query("query"),
       session_id: c.req.query("session_id"),
     });
     if (!decoded.ok) {
-      return c.json(
-        { error: { code: decoded.code, message: decoded.message } },
-        400,
-      );
+      return c.json({ error: { code: decoded.code, message: decoded.message } }, 400);
     }
     const frame = decoded.frame as QueryFrame;
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();
     return new Response(
-      sseBody(core, deps, {
+      sseBody(deps, {
         query: frame.query,
         sessionId: frame.session_id,
-      }, { lease, identity: c.get("identity") as string | undefined }),
+        resume: parseLastEventId(c.req.header("last-event-id")),
+        lease,
+        identity: c.get("identity") as string | undefined,
+      }),
       { headers: HEADERS },
     );
   };
 }
 
-function sseBody(
-  core: ChatCore,
-  deps: { config: Config; registry: ConnectionRegistry },
-  request: { query: string; sessionId?: string },
-  { lease, identity }: { lease?: Lease; identity?: string },
-): ReadableStream<Uint8Array> {
-  const { config, registry } = deps;
-  const abort = new AbortController();
+interface SseRequest {
+  query: string;
+  sessionId?: string;
+  resume?: ResumePoint;
+  lease?: Lease;
+  identity?: string;
+}
+
+function sseBody(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array> {
+  const { config, registry, hub } = deps;
   const text = new TextEncoder();
-  const encoder = new NativeEncoder();
+  const resume = request.resume;
+  const requestId = resume?.requestId ?? crypto.randomUUID();
+  const encoder = new NativeEncoder(resume && { requestId, lastSeq: resume.lastSeq });
+  const tail = new AbortController();
+  const { promise: done, resolve: settle } = Promise.withResolvers<void>();
+  let producer: Producer | undefined;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let stall: ReturnType<typeof setTimeout> | undefined;
   let quiet = true;
   let ended = false;
   let drained: (() => void) | undefined;
   let prefix = `retry: ${config.SSE_RETRY_MS}\n`;
-  let done: Promise<void> = Promise.resolve();
   let stream: ReadableStreamDefaultController<Uint8Array>;
-  const finish = () => {
-    if (ended) return;
+  const release = () => {
+    if (ended) return false;
     ended = true;
     clearInterval(heartbeat);
     clearTimeout(stall);
     unregister();
-    lease?.release();
+    request.lease?.release();
+    drained?.();
+    settle();
+    return true;
+  };
+  /** The answer is over for this client: close the stream normally. */
+  const close = () => {
+    if (!release()) return;
+    try {
+      stream.close();
+    } catch {
+      // Already cancelled by the client.
+    }
   };
   const tearDown = (stop?: TurnStop) => {
-    abort.abort(stop);
-    drained?.();
-    finish();
+    if (stop) producer?.cancel(stop);
+    tail.abort();
+    producer?.unsubscribe(subscriber, false);
+    if (!release()) return;
     try {
       stream.error(new Error("Stream closed by the server"));
     } catch {
       // Already closed.
     }
   };
+  const write = (json: string, seq: number) => {
+    stream.enqueue(text.encode(`${prefix}id: ${requestId}:${seq}\ndata: ${json}\n\n`));
+    prefix = "";
+    quiet = false;
+  };
+  const subscriber: Subscriber = {
+    deliver(item) {
+      if (ended) return;
+      write(encoder.encode(item.event), encoder.lastSeq);
+      const type = item.event.type;
+      if (type === "finish" || type === "error") {
+        close();
+        return;
+      }
+      if ((stream.desiredSize ?? 1) <= 0) {
+        stall = setTimeout(
+          () => tearDown(new TurnStop(ErrorCode.Timeout, "The client stopped reading")),
+          config.STALL_TIMEOUT_MS,
+        );
+        return new Promise<void>((resolve) => (drained = resolve));
+      }
+    },
+  };
   const unregister = registry.add({
     async drain() {
       prefix = `retry: ${config.SSE_RETRY_MS}\n`;
-      abort.abort(
-        new TurnStop(ErrorCode.ShuttingDown, "The server is restarting; reconnect shortly"),
-      );
-      drained?.();
-      await done;
+      if (producer) {
+        producer.cancel(
+          new TurnStop(ErrorCode.ShuttingDown, "The server is restarting; reconnect shortly"),
+        );
+        drained?.();
+        await done;
+      } else close();
     },
     terminate: () => tearDown(),
   });
+  const follow = async (point: ResumePoint) => {
+    const result = await hub.resume(point.requestId, point.lastSeq, subscriber, {
+      signal: tail.signal,
+      identity: request.identity,
+      onAttach: (attached) => (producer = attached),
+    });
+    if (result === "resumed") {
+      if (!producer || producer.ended) close();
+      return;
+    }
+    const forbidden = result === "forbidden";
+    write(
+      JSON.stringify({
+        type: "error",
+        code: forbidden ? ErrorCode.Forbidden : ErrorCode.NotFound,
+        message: forbidden
+          ? `Cannot resume "${point.requestId}": it belongs to another identity`
+          : `Cannot resume: no answer with request_id "${point.requestId}" (it finished and expired, or never started)`,
+        request_id: point.requestId,
+      }),
+      point.lastSeq,
+    );
+    close();
+  };
   return new ReadableStream<Uint8Array>({
     start(controller) {
       stream = controller;
@@ -109,40 +202,22 @@ function sseBody(
         if (quiet && (controller.desiredSize ?? 1) > 0) controller.enqueue(HEARTBEAT);
         quiet = true;
       }, config.SSE_HEARTBEAT_MS);
-      const requestId = crypto.randomUUID();
-      done = core
-        .run({ ...request, requestId }, {
-          signal: abort.signal,
-          identity,
-          emit(event) {
-            if (ended) return;
-            if (abort.signal.aborted && event.type !== "finish" && event.type !== "error") return;
-            const json = encoder.encode(event);
-            controller.enqueue(
-              text.encode(
-                `${prefix}id: ${requestId}:${encoder.lastSeq}\ndata: ${json}\n\n`,
-              ),
-            );
-            prefix = "";
-            quiet = false;
-            if ((controller.desiredSize ?? 1) <= 0) {
-              stall = setTimeout(
-                () => tearDown(new TurnStop(ErrorCode.Timeout, "The client stopped reading")),
-                config.STALL_TIMEOUT_MS,
-              );
-              return new Promise<void>((resolve) => (drained = resolve));
-            }
-          },
-        })
-        .finally(() => {
-          if (ended) return;
-          finish();
-          try {
-            controller.close();
-          } catch {
-            // Already cancelled by the client.
-          }
+      if (resume) {
+        follow(resume).catch((error) => {
+          deps.log.error("Cannot resume answer", { requestId, error });
+          close();
         });
+        return;
+      }
+      producer = hub.start(
+        {
+          query: request.query,
+          sessionId: request.sessionId ?? crypto.randomUUID(),
+          requestId,
+        },
+        subscriber,
+        request.identity,
+      );
     },
     pull() {
       clearTimeout(stall);
@@ -150,9 +225,11 @@ function sseBody(
       drained = undefined;
     },
     cancel() {
-      abort.abort();
-      drained?.();
-      finish();
+      // The client went away: the answer goes on for the grace period, so an
+      // EventSource reconnect with Last-Event-ID can pick it up.
+      tail.abort();
+      producer?.unsubscribe(subscriber, true);
+      release();
     },
   }, { highWaterMark: 64 });
 }
