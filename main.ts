@@ -10,7 +10,8 @@ import type { Agent } from "./server/agents/mod.ts";
 import { assemble } from "./server/assemble.ts";
 import { type Config, ConfigError, loadConfig } from "./server/config.ts";
 import { registryOf } from "./server/connections.ts";
-import { kvPathFor, KvSessionStore, openKv } from "./server/store/kv.ts";
+import { kvPathFor, listenOptionsFor } from "./server/deploy.ts";
+import { KvSessionStore, openKv } from "./server/store/kv.ts";
 import { KvStreamLog } from "./server/streams/log.ts";
 import { KvUploadStore } from "./server/uploads.ts";
 
@@ -35,7 +36,8 @@ export async function startServer(
   config: Config,
   overrides: { agent?: Agent } = {},
 ): Promise<RunningServer> {
-  const kv = await openKv(kvPathFor(config, Deno.env.toObject()));
+  const env = Deno.env.toObject();
+  const kv = await openKv(kvPathFor(config, env));
   const store = new KvSessionStore(kv, { window: config.HISTORY_WINDOW });
   const ttlMs = config.STREAM_TTL_MS;
   const { app, log } = await assemble(config, {
@@ -47,11 +49,7 @@ export async function startServer(
   });
   const registry = registryOf(app);
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
-    hostname: config.HOST,
-    port: config.PORT,
-    onListen: resolve,
-  }, app.fetch);
+  const server = Deno.serve({ ...listenOptionsFor(config, env), onListen: resolve }, app.fetch);
   const address = await listening;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   let closing: Promise<void> | undefined;
@@ -88,10 +86,14 @@ if (import.meta.main) {
   const running = await startServer(config);
   console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, async () => {
-      console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
-      await running.close();
-      Deno.exit(0);
-    });
+    try {
+      Deno.addSignalListener(signal, async () => {
+        console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
+        await running.close();
+        Deno.exit(0);
+      });
+    } catch {
+      // Platforms without signals (Deno Deploy) stop isolates themselves.
+    }
   }
 }

@@ -45,18 +45,6 @@ export async function openKv(path: string | undefined): Promise<Deno.Kv> {
   return await Deno.openKv(path);
 }
 
-/**
- * Where KV lives: `KV_PATH` when set; on Deno Deploy (`DENO_DEPLOYMENT_ID`
- * set) without `KV_PATH`, the platform's database; else the configured default.
- */
-export function kvPathFor(
-  config: { KV_PATH: string },
-  env: Record<string, string | undefined>,
-): string | undefined {
-  if (env.DENO_DEPLOYMENT_ID && !env.KV_PATH) return undefined;
-  return config.KV_PATH;
-}
-
 /** A {@link SessionStore} over a Deno KV database. */
 export class KvSessionStore implements SessionStore {
   #kv: Deno.Kv;

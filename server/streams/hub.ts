@@ -285,7 +285,10 @@ export class StreamHub {
     while (true) {
       const local = this.#producers.get(requestId);
       if (local) return local;
-      const read = await this.log.read(requestId, afterSeq);
+      const read = await this.log.read(requestId, afterSeq).catch((error) => {
+        this.logger.error("Cannot read stream log", { requestId, error });
+        return undefined;
+      });
       if (read || Date.now() >= deadline || signal?.aborted) return read;
       await new Promise((resolve) => setTimeout(resolve, this.options.tailPollMs));
     }

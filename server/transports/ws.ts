@@ -226,7 +226,9 @@ export class WsConnection implements Drainable {
   receive(data: unknown): void {
     if (this.#closed || !this.#allow()) return;
     if (typeof data !== "string") {
-      this.#binary = this.#binary.then(() => this.#receiveBinary(data));
+      this.#binary = this.#binary.then(() => this.#receiveBinary(data)).catch((error) =>
+        this.#log.error("Cannot handle binary frame", { error })
+      );
       return;
     }
     if (data.length > this.#config.MAX_FRAME_BYTES) {
@@ -256,10 +258,10 @@ export class WsConnection implements Drainable {
     switch (frame.type) {
       case undefined:
       case "query":
-        void this.#query(frame);
+        this.#settle(this.#query(frame));
         return;
       case "cancel":
-        void this.#cancel(frame.request_id);
+        this.#settle(this.#cancel(frame.request_id));
         return;
       case "ping":
         this.#send(JSON.stringify({ type: "pong", id: frame.id } satisfies ServerFrame));
@@ -271,13 +273,20 @@ export class WsConnection implements Drainable {
         this.#aiSdkSend(frame);
         return;
       case "resume":
-        if ("requestId" in frame) void this.#aiSdkResume(frame);
+        if ("requestId" in frame) this.#settle(this.#aiSdkResume(frame));
         else this.#resume(frame);
         return;
       case "abort":
-        if (this.#active?.requestId === frame.requestId) void this.#cancel(frame.requestId);
+        if (this.#active?.requestId === frame.requestId) {
+          this.#settle(this.#cancel(frame.requestId));
+        }
         return;
     }
+  }
+
+  /** Logs the failure of an asynchronous frame handler (a store gone away at shutdown). */
+  #settle(work: Promise<void>): void {
+    work.catch((error) => this.#log.error("Cannot handle frame", { error }));
   }
 
   async #query(frame: QueryFrame): Promise<void> {
