@@ -6,9 +6,15 @@
  * @module
  */
 import { batch, computed, type Signal, signal } from "@preact/signals";
-import type { FinishReason } from "../protocol/codes.ts";
+import { type FinishReason, MAX_ATTACHMENTS } from "../protocol/codes.ts";
 import type { ServerFrame } from "../protocol/frames.ts";
-import type { AnswerHandle, ChatTransport, ConnectionState, TransportKind } from "./transport.ts";
+import type {
+  AnswerHandle,
+  ChatTransport,
+  ConnectionState,
+  TransportKind,
+  UploadFile,
+} from "./transport.ts";
 
 /** One finished turn as the server renders it (island props). */
 export interface HistoryTurn {
@@ -49,6 +55,35 @@ export interface Message {
   tools: string[];
   /** Which transport carried it; absent for history. */
   transport?: TransportKind;
+  /** Names of the files sent with the question. */
+  attachments?: string[];
+}
+
+/** How an attached file stands. */
+export type AttachmentStatus = "uploading" | "ready" | "error";
+
+/** A file attached to the next question, uploaded as soon as it is chosen. */
+export interface Attachment {
+  /** The upload id the query names. */
+  id: string;
+  name: string;
+  /** Size in bytes. */
+  size: number;
+  status: Signal<AttachmentStatus>;
+  /** Why the upload failed. */
+  error: Signal<string | undefined>;
+  /** Settles with true once stored, false when refused. */
+  done: Promise<boolean>;
+}
+
+/** Default upload limit, the server's default `UPLOAD_MAX_BYTES`. */
+export const UPLOAD_MAX_BYTES = 256 * 1024;
+
+/** A byte count for people: `812 B`, `3.4 KB`, `1.2 MB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 /** Browser-measured numbers of one answer. */
@@ -87,6 +122,8 @@ export interface ChatControllerOptions {
   persistence?: Persistence;
   /** The metrics signal to write; default the shared {@link metrics}. */
   metrics?: Signal<AnswerMetrics[]>;
+  /** Largest file {@link ChatController.attach} uploads; default {@link UPLOAD_MAX_BYTES}. */
+  uploadMaxBytes?: number;
 }
 
 /** Most answers kept in {@link metrics}. */
@@ -111,6 +148,7 @@ export function createMessage(
     error: signal(init.error),
     tools: init.tools ?? [],
     transport: init.transport,
+    attachments: init.attachments,
   };
 }
 
@@ -128,6 +166,16 @@ export class ChatController {
   readonly current: Signal<Message | undefined> = signal(undefined);
   /** True while an answer streams. */
   readonly busy = computed(() => this.current.value !== undefined);
+  /** Files attached to the next question. */
+  readonly attachments: Signal<Attachment[]> = signal([]);
+  /** True when the selected transport can upload files (WebSocket). */
+  readonly canAttach = computed(() =>
+    this.transportKind.value === "ws" && this.attachments.value.length < MAX_ATTACHMENTS
+  );
+  /** True when an attachment failed: the question cannot go until it is removed. */
+  readonly attachmentFailed = computed(() =>
+    this.attachments.value.some((a) => a.status.value === "error")
+  );
   #transport: ChatTransport | undefined;
   #unsubscribe: (() => void) | undefined;
   #handle: AnswerHandle | undefined;
@@ -137,6 +185,7 @@ export class ChatController {
   #now: () => number;
   #persist: Persistence | undefined;
   #metrics: Signal<AnswerMetrics[]>;
+  #uploadMax: number;
 
   /** Creates the controller; call {@link start} in the browser to connect. */
   constructor(options: ChatControllerOptions) {
@@ -159,6 +208,7 @@ export class ChatController {
     this.#now = options.now ?? (() => performance.now());
     this.#persist = options.persistence;
     this.#metrics = options.metrics ?? metrics;
+    this.#uploadMax = options.uploadMaxBytes ?? UPLOAD_MAX_BYTES;
   }
 
   /** Opens the selected transport. */
@@ -180,28 +230,87 @@ export class ChatController {
     if (kind === this.transportKind.value && this.#transport) return;
     this.stop();
     this.#end?.("cancelled");
+    // Uploads live on the WebSocket; SSE cannot name them.
+    if (kind !== "ws") this.attachments.value = [];
     this.transportKind.value = kind;
     this.#open(kind);
   }
 
   /**
-   * Sends a question. Returns false (and sends nothing) when the text is
-   * blank or an answer is still streaming.
+   * Attaches a file to the next question and starts uploading it at once
+   * (WebSocket only). Returns the attachment, or undefined when the
+   * transport cannot upload or {@link MAX_ATTACHMENTS} are attached.
    */
-  send(text: string): boolean {
-    const query = text.trim();
-    if (!query || this.current.value) return false;
+  attach(file: UploadFile): Attachment | undefined {
+    if (!this.canAttach.value) return undefined;
+    const transport = this.#ensureTransport();
+    if (!transport.canUpload) return undefined;
+    const sessionId = this.#ensureSession();
+    const id = this.#newId();
+    const status = signal<AttachmentStatus>("uploading");
+    const error = signal<string | undefined>(undefined);
+    const fail = (message: string) => {
+      batch(() => {
+        error.value = message;
+        status.value = "error";
+      });
+      return false;
+    };
+    const done = file.size > this.#uploadMax
+      ? Promise.resolve(fail(
+        `"${file.name}" is ${formatBytes(file.size)}; the limit is ${formatBytes(this.#uploadMax)}`,
+      ))
+      : transport.upload(file, { uploadId: id, sessionId }).then(
+        () => {
+          status.value = "ready";
+          return true;
+        },
+        (reason: unknown) => fail(reason instanceof Error ? reason.message : String(reason)),
+      );
+    const attachment: Attachment = { id, name: file.name, size: file.size, status, error, done };
+    this.attachments.value = [...this.attachments.value, attachment];
+    return attachment;
+  }
+
+  /** Removes an attachment from the next question. */
+  detach(id: string): void {
+    this.attachments.value = this.attachments.value.filter((a) => a.id !== id);
+  }
+
+  #ensureTransport(): ChatTransport {
     if (!this.#transport) this.#open(this.transportKind.value);
-    const transport = this.#transport!;
+    return this.#transport!;
+  }
+
+  #ensureSession(): string {
     let sessionId = this.sessionId.value;
     if (!sessionId) {
       sessionId = this.#newId();
       this.sessionId.value = sessionId;
       this.#persist?.saveSession(sessionId);
     }
+    return sessionId;
+  }
+
+  /**
+   * Sends a question with the attached files. Returns false (and sends
+   * nothing) when the text is blank, an answer is still streaming or an
+   * attachment failed to upload. Files still uploading are waited for.
+   */
+  send(text: string): boolean {
+    const query = text.trim();
+    if (!query || this.current.value || this.attachmentFailed.value) return false;
+    const transport = this.#ensureTransport();
+    const sessionId = this.#ensureSession();
     const requestId = this.#newId();
     const kind = transport.kind;
-    const message = createMessage({ id: requestId, query, transport: kind });
+    const files = this.attachments.value;
+    const message = createMessage({
+      id: requestId,
+      query,
+      transport: kind,
+      attachments: files.length ? files.map((a) => a.name) : undefined,
+    });
     const sample: AnswerMetrics = { transport: kind, chunks: 0, live: true };
     const started = this.#now();
     let first = 0;
@@ -233,24 +342,57 @@ export class ChatController {
     batch(() => {
       this.messages.value = [...this.messages.value, message];
       this.current.value = message;
+      this.attachments.value = [];
       publish();
     });
-    this.#handle = transport.ask({ query, sessionId, requestId }, {
-      frame: (frame) =>
-        this.#apply(message, frame, {
-          content: () => {
-            const t = this.#now();
-            if (sample.chunks === 0) {
-              first = t;
-              sample.ttfcMs = t - started;
-            }
-            last = t;
-            sample.chunks++;
-            publish();
-          },
-          finish,
-        }),
-      lost: (reason) => finish("error", reason),
+    let lastSeq = -1;
+    const ask = () => {
+      this.#handle = transport.ask({
+        query,
+        sessionId,
+        requestId,
+        ...(files.length ? { attachments: files.map((a) => a.id) } : {}),
+      }, {
+        frame: (frame) => {
+          // Both transports resume after a drop; never apply a frame twice.
+          if ("seq" in frame && typeof frame.seq === "number") {
+            if (frame.seq <= lastSeq) return;
+            lastSeq = frame.seq;
+          }
+          this.#apply(message, frame, {
+            content: () => {
+              const t = this.#now();
+              if (sample.chunks === 0) {
+                first = t;
+                sample.ttfcMs = t - started;
+              }
+              last = t;
+              sample.chunks++;
+              publish();
+            },
+            finish,
+          });
+        },
+        lost: (reason) => finish("error", reason),
+      });
+    };
+    const uploading = files.filter((a) => a.status.value === "uploading");
+    if (uploading.length === 0) {
+      ask();
+      return true;
+    }
+    // Wait for the uploads; Stop meanwhile ends the question unsent.
+    message.activity.value = [{
+      kind: "status",
+      message: `Uploading ${uploading.map((a) => a.name).join(", ")}…`,
+    }];
+    this.#handle = { requestId, cancel: () => finish("cancelled") };
+    Promise.all(files.map((a) => a.done)).then(() => {
+      if (this.current.value !== message) return;
+      const failed = files.find((a) => a.status.value === "error");
+      if (failed) {
+        finish("error", `Cannot send: "${failed.name}" was not uploaded: ${failed.error.value}`);
+      } else ask();
     });
     return true;
   }
@@ -271,6 +413,8 @@ export class ChatController {
     batch(() => {
       this.sessionId.value = id;
       this.messages.value = [];
+      // Uploads belong to the old session.
+      this.attachments.value = [];
     });
     this.#persist?.saveSession(id);
   }

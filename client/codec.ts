@@ -21,6 +21,10 @@ const optStr = (key: string): Check => (v) =>
   v[key] === undefined || typeof v[key] === "string"
     ? undefined
     : `field "${key}" must be a string`;
+const size: Check = (v) =>
+  typeof v.size === "number" && Number.isInteger(v.size) && v.size >= 0
+    ? undefined
+    : 'field "size" must be a non-negative integer';
 const seq: Check = (v) =>
   typeof v.seq === "number" && Number.isInteger(v.seq) && v.seq >= 0
     ? undefined
@@ -43,7 +47,7 @@ const CHECKS: Record<ServerFrame["type"], Check[]> = {
   ],
   error: [str("code"), str("message"), optStr("request_id")],
   pong: [],
-  uploaded: [str("upload_id"), str("session_id"), str("name"), str("mime")],
+  uploaded: [str("upload_id"), str("session_id"), str("name"), str("mime"), size],
 };
 
 /**

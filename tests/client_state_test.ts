@@ -11,14 +11,45 @@ import type {
   ChatTransport,
   ConnectionState,
   TransportKind,
+  Uploaded,
+  UploadFile,
 } from "../client/transport.ts";
+import { UploadFailed } from "../client/transport.ts";
 
 class FakeTransport implements ChatTransport {
   state: ConnectionState = "open";
   asks: { ask: Ask; handlers: AnswerHandlers; cancelled: boolean }[] = [];
   closed = false;
   listeners = new Set<(s: ConnectionState) => void>();
+  uploads: {
+    file: UploadFile;
+    uploadId: string;
+    sessionId: string;
+    resolve(): void;
+    reject(code: string, message: string): void;
+  }[] = [];
   constructor(readonly kind: TransportKind) {}
+  get canUpload() {
+    return this.kind === "ws";
+  }
+  upload(file: UploadFile, options: { uploadId: string; sessionId: string }) {
+    return new Promise<Uploaded>((resolve, reject) => {
+      this.uploads.push({
+        file,
+        ...options,
+        resolve: () =>
+          resolve({
+            type: "uploaded",
+            upload_id: options.uploadId,
+            session_id: options.sessionId,
+            name: file.name,
+            mime: file.type,
+            size: file.size,
+          }),
+        reject: (code, message) => reject(new UploadFailed(code, message)),
+      });
+    });
+  }
   subscribe(listener: (s: ConnectionState) => void) {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -213,4 +244,114 @@ Deno.test("ChatController switches transport, persists it and follows its state"
   assertEquals(chat.connection.value, "reconnecting");
   chat.send("via sse");
   assertEquals(transports[1].asks.length, 1);
+});
+
+Deno.test("ChatController ignores frames it already applied (seq)", () => {
+  const { chat, last } = setup();
+  chat.send("q");
+  const frame = last().handlers.frame;
+  frame({ type: "session", session_id: "id1", request_id: "id2", seq: 0 });
+  frame({ type: "content", content: "one ", request_id: "id2", seq: 1 });
+  frame({ type: "content", content: "two ", request_id: "id2", seq: 2 });
+  // A resumed stream that overlaps what was shown.
+  frame({ type: "content", content: "two ", request_id: "id2", seq: 2 });
+  frame({ type: "content", content: "one ", request_id: "id2", seq: 1 });
+  frame({ type: "content", content: "three", request_id: "id2", seq: 3 });
+  frame({ type: "done", finish_reason: "stop", request_id: "id2", seq: 4 });
+  assertEquals(chat.messages.value.at(-1)?.text.value, "one two three");
+});
+
+const file = (name: string, text: string, type = "text/plain") => new File([text], name, { type });
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("ChatController uploads an attachment at once, then names it in the query", async () => {
+  const { chat, transports, last, saved } = setup();
+  const attachment = chat.attach(file("notes.txt", "The code is tangerine."));
+  assert(attachment);
+  assertEquals(chat.attachments.value.map((a) => [a.name, a.size]), [["notes.txt", 22]]);
+  const upload = transports[0].uploads[0];
+  assertEquals([upload.uploadId, upload.sessionId], ["id2", "id1"]);
+  assertEquals(saved, ["session=id1"], "the upload and the query share one session");
+  assertEquals(attachment.status.value, "uploading");
+  // Sent while uploading: the question waits for the upload.
+  assert(chat.send("what is the code?"));
+  assertEquals(chat.attachments.value, [], "the chips go with the question");
+  const message = chat.messages.value.at(-1)!;
+  assertEquals(message.attachments, ["notes.txt"]);
+  assertEquals(transports[0].asks.length, 0);
+  assertEquals(message.activity.value, [{ kind: "status", message: "Uploading notes.txt…" }]);
+  upload.resolve();
+  await settle();
+  assertEquals(attachment.status.value, "ready");
+  assertEquals(last().ask, {
+    query: "what is the code?",
+    sessionId: "id1",
+    requestId: "id3",
+    attachments: ["id2"],
+  });
+  last().handlers.frame({ type: "done", finish_reason: "stop", request_id: "id3", seq: 1 });
+  assert(!chat.busy.value);
+});
+
+Deno.test("ChatController shows an upload error and will not send until it is removed", async () => {
+  const { chat, transports } = setup();
+  const bad = chat.attach(file("tool.exe", "MZ", "application/x-msdownload"))!;
+  transports[0].uploads[0].reject("unsupported_media", 'Media type "application/x-msdownload"');
+  await settle();
+  assertEquals(bad.status.value, "error");
+  assertEquals(bad.error.value, 'Media type "application/x-msdownload"');
+  assert(chat.attachmentFailed.value);
+  assert(!chat.send("read it"), "a failed attachment blocks sending");
+  chat.detach(bad.id);
+  assert(!chat.attachmentFailed.value);
+  assert(chat.send("read it"));
+  assertEquals(transports[0].asks[0].ask.attachments, undefined);
+});
+
+Deno.test("ChatController refuses too large files locally and ends a question whose upload fails", async () => {
+  const { chat, transports } = setup();
+  const big = chat.attach({
+    name: "big.txt",
+    type: "text/plain",
+    size: 300 * 1024,
+    arrayBuffer: () => Promise.resolve(new ArrayBuffer(0)),
+  })!;
+  await settle();
+  assertEquals(big.status.value, "error");
+  assertEquals(big.error.value, '"big.txt" is 300.0 KB; the limit is 256.0 KB');
+  assertEquals(transports[0].uploads.length, 0, "nothing was sent");
+  chat.detach(big.id);
+  chat.attach(file("a.txt", "a"));
+  assert(chat.send("q"));
+  transports[0].uploads[0].reject("connection_lost", "Connection lost during the upload");
+  await settle();
+  const message = chat.messages.value.at(-1)!;
+  assertEquals(message.state.value, "error");
+  assertEquals(
+    message.error.value,
+    'Cannot send: "a.txt" was not uploaded: Connection lost during the upload',
+  );
+  assertEquals(transports[0].asks.length, 0);
+});
+
+Deno.test("ChatController cannot attach over SSE and drops attachments when switching to it", () => {
+  const { chat } = setup();
+  chat.attach(file("a.txt", "a"));
+  assert(chat.canAttach.value);
+  chat.setTransport("sse");
+  assertEquals(chat.attachments.value, []);
+  assert(!chat.canAttach.value);
+  assertEquals(chat.attach(file("b.txt", "b")), undefined);
+});
+
+Deno.test("ChatController Stop while an upload runs ends the question unsent", async () => {
+  const { chat, transports } = setup();
+  chat.attach(file("a.txt", "a"));
+  chat.send("q");
+  chat.stop();
+  assertEquals(chat.messages.value.at(-1)?.state.value, "cancelled");
+  assert(!chat.busy.value);
+  transports[0].uploads[0].resolve();
+  await settle();
+  assertEquals(transports[0].asks.length, 0, "the question never went out");
 });

@@ -3,14 +3,18 @@
  * full jitter, WebSocket reconnects and the SSE transport, with fake
  * sockets and fake timers (no network, no clocks).
  */
-import { assert, assertEquals, assertLess } from "@std/assert";
+import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
 import { backoffDelay } from "../client/backoff.ts";
 import { decodeFrame } from "../client/codec.ts";
 import {
   type AnswerHandlers,
+  INTERRUPTED_MESSAGE,
   LOST_MESSAGE,
+  mimeOf,
   SseTransport,
   type Timers,
+  UPLOAD_CHUNK_BYTES,
+  UploadFailed,
   WsTransport,
 } from "../client/transport.ts";
 import type { ServerFrame } from "../protocol/frames.ts";
@@ -40,6 +44,7 @@ class FakeWebSocket {
   static all: FakeWebSocket[] = [];
   readyState = 0;
   sent: string[] = [];
+  binary: Uint8Array[] = [];
   closedByClient = false;
   onopen: (() => void) | null = null;
   onmessage: ((event: { data: unknown }) => void) | null = null;
@@ -47,9 +52,14 @@ class FakeWebSocket {
   constructor(readonly url: string) {
     FakeWebSocket.all.push(this);
   }
-  send(text: string) {
+  send(data: string | Uint8Array) {
     if (this.readyState !== 1) throw new Error("Socket is not open");
-    this.sent.push(text);
+    if (typeof data === "string") this.sent.push(data);
+    else this.binary.push(data.slice());
+  }
+  /** The JSON frames the client sent. */
+  frames(): Record<string, unknown>[] {
+    return this.sent.map((t) => JSON.parse(t));
   }
   close() {
     this.closedByClient = true;
@@ -236,7 +246,7 @@ Deno.test("WsTransport routes an error without request id to the running answer"
   transport.close();
 });
 
-Deno.test("WsTransport reconnects after a drop with growing backoff and fails the sent answer", () => {
+Deno.test("WsTransport reconnects after a drop with growing backoff and resumes the sent answer", () => {
   const { transport, timers, socket } = newWs();
   const states: string[] = [];
   transport.subscribe((s) => states.push(s));
@@ -244,7 +254,7 @@ Deno.test("WsTransport reconnects after a drop with growing backoff and fails th
   const a = recorder();
   transport.ask({ query: "q", requestId: "r1" }, a.handlers);
   socket().drop();
-  assertEquals(a.lost, [LOST_MESSAGE]);
+  assertEquals(a.lost, [], "the answer waits to be resumed");
   assertEquals(transport.state, "reconnecting");
   // Attempts 0, 1, 2 with random 0.5: 50, 100, 200 ms.
   assertEquals(timers.runNext(), 50);
@@ -253,15 +263,19 @@ Deno.test("WsTransport reconnects after a drop with growing backoff and fails th
   assertEquals(timers.runNext(), 100);
   socket().drop();
   assertEquals(timers.runNext(), 200);
+  socket().open();
+  assertEquals(socket().frames(), [{ type: "resume", request_id: "r1", last_seq: -1 }]);
+  assertEquals(transport.attempt, 0, "a successful open resets the backoff");
+  socket().receive({ type: "done", finish_reason: "stop", request_id: "r1", seq: 5 });
+  assertEquals(a.frames.map((f) => f.type), ["done"]);
   // A query asked while down waits and goes out on the new socket.
+  socket().drop();
+  assertEquals(timers.runNext(), 50);
   const b = recorder();
   transport.ask({ query: "again", requestId: "r2" }, b.handlers);
   socket().open();
-  assertEquals(JSON.parse(socket().sent[0]).request_id, "r2");
-  assertEquals(transport.attempt, 0, "a successful open resets the backoff");
-  socket().drop();
-  assertEquals(timers.runNext(), 50);
-  assertEquals(b.lost, [LOST_MESSAGE]);
+  assertEquals(socket().frames()[0].request_id, "r2");
+  assertEquals(a.lost, []);
   assertEquals(states.slice(0, 3), ["open", "reconnecting", "open"]);
   transport.close();
   assertEquals(timers.queue.length, 0, "close stops reconnecting");
@@ -371,5 +385,298 @@ Deno.test("SseTransport probes with backoff after a drop until the server answer
   assertEquals(timers.runNext(), 100);
   await new Promise((r) => setTimeout(r, 0));
   assertEquals(transport.state, "idle");
+  transport.close();
+});
+
+Deno.test("WsTransport resumes a dropped answer: no gap, no duplicate", () => {
+  const { transport, timers, socket } = newWs();
+  socket().open();
+  const a = recorder();
+  transport.ask({ query: "count", sessionId: "s1", requestId: "r1" }, a.handlers);
+  const content = (seq: number) => ({
+    type: "content",
+    content: `w${seq} `,
+    request_id: "r1",
+    seq,
+  });
+  socket().receive({ type: "session", session_id: "s1", request_id: "r1", seq: 0 });
+  for (let seq = 1; seq <= 3; seq++) socket().receive(content(seq));
+  socket().drop();
+  assertEquals(transport.state, "reconnecting");
+  timers.runNext();
+  socket().open();
+  assertEquals(socket().frames(), [{ type: "resume", request_id: "r1", last_seq: 3 }]);
+  // The server replays from seq 4; an overlapping frame is dropped all the same.
+  socket().receive(content(3));
+  for (let seq = 4; seq <= 6; seq++) socket().receive(content(seq));
+  socket().receive(content(5));
+  socket().receive({ type: "done", finish_reason: "stop", request_id: "r1", seq: 7 });
+  assertEquals(a.frames.map((f) => "seq" in f ? f.seq : undefined), [0, 1, 2, 3, 4, 5, 6, 7]);
+  const text = a.frames.map((f) => f.type === "content" ? f.content : "").join("");
+  assertEquals(text, "w1 w2 w3 w4 w5 w6 ");
+  assertEquals(a.lost, []);
+  transport.close();
+  assertEquals(timers.queue.length, 0);
+});
+
+Deno.test("WsTransport resumes again after a second drop from the newest seq", () => {
+  const { transport, timers, socket } = newWs();
+  socket().open();
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  socket().receive({ type: "content", content: "a", request_id: "r1", seq: 0 });
+  socket().drop();
+  timers.runNext();
+  socket().open();
+  socket().receive({ type: "content", content: "b", request_id: "r1", seq: 1 });
+  socket().drop();
+  timers.runNext();
+  socket().open();
+  assertEquals(socket().frames(), [{ type: "resume", request_id: "r1", last_seq: 1 }]);
+  transport.close();
+});
+
+Deno.test("WsTransport ends the answer as interrupted when the server cannot resume it", () => {
+  const { transport, timers, socket } = newWs();
+  socket().open();
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  socket().receive({ type: "content", content: "x", request_id: "r1", seq: 1 });
+  socket().drop();
+  timers.runNext();
+  socket().open();
+  socket().receive({
+    type: "error",
+    code: "not_found",
+    message: 'Cannot resume: no answer with request_id "r1"',
+    request_id: "r1",
+  });
+  assertEquals(a.lost, [INTERRUPTED_MESSAGE]);
+  assertEquals(a.frames.length, 1);
+  // A next question works on the same socket.
+  const b = recorder();
+  transport.ask({ query: "q2", requestId: "r2" }, b.handlers);
+  assertEquals(socket().frames().at(-1)?.request_id, "r2");
+  transport.close();
+});
+
+Deno.test("WsTransport ends a dropped answer as lost when no socket opens in time", () => {
+  FakeWebSocket.all = [];
+  const timers = new FakeTimers();
+  const transport = new WsTransport({
+    url: "ws://test/ws/chat",
+    WebSocket: FakeWebSocket as unknown as new (url: string) => WebSocket,
+    timers,
+    backoff: { baseMs: 100, maxMs: 1_000, random: () => 0.5 },
+    pingIntervalMs: 0,
+    resumeTimeoutMs: 5_000,
+  });
+  const socket = () => FakeWebSocket.all.at(-1)!;
+  socket().open();
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  socket().drop();
+  timers.runNext(); // the reconnect attempt, which hangs
+  assertEquals(a.lost, []);
+  assertEquals(timers.runNext(), 5_000);
+  assertEquals(a.lost, [LOST_MESSAGE]);
+  socket().open();
+  assertEquals(socket().sent, [], "nothing to resume any more");
+  transport.close();
+});
+
+Deno.test("WsTransport cancel while reconnecting ends the answer and stops it on the server", () => {
+  const { transport, timers, socket } = newWs();
+  socket().open();
+  const a = recorder();
+  const handle = transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  socket().receive({ type: "content", content: "x", request_id: "r1", seq: 2 });
+  socket().drop();
+  handle.cancel();
+  assertEquals(a.frames.at(-1), {
+    type: "done",
+    finish_reason: "cancelled",
+    cancelled: true,
+    request_id: "r1",
+    seq: 3,
+  });
+  timers.runNext();
+  socket().open();
+  assertEquals(socket().frames(), [{ type: "cancel", request_id: "r1" }]);
+  transport.close();
+});
+
+Deno.test("WsTransport sends attachments with the query", () => {
+  const { transport, socket } = newWs();
+  socket().open();
+  transport.ask(
+    { query: "read", sessionId: "s1", requestId: "r1", attachments: ["u1"] },
+    recorder().handlers,
+  );
+  assertEquals(socket().frames(), [
+    { type: "query", query: "read", request_id: "r1", session_id: "s1", attachments: ["u1"] },
+  ]);
+  transport.close();
+});
+
+Deno.test("WsTransport uploads a file as a header and 64 KiB binary frames", async () => {
+  const { transport, socket } = newWs();
+  const bytes = new Uint8Array(UPLOAD_CHUNK_BYTES * 2 + 10).map((_, i) => 97 + (i % 26));
+  const uploaded = transport.upload(new File([bytes], "big.txt", { type: "text/plain" }), {
+    uploadId: "u1",
+    sessionId: "s1",
+  });
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(socket().sent, [], "waits for the socket to open");
+  socket().open();
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(socket().frames(), [{
+    type: "upload",
+    upload_id: "u1",
+    name: "big.txt",
+    mime: "text/plain",
+    size: bytes.length,
+    session_id: "s1",
+  }]);
+  assertEquals(socket().binary.map((b) => b.length), [UPLOAD_CHUNK_BYTES, UPLOAD_CHUNK_BYTES, 10]);
+  const joined = new Uint8Array(bytes.length);
+  let at = 0;
+  for (const part of socket().binary) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  assertEquals(joined, bytes);
+  const frame = {
+    type: "uploaded",
+    upload_id: "u1",
+    session_id: "s1",
+    name: "big.txt",
+    mime: "text/plain",
+    size: bytes.length,
+  };
+  socket().receive({ ...frame, upload_id: "other" });
+  socket().receive(frame);
+  assertEquals(await uploaded, frame);
+  transport.close();
+});
+
+Deno.test("WsTransport rejects an upload the server refuses, and one cut by a drop", async () => {
+  const { transport, timers, socket } = newWs();
+  socket().open();
+  const refused = transport.upload(new File(["MZ"], "tool.exe"), {
+    uploadId: "u1",
+    sessionId: "s1",
+  });
+  // Uploads go one at a time: the second waits for the first.
+  const cut = transport.upload(new File(["hello"], "b.md"), { uploadId: "u2", sessionId: "s1" });
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(socket().frames().map((f) => [f.upload_id, f.mime]), [
+    ["u1", "application/octet-stream"],
+  ]);
+  socket().receive({
+    type: "error",
+    code: "unsupported_media",
+    message: 'Cannot accept upload: media type "application/octet-stream" is not text',
+  });
+  const error = await refused.catch((e) => e);
+  assert(error instanceof UploadFailed);
+  assertEquals(error.code, "unsupported_media");
+  assertStringIncludes(error.message, "application/octet-stream");
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals(socket().frames().at(-1)?.mime, "text/markdown", "guessed from the extension");
+  socket().drop();
+  const lost = await cut.catch((e) => e);
+  assert(lost instanceof UploadFailed);
+  assertEquals([lost.code, lost.message], ["connection_lost", "Connection lost during the upload"]);
+  const empty = await transport.upload(new File([], "e.txt"), { uploadId: "u3", sessionId: "s" })
+    .catch((e) => e);
+  assertEquals(empty.code, "upload_invalid");
+  timers.runNext();
+  transport.close();
+});
+
+Deno.test("WsTransport routes an error without request id to the upload, not the answer", async () => {
+  const { transport, socket } = newWs();
+  socket().open();
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  const upload = transport.upload(new File(["x"], "a.txt", { type: "text/plain" }), {
+    uploadId: "u1",
+    sessionId: "s1",
+  });
+  await new Promise((r) => setTimeout(r, 0));
+  socket().receive({ type: "error", code: "upload_too_large", message: "Too large" });
+  assertEquals((await upload.catch((e) => e)).code, "upload_too_large");
+  assertEquals(a.frames, [], "the running answer goes on");
+  transport.close();
+});
+
+Deno.test("mimeOf keeps the browser's type and guesses from the extension", () => {
+  assertEquals(mimeOf({ name: "a.txt", type: "text/csv" }), "text/csv");
+  assertEquals(mimeOf({ name: "Notes.MD", type: "" }), "text/markdown");
+  assertEquals(mimeOf({ name: "data.json", type: "" }), "application/json");
+  assertEquals(mimeOf({ name: "noext", type: "" }), "application/octet-stream");
+});
+
+Deno.test("SseTransport cannot upload", async () => {
+  const { transport } = newSse(() => true);
+  assertEquals(transport.canUpload, false);
+  const error = await transport.upload().catch((e) => e);
+  assert(error instanceof UploadFailed);
+  assertEquals(error.message, "Attaching files needs the WebSocket transport");
+});
+
+Deno.test("SseTransport lets EventSource reconnect mid-answer and drops repeated events", () => {
+  const { transport, timers, source } = newSse(() => true);
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  const es = source();
+  es.onopen?.();
+  es.emit({ type: "session", session_id: "s", request_id: "x", seq: 0 });
+  es.emit({ type: "content", content: "one ", request_id: "x", seq: 1 });
+  es.onerror?.(); // readyState CONNECTING: the browser reconnects with Last-Event-ID
+  assertEquals(a.lost, []);
+  assert(!es.closed, "the browser's reconnect is allowed mid-answer");
+  assertEquals(transport.state, "reconnecting");
+  es.onopen?.();
+  assertEquals(transport.state, "open");
+  es.emit({ type: "content", content: "one ", request_id: "x", seq: 1 });
+  es.emit({ type: "content", content: "two", request_id: "x", seq: 2 });
+  es.emit({ type: "done", finish_reason: "stop", request_id: "x", seq: 3 });
+  assert(es.closed, "closed on done, so the question is never asked again");
+  assertEquals(a.frames.map((f) => "seq" in f ? f.seq : undefined), [0, 1, 2, 3]);
+  assertEquals(FakeEventSource.all.length, 1);
+  assertEquals(transport.state, "idle");
+  assertEquals(timers.queue.length, 0);
+});
+
+Deno.test("SseTransport ends a resumed answer the server no longer has as interrupted", () => {
+  const { transport, source } = newSse(() => true);
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  source().emit({ type: "content", content: "one", request_id: "x", seq: 1 });
+  source().onerror?.();
+  source().emit({ type: "error", code: "not_found", message: "Cannot resume", request_id: "x" });
+  assertEquals(a.lost, [INTERRUPTED_MESSAGE]);
+  assert(source().closed);
+});
+
+Deno.test("SseTransport gives up on a stream that does not come back, or is closed for good", () => {
+  const { transport, timers, source } = newSse(() => true);
+  const a = recorder();
+  transport.ask({ query: "q", requestId: "r1" }, a.handlers);
+  source().emit({ type: "content", content: "one", request_id: "x", seq: 1 });
+  source().onerror?.();
+  source().onerror?.();
+  assertEquals(timers.runNext(), 20_000);
+  assertEquals(a.lost, [LOST_MESSAGE]);
+  assert(source().closed);
+
+  const b = recorder();
+  transport.ask({ query: "q", requestId: "r2" }, b.handlers);
+  source().emit({ type: "content", content: "one", request_id: "y", seq: 1 });
+  (source() as unknown as { readyState: number }).readyState = 2;
+  source().onerror?.();
+  assertEquals(b.lost, [LOST_MESSAGE], "the browser gave up (HTTP error)");
   transport.close();
 });
