@@ -63,6 +63,21 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .tools-used{font-size:.8rem;color:var(--muted);margin:0 0 .3rem}
 .end-note{font-size:.8rem;color:var(--muted);margin:.35rem 0 0}
 .end-note.error{color:var(--err)}
+.attachments{padding:.4rem 1rem 0;border-top:1px solid var(--line)}
+.attach-note{margin:0 0 .3rem;font-size:.8rem;color:var(--muted)}
+.chips{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.35rem}
+.chip{display:inline-flex;align-items:center;gap:.4rem;max-width:100%;border:1px solid var(--line);border-radius:.9rem;padding:.1rem .2rem .1rem .65rem;font-size:.8rem;background:var(--bot)}
+.chip-name{font-weight:600;flex:none;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:14rem}
+.chip-size,.chip-state{color:var(--muted);white-space:nowrap}
+.chip-problem{color:var(--err)}
+.attachments+.composer{border-top:0}
+.chip.chip-error{border-color:var(--err)}
+.chip-remove{border:0;background:none;padding:0 .4rem;font-size:1rem;line-height:1.2;border-radius:999px}
+.attach{flex:none;padding:.35rem .55rem}
+.attach[aria-disabled=true]{opacity:.55;cursor:not-allowed}
+.sent-files{display:flex;flex-wrap:wrap;gap:.3rem;margin-top:.25rem;font-size:.8rem}
+.sent-file{display:inline-flex;align-items:center;gap:.2rem}
+.clip{vertical-align:middle;flex:none}
 .composer{display:flex;gap:.5rem;padding:.6rem 1rem calc(.6rem + env(safe-area-inset-bottom));border-top:1px solid var(--line)}
 .composer textarea{flex:1;min-width:0;resize:none;font:inherit;padding:.45rem .6rem;border:1px solid var(--line);border-radius:.5rem;background:var(--bg);color:var(--fg);height:3.4rem}
 .send{width:5.5rem;flex:none}

@@ -1,12 +1,20 @@
 /**
  * The chat island: toolbar (transport switch, connection state, New chat),
- * message list with the streaming answer, and the composer.
+ * message list with the streaming answer, and the composer with its Attach
+ * button (files upload over the WebSocket as soon as they are chosen).
  * @module
  */
 import { useSignal, useSignalEffect } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useRef } from "preact/hooks";
-import { type Activity, ChatController, type HistoryTurn, type Message } from "../chat_state.ts";
+import {
+  type Activity,
+  type Attachment,
+  ChatController,
+  formatBytes,
+  type HistoryTurn,
+  type Message,
+} from "../chat_state.ts";
 import { loadMarkdown, markdownRenderer } from "../markdown_loader.ts";
 import { browserPersistence, storedSessionId, storedTransport } from "../prefs.ts";
 import { type ConnectionState, createTransport, type TransportKind } from "../transport.ts";
@@ -32,6 +40,10 @@ const STATE_LABEL: Record<ConnectionState, string> = {
 };
 
 const RELOAD_FLAG = "chat.reloaded";
+const ATTACH_HINT = "Attaching files needs the WebSocket transport: switch to WebSocket above";
+/** What the file picker offers first (the server decides). */
+const ACCEPT =
+  "text/*,.txt,.md,.markdown,.csv,.json,.log,application/json,image/png,image/jpeg,image/gif,image/webp";
 
 /** The chat island. */
 export default function Chat(props: ChatProps): JSX.Element {
@@ -48,6 +60,8 @@ export default function Chat(props: ChatProps): JSX.Element {
   );
   const hydrated = useSignal(false);
   const input = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const attachNote = useSignal<string | undefined>(undefined);
 
   useEffect(() => {
     // localStorage is the source of truth; the cookie lets the server render.
@@ -81,6 +95,9 @@ export default function Chat(props: ChatProps): JSX.Element {
 
   const busy = chat.busy.value;
   const ready = hydrated.value;
+  const overSse = chat.transportKind.value !== "ws";
+  const canAttach = ready && chat.canAttach.value;
+  const failed = chat.attachmentFailed.value;
   const focusInput = () => input.current?.focus();
 
   const submit = (event?: Event) => {
@@ -129,7 +146,40 @@ export default function Chat(props: ChatProps): JSX.Element {
         </button>
       </div>
       <MessageList chat={chat} />
+      <Attachments chat={chat} note={overSse ? attachNote.value : undefined} />
       <form class="composer" onSubmit={submit}>
+        <input
+          type="file"
+          ref={picker}
+          class="sr-only"
+          tabIndex={-1}
+          aria-hidden="true"
+          accept={ACCEPT}
+          multiple
+          data-testid="file-input"
+          onChange={(event) => {
+            const el = event.currentTarget;
+            for (const file of Array.from(el.files ?? [])) chat.attach(file);
+            el.value = "";
+            focusInput();
+          }}
+        />
+        <button
+          type="button"
+          class="attach"
+          aria-label="Attach a file"
+          aria-disabled={!canAttach}
+          aria-describedby={overSse ? "attach-hint" : undefined}
+          title={overSse ? ATTACH_HINT : "Attach a text file or an image"}
+          disabled={!ready}
+          onClick={() => {
+            if (canAttach) picker.current?.click();
+            else if (overSse) attachNote.value = ATTACH_HINT;
+          }}
+        >
+          <Clip />
+        </button>
+        {overSse ? <span id="attach-hint" class="sr-only">{ATTACH_HINT}</span> : null}
         <label for="chat-input" class="sr-only">Your question</label>
         <textarea
           id="chat-input"
@@ -162,12 +212,78 @@ export default function Chat(props: ChatProps): JSX.Element {
             </button>
           )
           : (
-            <button type="submit" class="send" disabled={!ready}>
+            <button
+              type="submit"
+              class="send"
+              disabled={!ready || failed}
+              title={failed ? "Remove the file that failed to upload first" : undefined}
+            >
               Send
             </button>
           )}
       </form>
     </div>
+  );
+}
+
+/** A paperclip icon (SVG: no emoji font needed). */
+function Clip(): JSX.Element {
+  return (
+    <svg class="clip" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
+      <path
+        d="M16.5 6.5 8.6 14.4a2 2 0 0 0 2.8 2.8l8-8a4 4 0 0 0-5.6-5.6l-8 8a6 6 0 0 0 8.5 8.5l6.4-6.4"
+        fill="none"
+        stroke="currentColor"
+        stroke-width="2"
+        stroke-linecap="round"
+      />
+    </svg>
+  );
+}
+
+function Attachments(
+  { chat, note }: { chat: ChatController; note?: string },
+): JSX.Element | null {
+  const items = chat.attachments.value;
+  if (items.length === 0 && !note) return null;
+  return (
+    <div class="attachments">
+      {note ? <p class="attach-note" role="status">{note}</p> : null}
+      {items.length > 0
+        ? (
+          <ul class="chips" aria-label="Attached files">
+            {items.map((item) => <Chip key={item.id} chat={chat} item={item} />)}
+          </ul>
+        )
+        : null}
+    </div>
+  );
+}
+
+function Chip({ chat, item }: { chat: ChatController; item: Attachment }): JSX.Element {
+  const status = item.status.value;
+  return (
+    <li class={`chip chip-${status}`} data-testid="attachment" data-status={status}>
+      <span class="chip-name">{item.name}</span>
+      <span class="chip-size">{formatBytes(item.size)}</span>
+      {status === "uploading"
+        ? <span class="chip-state" role="status">uploading…</span>
+        : status === "ready"
+        ? <span class="chip-state">uploaded</span>
+        : (
+          <span class="chip-problem" role="alert">
+            Upload failed: {item.error.value}
+          </span>
+        )}
+      <button
+        type="button"
+        class="chip-remove"
+        aria-label={`Remove ${item.name}`}
+        onClick={() => chat.detach(item.id)}
+      >
+        ×
+      </button>
+    </li>
   );
 }
 
@@ -226,6 +342,19 @@ function MessageItem({ message }: { message: Message }): JSX.Element {
       <div class="bubble user">
         <span class="sr-only">You:</span>
         {message.query}
+        {message.attachments?.length
+          ? (
+            <span class="sent-files">
+              <span class="sr-only">Attached:</span>
+              {message.attachments.map((name) => (
+                <span key={name} class="sent-file">
+                  <Clip />
+                  {name}
+                </span>
+              ))}
+            </span>
+          )
+          : null}
       </div>
       <div class="bubble assistant">
         <span class="sr-only">Answer:</span>
