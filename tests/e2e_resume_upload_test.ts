@@ -11,7 +11,7 @@
  * not installed.
  */
 import { Buffer } from "node:buffer";
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { ensureClientBuild } from "../client/build.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
@@ -156,7 +156,7 @@ Deno.test({
   async fn(t) {
     await ensureClientBuild();
     await Deno.mkdir(ARTIFACTS, { recursive: true });
-    const server: TestServer = await startServer({ DEMO_DELAY_MS: "40" });
+    const server: TestServer = await startServer({ DEMO_DELAY_MS: "40", SSE_RETRY_MS: "300" });
     const target = new URL(server.url);
     const proxy = tcpProxy({ hostname: target.hostname, port: Number(target.port) });
     const browser = await launch();
@@ -263,6 +263,40 @@ Deno.test({
           await page.textContent(".attach-note") ?? "",
           "Attaching files needs the WebSocket transport",
         );
+      });
+
+      await t.step("an SSE stream dropped mid-answer is resumed by EventSource", async () => {
+        await page.click("button.new-chat");
+        const streams: Promise<string>[] = [];
+        page.on("request", (r) => {
+          if (r.url().includes("/agent_chat_stream")) {
+            streams.push(r.allHeaders().then((h) => h["last-event-id"] ?? ""));
+          }
+        });
+        await ask(page, "hello, who are you?");
+        await page.waitForFunction((sel) => {
+          const text = document.querySelector(`${sel} .answer`)?.textContent ?? "";
+          return text.split(/\s+/).filter(Boolean).length >= 8;
+        }, lastTurn);
+        proxy.cut();
+        await page.waitForSelector("[data-testid=connection]:has-text('Reconnecting')");
+        const before = words(await page.textContent(`${lastTurn} .answer`) ?? "");
+        await page.waitForTimeout(600);
+        proxy.restore();
+        assertEquals(await waitEnded(page), "stop");
+        const after = words(await page.textContent(`${lastTurn} .answer`) ?? "");
+        assertEquals(after.join(" "), words(INTRO).join(" "), "every word once, in order");
+        assert(before.length < after.length, "the drop happened mid-answer");
+        const count = streams.length;
+        const ids = await Promise.all(streams);
+        // Attempts the proxy refused report no request headers; the one that
+        // got through resumed with the id of the last event shown.
+        assertEquals(ids[0], "", "the question itself");
+        assert(ids.length >= 2, "the browser reconnected");
+        assertMatch(ids.at(-1)!, /^[A-Za-z0-9_-]+:\d+$/, "the reconnect sends Last-Event-ID");
+        await page.waitForTimeout(700);
+        assertEquals(streams.length, count, "closed on done: the question is never asked again");
+        assertEquals(await page.locator(".log li.turn").count(), 1);
         assertEquals(errors, []);
       });
     } finally {
