@@ -40,6 +40,11 @@ export interface PageDeps {
   manifest?: Manifest;
   /** Directory of the built bundles; default `static/` at the repo root. */
   staticDir?: URL;
+  /**
+   * The upload limit (`UPLOAD_MAX_BYTES`), passed to the Chat island so it
+   * refuses larger files before sending them. Omitted: the default 256 KiB.
+   */
+  uploadMaxBytes?: number;
 }
 
 const DEFAULT_STATIC = new URL("../static/", import.meta.url);
@@ -145,6 +150,7 @@ export function pageRoutes(deps: PageDeps): Hono {
       transport,
       history,
       markdownUrl: manifest && `/static/${manifest.markdown.file}`,
+      uploadMaxBytes: deps.uploadMaxBytes,
     };
     const html = "<!doctype html>" +
       renderToString(<Page chat={chat} manifest={manifest} styles={styles} />);

@@ -166,3 +166,11 @@ Deno.test("client build is hashed, up to date and within the size budget", async
   // A second call with unchanged sources reuses the build.
   assertEquals((await ensureClientBuild()).builtAt, manifest.builtAt);
 });
+
+Deno.test("GET / passes the upload limit to the Chat island and renders the Attach button", async () => {
+  const app = pageRoutes({ store: memoryStore({}), manifest: MANIFEST, uploadMaxBytes: 4096 });
+  const html = await (await app.request("/")).text();
+  assertEquals(islandProps(html, "Chat").uploadMaxBytes, 4096);
+  assertMatch(html, /<button[^>]*aria-label="Attach a file"/);
+  assertMatch(html, /<input type="file"[^>]*aria-hidden="true"/);
+});

@@ -29,6 +29,8 @@ export interface ChatProps {
   history: HistoryTurn[];
   /** URL of the markdown bundle, loaded after hydration. */
   markdownUrl?: string;
+  /** The server's `UPLOAD_MAX_BYTES`; larger files are refused before upload. */
+  uploadMaxBytes?: number;
 }
 
 const STATE_LABEL: Record<ConnectionState, string> = {
@@ -55,6 +57,7 @@ export default function Chat(props: ChatProps): JSX.Element {
         transport: props.transport,
         createTransport: (kind) => createTransport(kind, { origin: location.origin }),
         persistence: browserPersistence,
+        uploadMaxBytes: props.uploadMaxBytes,
       }),
     [],
   );
