@@ -6,11 +6,11 @@
  *     bun run start:bun
  * @module
  */
-import process from "node:process";
 import { upgradeWebSocket, websocket } from "hono/bun";
 import { ensureClientBuildBun } from "./client/build_bun.ts";
 import { assemble } from "./server/assemble.ts";
-import { type Config, ConfigError, loadConfig } from "./server/config.ts";
+import type { Config } from "./server/config.ts";
+import { runEntry } from "./server/entry.ts";
 import { registryOf } from "./server/connections.ts";
 import { sqlitePathFor, SqliteSessionStore } from "./server/store/sqlite.ts";
 
@@ -53,23 +53,4 @@ export async function startBunServer(
   };
 }
 
-if (import.meta.main) {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    process.exit(1);
-  }
-  await ensureClientBuildBun();
-  const running = await startBunServer(config);
-  console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, async () => {
-      console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
-      await running.close();
-      process.exit(0);
-    });
-  }
-}
+if (import.meta.main) await runEntry(startBunServer, ensureClientBuildBun);

@@ -8,7 +8,8 @@ import { upgradeWebSocket } from "hono/deno";
 import { ensureClientBuild } from "./client/build.ts";
 import type { Agent } from "./server/agents/mod.ts";
 import { assemble } from "./server/assemble.ts";
-import { type Config, ConfigError, loadConfig } from "./server/config.ts";
+import type { Config } from "./server/config.ts";
+import { runEntry } from "./server/entry.ts";
 import { registryOf } from "./server/connections.ts";
 import { kvPathFor, listenOptionsFor } from "./server/deploy.ts";
 import { KvSessionStore, openKv } from "./server/store/kv.ts";
@@ -73,27 +74,4 @@ export async function startServer(
   };
 }
 
-if (import.meta.main) {
-  let config: Config;
-  try {
-    config = loadConfig(Deno.env.toObject());
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    Deno.exit(1);
-  }
-  await ensureClientBuild();
-  const running = await startServer(config);
-  console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    try {
-      Deno.addSignalListener(signal, async () => {
-        console.log(`${signal}: draining (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
-        await running.close();
-        Deno.exit(0);
-      });
-    } catch {
-      // Platforms without signals (Deno Deploy) stop isolates themselves.
-    }
-  }
-}
+if (import.meta.main) await runEntry(startServer, ensureClientBuild);

@@ -324,6 +324,8 @@ export const ErrorFrame = z.object({
   request_id: z.string().optional(),
   seq: seq.optional(),
   retry_after: z.number().optional(),
+  /** Set on errors about an upload. */
+  upload_id: z.string().optional(),
 });
 /** An upload arrived complete and was stored for the session. */
 export const UploadedFrame = z.object({

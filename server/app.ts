@@ -102,6 +102,9 @@ export function createApp(deps: AppDeps): Hono {
   );
   app.get(SSE_PATH, ...guards, sseHandler({ hub, config, registry, log: deps.log }));
   // With authentication on, a cookie does not prove who owns a session: no history on the page.
-  app.route("/", pageRoutes({ store: auth ? undefined : deps.store }));
+  app.route(
+    "/",
+    pageRoutes({ store: auth ? undefined : deps.store, uploadMaxBytes: config.UPLOAD_MAX_BYTES }),
+  );
   return app as unknown as Hono;
 }

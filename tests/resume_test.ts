@@ -255,19 +255,20 @@ Deno.test("bad uploads get specific errors and the socket stays usable", async (
     session_id: "bad-uploads",
     ...extra,
   });
-  const expectError = async (code: string, words: string) => {
+  const expectError = async (code: string, words: string, uploadId?: string) => {
     const reply = await client.next();
     assertEquals([reply.type, reply.code], ["error", code], JSON.stringify(reply));
     assertStringIncludes(String(reply.message), words);
+    assertEquals(reply.upload_id, uploadId);
   };
   try {
     await t.step("too large", async () => {
       client.send(header({ size: 5000 }));
-      await expectError("upload_too_large", "limit is 1000");
+      await expectError("upload_too_large", "limit is 1000", "u");
     });
     await t.step("unsupported media type", async () => {
       client.send(header({ mime: "application/x-msdownload" }));
-      await expectError("unsupported_media", "application/x-msdownload");
+      await expectError("unsupported_media", "application/x-msdownload", "u");
     });
     await t.step("binary frame with no upload announced", async () => {
       client.socket.send(new Uint8Array([1, 2, 3]));
@@ -276,12 +277,12 @@ Deno.test("bad uploads get specific errors and the socket stays usable", async (
     await t.step("more bytes than announced", async () => {
       client.send(header({}));
       client.socket.send(new Uint8Array([65, 66, 67, 68, 69]));
-      await expectError("upload_invalid", "more than the announced 4 bytes");
+      await expectError("upload_invalid", "more than the announced 4 bytes", "u");
     });
     await t.step("text that is not UTF-8", async () => {
       client.send(header({ size: 2 }));
       client.socket.send(new Uint8Array([0xff, 0xfe]));
-      await expectError("upload_invalid", "not valid UTF-8");
+      await expectError("upload_invalid", "not valid UTF-8", "u");
     });
     await t.step("a query naming an unknown upload", async () => {
       client.send({ query: "read it", session_id: "bad-uploads", attachments: ["missing"] });

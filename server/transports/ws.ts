@@ -520,9 +520,10 @@ export class WsConnection implements Drainable {
 
   #announceUpload(frame: UploadFrame): void {
     if (this.#upload) {
-      this.#error(
+      this.#uploadError(
         ErrorCode.UploadInvalid,
         `Cannot start upload "${frame.upload_id}": upload "${this.#upload.assembler.header.uploadId}" is not complete`,
+        frame.upload_id,
       );
       return;
     }
@@ -536,7 +537,7 @@ export class WsConnection implements Drainable {
       checkHeader(header, this.#config.UPLOAD_MAX_BYTES);
     } catch (error) {
       if (!(error instanceof UploadError)) throw error;
-      this.#error(error.code, error.message);
+      this.#uploadError(error.code, error.message, frame.upload_id);
       return;
     }
     this.#upload = {
@@ -577,18 +578,30 @@ export class WsConnection implements Drainable {
       ));
     } catch (error) {
       this.#upload = undefined;
+      const uploadId = upload.assembler.header.uploadId;
       if (error instanceof UploadError) {
-        this.#error(error.code, error.message);
+        this.#uploadError(error.code, error.message, uploadId);
         return;
       }
       this.#log.error("Cannot store upload", { error });
-      this.#error(ErrorCode.UploadInvalid, "Cannot store the upload; please try again");
+      this.#uploadError(
+        ErrorCode.UploadInvalid,
+        "Cannot store the upload; please try again",
+        uploadId,
+      );
     }
   }
 
   #error(code: ErrorCode, message: string, requestId?: string): void {
     this.#send(JSON.stringify(
       { type: "error", code, message, request_id: requestId } satisfies ServerFrame,
+    ));
+  }
+
+  /** An error about an upload names it, so the client knows which file failed. */
+  #uploadError(code: ErrorCode, message: string, uploadId: string): void {
+    this.#send(JSON.stringify(
+      { type: "error", code, message, upload_id: uploadId } satisfies ServerFrame,
     ));
   }
 
