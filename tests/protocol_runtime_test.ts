@@ -183,6 +183,37 @@ for (const { runtime, ignore } of RUNTIMES) {
   });
 
   Deno.test({
+    name: `[${runtime}] a dropped socket's answer resumes on a new socket, no gap, no duplicate`,
+    ignore,
+    async fn() {
+      const chunks = 80;
+      const server = await spawnServer(runtime, {
+        AGENT: "synthetic",
+        SYNTHETIC_INTERVAL_MS: "5",
+        SYNTHETIC_CHUNKS: String(chunks),
+      });
+      try {
+        const first = await WsTestClient.connect(server.wsUrl);
+        first.send({ query: "count", request_id: "rt-resume" });
+        const seen = [];
+        while (seen.length < 20) seen.push(await first.next());
+        first.socket.close(4000, "network drop"); // not 1000: the answer must go on
+        await first.closed();
+        const second = await WsTestClient.connect(server.wsUrl);
+        second.send({ type: "resume", request_id: "rt-resume", last_seq: seen.at(-1)!.seq });
+        const rest = await second.answer();
+        await second.close();
+        const frames = [...seen, ...rest];
+        assertEquals(frames.map((f) => f.seq), frames.map((_, i) => i));
+        assertEquals(frames.filter((f) => f.type === "content").length, chunks);
+        assertEquals(frames.at(-1)?.finish_reason, "stop");
+      } finally {
+        await server.close();
+      }
+    },
+  });
+
+  Deno.test({
     name: `[${runtime}] SIGTERM mid-stream ends the turn with shutting_down and closes`,
     ignore,
     async fn() {
