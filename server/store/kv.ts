@@ -21,6 +21,8 @@ interface Meta {
 
 /** Shrinks a turn until its serialised form fits in one KV value. */
 export function fitTurn(turn: Turn): Turn {
+  // A UTF-16 code unit never takes more than 3 UTF-8 bytes: most turns fit without encoding.
+  if (JSON.stringify(turn).length * 3 <= MAX_VALUE_BYTES) return turn;
   const encoder = new TextEncoder();
   let fitted = turn;
   while (encoder.encode(JSON.stringify(fitted)).length > MAX_VALUE_BYTES) {

@@ -67,6 +67,9 @@ interface PendingUpload {
 /** The close code a peer's close frame without a status code arrives as. */
 const NO_STATUS = 1005;
 
+/** Frames sent between two reads of the socket's buffered amount. */
+const BUFFER_CHECK_EVERY = 16;
+
 /** How often a paused answer checks whether the socket drained. */
 const DRAIN_POLL_MS = 10;
 
@@ -459,6 +462,7 @@ export class WsConnection implements Drainable {
     const high = this.#config.WS_HIGH_WATER_BYTES;
     const buffered = this.#buffered;
     const { promise: done, resolve } = Promise.withResolvers<void>();
+    let unchecked = 0;
     const turn: ActiveTurn = {
       requestId,
       answerId,
@@ -468,7 +472,11 @@ export class WsConnection implements Drainable {
         deliver: (item) => {
           encoder.write(item.event, send);
           if (isFinal(item.event.type)) turn.finish();
-          else if (buffered() > high) return this.#drained(turn);
+          // Reading bufferedAmount is a call into the runtime: do it every few frames.
+          else if (++unchecked >= BUFFER_CHECK_EVERY) {
+            unchecked = 0;
+            if (buffered() > high) return this.#drained(turn);
+          }
         },
       },
       finish: () => {
