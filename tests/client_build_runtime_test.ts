@@ -5,21 +5,14 @@
  * page and load the markdown renderer.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { chromium } from "playwright-core";
 import { ensureClientBuild, hashInputs, type Manifest, STATIC_DIR } from "../client/build.ts";
 import { hashInputsPortable } from "../client/build_bun.ts";
 import { pageRoutes } from "../server/page.tsx";
 import type { SessionStore } from "../server/store/types.ts";
+import { HAS_CHROMIUM, launchChromium, warnIfNoChromium } from "./helpers/chromium.ts";
 import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const hasChromium = await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false);
-if (!hasChromium) {
-  console.log(
-    `Bundle comparison in Chromium is ignored: no Chromium at ${CHROMIUM}. ` +
-      "Enable it with: apt-get install -y chromium (or set CHROMIUM_PATH)",
-  );
-}
+warnIfNoChromium("Bundle comparison in Chromium is");
 warnIfNoBun();
 
 const emptyStore: SessionStore = {
@@ -43,19 +36,8 @@ interface Loaded {
 async function loadInChromium(manifest: Manifest, staticDir: URL): Promise<Loaded> {
   const app = pageRoutes({ store: emptyStore, manifest, staticDir });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-  const userDataDir = await Deno.makeTempDir({ prefix: "chat-bundle-chromium-" });
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-    ],
-  });
+  const browser = await launchChromium();
+  const context = browser.context;
   try {
     const page = await context.newPage();
     // Uncaught exceptions only: the page-only server has no /ws/chat, so the
@@ -72,15 +54,14 @@ async function loadInChromium(manifest: Manifest, staticDir: URL): Promise<Loade
     }, `/static/${manifest.markdown.file}`);
     return { islands, hydrated, markdown, errors };
   } finally {
-    await context.close();
+    await browser.close();
     await server.shutdown();
-    await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
   }
 }
 
 Deno.test({
   name: `Deno and Bun (${BUN_VERSION ?? "missing"}) bundles both load and hydrate the page`,
-  ignore: !hasChromium || BUN_VERSION === undefined,
+  ignore: !HAS_CHROMIUM || BUN_VERSION === undefined,
   async fn() {
     const denoManifest = await ensureClientBuild();
     const bunDir = await Deno.makeTempDir({ prefix: "chat-bun-build-" });

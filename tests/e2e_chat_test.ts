@@ -4,37 +4,15 @@
  * downloaded). Ignored, with a message, when Chromium is not installed.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { ensureClientBuild } from "../client/build.ts";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
+import { HAS_CHROMIUM, launchChromium, warnIfNoChromium } from "./helpers/chromium.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!hasChromium) {
-  console.log(
-    `E2E browser tests are ignored: no Chromium at ${CHROMIUM}. ` +
-      "Enable them with: apt-get install -y chromium (or set CHROMIUM_PATH)",
-  );
-}
+warnIfNoChromium("E2E browser tests are");
 
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-];
 
 /** Answers with hostile HTML mixed into markdown. */
 function xssAgent(): Agent {
@@ -57,22 +35,7 @@ function xssAgent(): Agent {
   };
 }
 
-async function launch(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
-  const userDataDir = await Deno.makeTempDir({ prefix: "chat-e2e-chromium-" });
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 900, height: 760 },
-  });
-  return {
-    context,
-    async close() {
-      await context.close();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+const launch = () => launchChromium();
 
 /** Loads the page and waits until the islands are hydrated and connected. */
 async function open(page: Page, url: string, connected = /Connected|Ready/): Promise<void> {
@@ -101,7 +64,7 @@ async function waitEnded(page: Page): Promise<string> {
 
 Deno.test({
   name: "e2e: chat page in Chromium",
-  ignore: !hasChromium,
+  ignore: !HAS_CHROMIUM,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {

@@ -12,36 +12,14 @@
  */
 import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { ensureClientBuild } from "../client/build.ts";
+import { HAS_CHROMIUM, launchChromium, warnIfNoChromium } from "./helpers/chromium.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-if (!hasChromium) {
-  console.log(
-    `E2E resume/upload tests are ignored: no Chromium at ${CHROMIUM}. ` +
-      "Enable them with: apt-get install -y chromium (or set CHROMIUM_PATH)",
-  );
-}
+warnIfNoChromium("E2E resume/upload tests are");
 
 const ARTIFACTS = new URL("./artifacts/", import.meta.url);
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-];
 
 /** The demo agent's answer to "hello, who are you?", as text (markdown marks removed). */
 const INTRO = "I am the offline demo agent of this chat service: no language model, " +
@@ -110,22 +88,7 @@ function tcpProxy(target: { hostname: string; port: number }) {
   };
 }
 
-async function launch(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
-  const userDataDir = await Deno.makeTempDir({ prefix: "chat-e2e-resume-" });
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 900, height: 760 },
-  });
-  return {
-    context,
-    async close() {
-      await context.close();
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+const launch = () => launchChromium();
 
 async function open(page: Page, url: string): Promise<void> {
   await page.goto(url);
@@ -150,7 +113,7 @@ const words = (text: string) => text.replaceAll("*", "").split(/\s+/).filter(Boo
 
 Deno.test({
   name: "e2e: attach a file and resume a dropped answer in Chromium",
-  ignore: !hasChromium,
+  ignore: !HAS_CHROMIUM,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
