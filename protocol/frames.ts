@@ -249,6 +249,30 @@ export function decodeClientFrame(text: string): DecodeResult {
 }
 
 /**
+ * The question of an AI SDK `send` frame: the text of its last message,
+ * which must be the user's, checked by the same rules as a native query.
+ */
+export function decodeSendQuery(
+  frame: SendFrame,
+): { ok: true; query: string } | { ok: false; code: ErrorCode; message: string } {
+  const last = frame.messages.at(-1);
+  const text = last?.role === "user"
+    ? last.parts.map((part) =>
+      part.type === "text" && typeof part.text === "string" ? part.text : ""
+    )
+      .join("")
+    : "";
+  const parsed = query.safeParse(text);
+  if (parsed.success) return { ok: true, query: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    ok: false,
+    code: codeForIssue("query", issue),
+    message: `Cannot answer: the text of the last user message ${issue.message}`,
+  };
+}
+
+/**
  * Validates the query parameters of the SSE endpoint with the same rules as
  * a WebSocket query frame.
  */
@@ -383,10 +407,5 @@ export const AiSdkServerFrame = z.discriminatedUnion("type", [
 ]);
 /** A server frame (AI SDK dialect). */
 export type AiSdkServerFrame = z.infer<typeof AiSdkServerFrame>;
-
-/** Parses a server frame of the native dialect; throws on a bad frame. */
-export function decodeServerFrame(text: string): ServerFrame {
-  return ServerFrame.parse(JSON.parse(text));
-}
 
 export type { FinishReason };

@@ -62,6 +62,11 @@ export interface TurnOptions {
 /** The longest answer kept in one stored turn (KV values max out at 64 KiB). */
 const MAX_STORED_ANSWER = 12_000;
 
+/** True for the event that ends an answer (`finish` or `error`). */
+export function isFinal(event: CoreEvent): boolean {
+  return event.type === "finish" || event.type === "error";
+}
+
 /** Creates a random id matching the protocol's id pattern. */
 export function newId(): string {
   return crypto.randomUUID();
@@ -92,11 +97,6 @@ export class ChatCore {
     this.#store = deps.store;
     this.#log = deps.log;
     this.#timeoutMs = deps.agentTimeoutMs ?? 0;
-  }
-
-  /** The session store, for transports that read history. */
-  get store(): SessionStore {
-    return this.#store;
   }
 
   /**

@@ -155,3 +155,35 @@ Deno.test("AI SDK dialect: a bad send frame gets an error for its requestId", as
     await server.close();
   }
 });
+
+Deno.test("AI SDK dialect: the question follows the native query rules", async (t) => {
+  const server = await startServer();
+  const client = await WsTestClient.connect(server.wsUrl);
+  const send = (requestId: string, role: string, text: string) =>
+    client.send({
+      type: "send",
+      requestId,
+      id: "chat",
+      trigger: "submit-message",
+      messages: [{ id: "m", role, parts: [{ type: "text", text }] }],
+    });
+  try {
+    for (
+      const [name, role, text, code] of [
+        ["last message from the assistant", "assistant", "hi", "empty_query"],
+        ["blank text", "user", "   ", "empty_query"],
+        ["over-long text", "user", "x".repeat(8_001), "query_too_long"],
+      ]
+    ) {
+      await t.step(name, async () => {
+        send(name, role, text);
+        const reply = await client.next();
+        assertEquals([reply.type, reply.requestId, reply.code], ["error", name, code]);
+        assertStringIncludes(String(reply.errorText), "last user message");
+      });
+    }
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});

@@ -12,7 +12,8 @@
  * needs, and it costs nothing while clients stay connected.
  * @module
  */
-import type { ChatCore, CoreEvent, TurnRequest } from "../core.ts";
+import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
+import { ErrorCode } from "../../protocol/codes.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, LogRead, StreamLog } from "./log.ts";
 
@@ -47,7 +48,22 @@ export type StartRequest =
 /** What a resume attempt found. */
 export type ResumeResult = "resumed" | "unknown" | "forbidden";
 
-const isFinal = (event: CoreEvent) => event.type === "finish" || event.type === "error";
+/** The error a client gets when its resume of `requestId` is refused. */
+export function resumeRefusal(
+  result: Exclude<ResumeResult, "resumed">,
+  requestId: string,
+): { code: ErrorCode; message: string } {
+  return result === "forbidden"
+    ? {
+      code: ErrorCode.Forbidden,
+      message: `Cannot resume "${requestId}": it belongs to another identity`,
+    }
+    : {
+      code: ErrorCode.NotFound,
+      message:
+        `Cannot resume: no answer with request_id "${requestId}" (it finished and expired, or never started)`,
+    };
+}
 
 /** One running answer. */
 export class Producer {

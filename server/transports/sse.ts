@@ -20,11 +20,11 @@ import { ErrorCode, ID_PATTERN } from "../../protocol/codes.ts";
 import { decodeSseQuery, type QueryFrame } from "../../protocol/frames.ts";
 import type { Config } from "../config.ts";
 import type { ConnectionRegistry } from "../connections.ts";
-import { TurnStop } from "../core.ts";
+import { isFinal, newId, TurnStop } from "../core.ts";
 import { NativeEncoder } from "../encode.ts";
 import type { GuardEnv, Lease } from "../guards/env.ts";
 import type { Logger } from "../log.ts";
-import type { Producer, StreamHub, Subscriber } from "../streams/hub.ts";
+import { type Producer, resumeRefusal, type StreamHub, type Subscriber } from "../streams/hub.ts";
 
 const HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -92,7 +92,7 @@ function sseBody(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array>
   const { config, registry, hub } = deps;
   const text = new TextEncoder();
   const resume = request.resume;
-  const requestId = resume?.requestId ?? crypto.randomUUID();
+  const requestId = resume?.requestId ?? newId();
   const encoder = new NativeEncoder(resume && { requestId, lastSeq: resume.lastSeq });
   const tail = new AbortController();
   const { promise: done, resolve: settle } = Promise.withResolvers<void>();
@@ -144,8 +144,7 @@ function sseBody(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array>
     deliver(item) {
       if (ended) return;
       write(encoder.encode(item.event), encoder.lastSeq);
-      const type = item.event.type;
-      if (type === "finish" || type === "error") {
+      if (isFinal(item.event)) {
         close();
         return;
       }
@@ -181,16 +180,9 @@ function sseBody(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array>
       if (!producer || producer.ended) close();
       return;
     }
-    const forbidden = result === "forbidden";
+    const refusal = resumeRefusal(result, point.requestId);
     write(
-      JSON.stringify({
-        type: "error",
-        code: forbidden ? ErrorCode.Forbidden : ErrorCode.NotFound,
-        message: forbidden
-          ? `Cannot resume "${point.requestId}": it belongs to another identity`
-          : `Cannot resume: no answer with request_id "${point.requestId}" (it finished and expired, or never started)`,
-        request_id: point.requestId,
-      }),
+      JSON.stringify({ type: "error", ...refusal, request_id: point.requestId }),
       point.lastSeq,
     );
     close();
@@ -212,7 +204,7 @@ function sseBody(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array>
       producer = hub.start(
         {
           query: request.query,
-          sessionId: request.sessionId ?? crypto.randomUUID(),
+          sessionId: request.sessionId ?? newId(),
           requestId,
         },
         subscriber,

@@ -18,11 +18,12 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
-import { CloseCode, ErrorCode, MAX_QUERY_LENGTH } from "../../protocol/codes.ts";
+import { CloseCode, ErrorCode } from "../../protocol/codes.ts";
 import {
   type AiSdkServerFrame,
   type ClientFrame,
   decodeClientFrame,
+  decodeSendQuery,
   type NativeResumeFrame,
   type QueryFrame,
   type ResumeFrame,
@@ -33,11 +34,11 @@ import {
 import type { Attachment } from "../agents/types.ts";
 import type { Config } from "../config.ts";
 import type { ConnectionRegistry, Drainable } from "../connections.ts";
-import { TurnStop } from "../core.ts";
+import { isFinal, newId, TurnStop } from "../core.ts";
 import { type FrameEncoder, NativeEncoder, UiChunkEncoder } from "../encode.ts";
 import type { GuardEnv, Lease, Rejection } from "../guards/env.ts";
 import type { Logger } from "../log.ts";
-import type { Producer, StreamHub, Subscriber } from "../streams/hub.ts";
+import { type Producer, resumeRefusal, type StreamHub, type Subscriber } from "../streams/hub.ts";
 import { checkHeader, UploadAssembler, UploadError, type UploadStore } from "../uploads.ts";
 
 /** The answer this socket is receiving. */
@@ -104,8 +105,6 @@ async function bytesOf(data: unknown): Promise<Uint8Array | undefined> {
   if (data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
   return undefined;
 }
-
-const isFinal = (type: string) => type === "finish" || type === "error";
 
 /** State and message handling of one WebSocket. */
 export class WsConnection implements Drainable {
@@ -356,14 +355,10 @@ export class WsConnection implements Drainable {
     if (this.#rejectIfBusy(requestId, false)) return;
     const encoder = new NativeEncoder({ requestId, lastSeq: frame.last_seq });
     const turn = this.#attach(requestId, requestId, encoder);
-    this.#follow(turn, frame.last_seq, (result) =>
-      this.#error(
-        result === "forbidden" ? ErrorCode.Forbidden : ErrorCode.NotFound,
-        result === "forbidden"
-          ? `Cannot resume "${requestId}": it belongs to another identity`
-          : `Cannot resume: no answer with request_id "${requestId}" (it finished and expired, or never started)`,
-        requestId,
-      ));
+    this.#follow(turn, frame.last_seq, (result) => {
+      const { code, message } = resumeRefusal(result, requestId);
+      this.#error(code, message, requestId);
+    });
   }
 
   async #aiSdkResume(frame: ResumeFrame): Promise<void> {
@@ -376,12 +371,10 @@ export class WsConnection implements Drainable {
     this.#send(JSON.stringify({ type: "start", requestId: frame.requestId }));
     const encoder = new UiChunkEncoder(frame.requestId, { skipThrough: frame.lastSequence });
     const turn = this.#attach(frame.requestId, answerId, encoder);
-    this.#follow(turn, -1, () =>
-      this.#aiSdkError(
-        frame.requestId,
-        ErrorCode.NotFound,
-        "Cannot resume: the answer is no longer available",
-      ));
+    this.#follow(turn, -1, (result) => {
+      const { code, message } = resumeRefusal(result, answerId);
+      this.#aiSdkError(frame.requestId, code, message);
+    });
   }
 
   /** Subscribes `turn` to its answer after `afterSeq`; `fail` reports why it cannot. */
@@ -418,31 +411,14 @@ export class WsConnection implements Drainable {
       );
       return;
     }
-    const last = frame.messages.at(-1);
-    const query = last?.role === "user"
-      ? last.parts.map((part) =>
-        part.type === "text" && typeof part.text === "string" ? part.text : ""
-      ).join("").trim()
-      : "";
-    if (!query) {
-      this.#aiSdkError(
-        frame.requestId,
-        ErrorCode.EmptyQuery,
-        "Cannot answer: the last message must be a user message with text",
-      );
-      return;
-    }
-    if (query.length > MAX_QUERY_LENGTH) {
-      this.#aiSdkError(
-        frame.requestId,
-        ErrorCode.QueryTooLong,
-        `Cannot answer: the question is longer than ${MAX_QUERY_LENGTH} characters`,
-      );
+    const decoded = decodeSendQuery(frame);
+    if (!decoded.ok) {
+      this.#aiSdkError(frame.requestId, decoded.code, decoded.message);
       return;
     }
     if (this.#rejectIfBusy(frame.requestId, true)) return;
     this.#start(
-      { query, sessionId: frame.id, requestId: frame.requestId },
+      { query: decoded.query, sessionId: frame.id, requestId: frame.requestId },
       new UiChunkEncoder(frame.requestId),
     );
   }
@@ -471,7 +447,7 @@ export class WsConnection implements Drainable {
       subscriber: {
         deliver: (item) => {
           encoder.write(item.event, send);
-          if (isFinal(item.event.type)) turn.finish();
+          if (isFinal(item.event)) turn.finish();
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           else if (++unchecked >= BUFFER_CHECK_EVERY) {
             unchecked = 0;
@@ -492,8 +468,8 @@ export class WsConnection implements Drainable {
     request: { query: string; sessionId?: string; requestId?: string; attachments?: Attachment[] },
     encoder: FrameEncoder,
   ): void {
-    const requestId = request.requestId ?? crypto.randomUUID();
-    const sessionId = request.sessionId ?? crypto.randomUUID();
+    const requestId = request.requestId ?? newId();
+    const sessionId = request.sessionId ?? newId();
     const turn = this.#attach(requestId, requestId, encoder);
     turn.producer = this.#hub.start(
       { ...request, requestId, sessionId },
@@ -550,7 +526,7 @@ export class WsConnection implements Drainable {
     }
     this.#upload = {
       assembler: new UploadAssembler(header),
-      sessionId: frame.session_id ?? crypto.randomUUID(),
+      sessionId: frame.session_id ?? newId(),
     };
   }
 
