@@ -206,3 +206,15 @@ Deno.test("resume checks identity and reports unknown answers", async () => {
     db.close();
   }
 });
+
+Deno.test("memory stream log forgets expired answers and their session pointers", async () => {
+  const { MemoryStreamLog } = await import("../server/streams/log.ts");
+  const log = new MemoryStreamLog({ ttlMs: 20 });
+  await log.begin("old", "s1");
+  assertEquals(await log.latest("s1"), "old");
+  await delay(40, new AbortController().signal);
+  await log.begin("new", "s2");
+  assertEquals(await log.read("old", -1), undefined);
+  assertEquals(await log.latest("s1"), undefined);
+  assertEquals(await log.latest("s2"), "new");
+});

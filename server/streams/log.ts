@@ -165,7 +165,9 @@ export class MemoryStreamLog implements StreamLog {
 
   begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
     for (const [id, stream] of this.#streams) {
-      if (Date.now() - stream.at > this.#ttlMs) this.#streams.delete(id);
+      if (Date.now() - stream.at <= this.#ttlMs) continue;
+      this.#streams.delete(id);
+      if (this.#active.get(stream.sessionId) === id) this.#active.delete(stream.sessionId);
     }
     this.#streams.set(requestId, {
       sessionId,
