@@ -65,8 +65,27 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 /** Most attachments one query may name. */
 export const MAX_ATTACHMENTS = 5;
 
+/** Every reason an answer can end with, carried by the `done` frame. */
+export const FINISH_REASONS = ["stop", "cancelled", "error"] as const;
+
 /** Why an answer ended, carried by the `done` frame. */
-export type FinishReason = "stop" | "cancelled" | "error";
+export type FinishReason = typeof FINISH_REASONS[number];
+
+/** Upload media types whose bytes are read as UTF-8 text for the agent. */
+export const TEXT_UPLOAD_TYPE = /^(text\/[a-z0-9.+-]+|application\/(json|markdown|x-ndjson))$/;
+
+/** Image media types accepted for upload (stored, not read by the agent). */
+export const IMAGE_UPLOAD_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
+
+/** True when an upload of media type `mime` is read as text. */
+export function isTextUploadType(mime: string): boolean {
+  return TEXT_UPLOAD_TYPE.test(mime);
+}
+
+/** True when an upload of media type `mime` is accepted at all (text or a listed image). */
+export function isAcceptedUploadType(mime: string): boolean {
+  return isTextUploadType(mime) || (IMAGE_UPLOAD_TYPES as readonly string[]).includes(mime);
+}
 
 /**
  * WebSocket close codes this server sends (RFC 6455 section 7.4 plus
