@@ -1,106 +1,29 @@
 /**
- * The chat's state as signals, and the controller that drives a transport.
- *
- * Free of DOM and wire code so it runs under `deno test` with a fake
- * transport; the islands render these signals.
+ * The controller that drives a transport for one chat: sends questions,
+ * uploads attachments, and folds each answer's frames into the signals the
+ * islands render. Free of DOM and wire code, so it runs under `deno test`
+ * with a fake transport.
  * @module
  */
 import { batch, computed, type Signal, signal } from "@preact/signals";
 import { type FinishReason, MAX_ATTACHMENTS } from "../protocol/codes.ts";
-import type { ServerFrame } from "../protocol/frames.ts";
-import type {
-  AnswerHandle,
-  ChatTransport,
-  ConnectionState,
-  TransportKind,
-  UploadFile,
-} from "./transport.ts";
-
-/** One finished turn as the server renders it (island props). */
-export interface HistoryTurn {
-  query: string;
-  answer: string;
-  finishReason: FinishReason;
-  tools: string[];
-}
-
-/** A status line or a tool call shown inline with an answer. */
-export type Activity =
-  | { kind: "status"; message: string }
-  | {
-    kind: "tool";
-    id: string;
-    name: string;
-    input: unknown;
-    output?: unknown;
-    isError?: boolean;
-    done: boolean;
-  };
-
-/** How a message stands. */
-export type MessageState = "streaming" | FinishReason;
-
-/** One question and its answer. */
-export interface Message {
-  /** The request id (or `h<n>` for server-rendered history). */
-  id: string;
-  query: string;
-  /** The answer text so far (markdown). */
-  text: Signal<string>;
-  activity: Signal<Activity[]>;
-  state: Signal<MessageState>;
-  /** Why the answer ended with an error, if it did. */
-  error: Signal<string | undefined>;
-  /** Tool names, for history turns that carry no activity. */
-  tools: string[];
-  /** Which transport carried it; absent for history. */
-  transport?: TransportKind;
-  /** Names of the files sent with the question. */
-  attachments?: string[];
-}
-
-/** How an attached file stands. */
-export type AttachmentStatus = "uploading" | "ready" | "error";
-
-/** A file attached to the next question, uploaded as soon as it is chosen. */
-export interface Attachment {
-  /** The upload id the query names. */
-  id: string;
-  name: string;
-  /** Size in bytes. */
-  size: number;
-  status: Signal<AttachmentStatus>;
-  /** Why the upload failed. */
-  error: Signal<string | undefined>;
-  /** Settles with true once stored, false when refused. */
-  done: Promise<boolean>;
-}
-
-/** Default upload limit, the server's default `UPLOAD_MAX_BYTES`. */
-export const UPLOAD_MAX_BYTES = 256 * 1024;
-
-/** A byte count for people: `812 B`, `3.4 KB`, `1.2 MB`. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-}
-
-/** Browser-measured numbers of one answer. */
-export interface AnswerMetrics {
-  transport: TransportKind;
-  /** Time from send to the first `content` frame, in ms. */
-  ttfcMs?: number;
-  /** Number of `content` frames. */
-  chunks: number;
-  /** Content frames per second between the first and the last chunk. */
-  chunksPerSec?: number;
-  /** True while the answer streams. */
-  live: boolean;
-}
-
-/** Metrics of recent answers, shared by every island on the page. */
-export const metrics: Signal<AnswerMetrics[]> = signal([]);
+import { type HistoryTurn, type TransportKind, UPLOAD_MAX_BYTES } from "../protocol/page.ts";
+import {
+  applyFrame,
+  type Attachment,
+  type AttachmentStatus,
+  createMessage,
+  formatBytes,
+  type Message,
+} from "./messages.ts";
+import { type AnswerMetrics, AnswerSampler, metrics } from "./metrics.ts";
+import {
+  type AnswerHandle,
+  type ChatTransport,
+  type ConnectionState,
+  SeqGate,
+  type UploadFile,
+} from "./transport/mod.ts";
 
 /** How the controller persists the session id and transport choice. */
 export interface Persistence {
@@ -124,32 +47,6 @@ export interface ChatControllerOptions {
   metrics?: Signal<AnswerMetrics[]>;
   /** Largest file {@link ChatController.attach} uploads; default {@link UPLOAD_MAX_BYTES}. */
   uploadMaxBytes?: number;
-}
-
-/** Most answers kept in {@link metrics}. */
-const METRICS_KEPT = 40;
-
-/** Creates a message with fresh signals. */
-export function createMessage(
-  init: Partial<Omit<Message, "text" | "activity" | "state" | "error">> & {
-    id: string;
-    query: string;
-    text?: string;
-    state?: MessageState;
-    error?: string;
-  },
-): Message {
-  return {
-    id: init.id,
-    query: init.query,
-    text: signal(init.text ?? ""),
-    activity: signal([]),
-    state: signal(init.state ?? "streaming"),
-    error: signal(init.error),
-    tools: init.tools ?? [],
-    transport: init.transport,
-    attachments: init.attachments,
-  };
 }
 
 /** Drives one chat: sends questions, folds frames into signals. */
@@ -303,36 +200,20 @@ export class ChatController {
     const transport = this.#ensureTransport();
     const sessionId = this.#ensureSession();
     const requestId = this.#newId();
-    const kind = transport.kind;
     const files = this.attachments.value;
     const message = createMessage({
       id: requestId,
       query,
-      transport: kind,
+      transport: transport.kind,
       attachments: files.length ? files.map((a) => a.name) : undefined,
     });
-    const sample: AnswerMetrics = { transport: kind, chunks: 0, live: true };
-    const started = this.#now();
-    let first = 0;
-    let last = 0;
-    const publish = () => {
-      const list = this.#metrics.value.filter((m) => m !== sampleRef.value);
-      sampleRef.value = { ...sample };
-      this.#metrics.value = [...list, sampleRef.value].slice(-METRICS_KEPT);
-    };
-    const sampleRef: { value: AnswerMetrics | undefined } = {
-      value: undefined,
-    };
+    const sampler = new AnswerSampler(this.#metrics, { transport: transport.kind, now: this.#now });
     const finish = (state: FinishReason, error?: string) => {
       if (this.current.value !== message) return;
       batch(() => {
         message.state.value = state;
         message.error.value = error;
-        if (sample.chunks > 1 && last > first) {
-          sample.chunksPerSec = (sample.chunks - 1) / ((last - first) / 1000);
-        }
-        sample.live = false;
-        publish();
+        sampler.finish();
         this.current.value = undefined;
       });
       this.#handle = undefined;
@@ -343,50 +224,63 @@ export class ChatController {
       this.messages.value = [...this.messages.value, message];
       this.current.value = message;
       this.attachments.value = [];
-      publish();
+      sampler.publish();
     });
-    let lastSeq = -1;
     const ask = () => {
-      this.#handle = transport.ask({
-        query,
+      this.#handle = this.#ask(transport, {
+        message,
         sessionId,
-        requestId,
-        ...(files.length ? { attachments: files.map((a) => a.id) } : {}),
-      }, {
-        frame: (frame) => {
-          // Both transports resume after a drop; never apply a frame twice.
-          if ("seq" in frame && typeof frame.seq === "number") {
-            if (frame.seq <= lastSeq) return;
-            lastSeq = frame.seq;
-          }
-          this.#apply(message, frame, {
-            content: () => {
-              const t = this.#now();
-              if (sample.chunks === 0) {
-                first = t;
-                sample.ttfcMs = t - started;
-              }
-              last = t;
-              sample.chunks++;
-              publish();
-            },
-            finish,
-          });
-        },
-        lost: (reason) => finish("error", reason),
+        attachments: files.map((a) => a.id),
+        hooks: { content: () => sampler.chunk(), finish },
       });
     };
     const uploading = files.filter((a) => a.status.value === "uploading");
-    if (uploading.length === 0) {
-      ask();
-      return true;
-    }
-    // Wait for the uploads; Stop meanwhile ends the question unsent.
+    if (uploading.length === 0) ask();
+    else this.#afterUploads(message, { files, uploading, ask, finish });
+    return true;
+  }
+
+  /** Asks the transport; the answer's frames fold into `message`, each once. */
+  #ask(
+    transport: ChatTransport,
+    { message, sessionId, attachments, hooks }: {
+      message: Message;
+      sessionId: string;
+      attachments: string[];
+      hooks: { content(): void; finish(state: FinishReason, error?: string): void };
+    },
+  ): AnswerHandle {
+    // Both transports resume after a drop; never apply a frame twice.
+    const seq = new SeqGate();
+    return transport.ask({
+      query: message.query,
+      sessionId,
+      requestId: message.id,
+      ...(attachments.length ? { attachments } : {}),
+    }, {
+      frame: (frame) => {
+        if (!seq.admit(frame)) return;
+        applyFrame(message, frame, { ...hooks, session: (id) => this.#adoptSession(id) });
+      },
+      lost: (reason) => hooks.finish("error", reason),
+    });
+  }
+
+  /** Waits for the uploads before asking; Stop meanwhile ends the question unsent. */
+  #afterUploads(
+    message: Message,
+    { files, uploading, ask, finish }: {
+      files: Attachment[];
+      uploading: Attachment[];
+      ask(): void;
+      finish(state: FinishReason, error?: string): void;
+    },
+  ): void {
     message.activity.value = [{
       kind: "status",
       message: `Uploading ${uploading.map((a) => a.name).join(", ")}…`,
     }];
-    this.#handle = { requestId, cancel: () => finish("cancelled") };
+    this.#handle = { requestId: message.id, cancel: () => finish("cancelled") };
     Promise.all(files.map((a) => a.done)).then(() => {
       if (this.current.value !== message) return;
       const failed = files.find((a) => a.status.value === "error");
@@ -394,7 +288,12 @@ export class ChatController {
         finish("error", `Cannot send: "${failed.name}" was not uploaded: ${failed.error.value}`);
       } else ask();
     });
-    return true;
+  }
+
+  #adoptSession(id: string): void {
+    if (id === this.sessionId.value) return;
+    this.sessionId.value = id;
+    this.#persist?.saveSession(id);
   }
 
   /** Stops the streaming answer, if any. */
@@ -428,60 +327,5 @@ export class ChatController {
     this.#unsubscribe = transport.subscribe((state) => {
       if (this.#transport === transport) this.connection.value = state;
     });
-  }
-
-  #apply(
-    message: Message,
-    frame: ServerFrame,
-    on: {
-      content(): void;
-      finish(state: FinishReason, error?: string): void;
-    },
-  ): void {
-    switch (frame.type) {
-      case "session":
-        if (frame.session_id !== this.sessionId.value) {
-          this.sessionId.value = frame.session_id;
-          this.#persist?.saveSession(frame.session_id);
-        }
-        break;
-      case "content":
-        message.text.value += frame.content;
-        on.content();
-        break;
-      case "status":
-        message.activity.value = [
-          ...message.activity.value,
-          { kind: "status", message: frame.message },
-        ];
-        break;
-      case "tool_call":
-        message.activity.value = [...message.activity.value, {
-          kind: "tool",
-          id: frame.tool_call_id,
-          name: frame.name,
-          input: frame.input,
-          done: false,
-        }];
-        break;
-      case "tool_result":
-        message.activity.value = message.activity.value.map((a) =>
-          a.kind === "tool" && a.id === frame.tool_call_id
-            ? {
-              ...a,
-              output: frame.output,
-              isError: frame.is_error,
-              done: true,
-            }
-            : a
-        );
-        break;
-      case "done":
-        on.finish(frame.finish_reason);
-        break;
-      case "error":
-        on.finish("error", frame.message);
-        break;
-    }
   }
 }

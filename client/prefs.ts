@@ -4,28 +4,19 @@
  * history and the selected transport on `GET /`.
  * @module
  */
-import { ID_PATTERN } from "../protocol/codes.ts";
+import {
+  parseSessionId,
+  parseTransport,
+  SESSION_COOKIE,
+  TRANSPORT_COOKIE,
+  type TransportKind,
+} from "../protocol/page.ts";
 import type { Persistence } from "./chat_state.ts";
-import type { TransportKind } from "./transport.ts";
 
 /** `localStorage` key of the session id. */
 export const SESSION_KEY = "chat.session_id";
 /** `localStorage` key of the transport choice. */
 export const TRANSPORT_KEY = "chat.transport";
-/** Cookie mirroring {@link SESSION_KEY}. */
-export const SESSION_COOKIE = "session_id";
-/** Cookie mirroring {@link TRANSPORT_KEY}. */
-export const TRANSPORT_COOKIE = "transport";
-
-/** Narrows a string to a transport kind. */
-export function parseTransport(value: unknown): TransportKind | undefined {
-  return value === "ws" || value === "sse" ? value : undefined;
-}
-
-/** Narrows a string to a valid session id. */
-export function parseSessionId(value: unknown): string | undefined {
-  return typeof value === "string" && ID_PATTERN.test(value) ? value : undefined;
-}
 
 function setCookie(name: string, value: string): void {
   document.cookie = `${name}=${encodeURIComponent(value)}; Path=/; ` +

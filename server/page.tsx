@@ -13,16 +13,17 @@ import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { renderToString } from "preact-render-to-string";
 import type { Manifest } from "../client/build.ts";
-import type { HistoryTurn } from "../client/chat_state.ts";
 import { Island } from "../client/island.tsx";
-import Chat, { type ChatProps } from "../client/islands/Chat.tsx";
+import Chat from "../client/islands/Chat.tsx";
 import MetricsStrip from "../client/islands/MetricsStrip.tsx";
 import {
+  type ChatProps,
+  type HistoryTurn,
   parseSessionId,
   parseTransport,
   SESSION_COOKIE,
   TRANSPORT_COOKIE,
-} from "../client/prefs.ts";
+} from "../protocol/page.ts";
 import type { SessionStore } from "./store/types.ts";
 
 /** What the page routes need. */

@@ -4,7 +4,8 @@
  */
 import { signal } from "@preact/signals";
 import { assert, assertEquals } from "@std/assert";
-import { type AnswerMetrics, ChatController } from "../client/chat_state.ts";
+import { ChatController } from "../client/chat_state.ts";
+import type { AnswerMetrics } from "../client/metrics.ts";
 import type {
   AnswerHandlers,
   Ask,
@@ -13,8 +14,8 @@ import type {
   TransportKind,
   Uploaded,
   UploadFile,
-} from "../client/transport.ts";
-import { UploadFailed } from "../client/transport.ts";
+} from "../client/transport/mod.ts";
+import { UploadFailed } from "../client/transport/mod.ts";
 
 class FakeTransport implements ChatTransport {
   state: ConnectionState = "open";

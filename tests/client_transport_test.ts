@@ -16,7 +16,7 @@ import {
   UPLOAD_CHUNK_BYTES,
   UploadFailed,
   WsTransport,
-} from "../client/transport.ts";
+} from "../client/transport/mod.ts";
 import type { ServerFrame } from "../protocol/frames.ts";
 
 class FakeTimers implements Timers {

@@ -1,37 +1,20 @@
 /**
- * The chat island: toolbar (transport switch, connection state, New chat),
- * message list with the streaming answer, and the composer with its Attach
- * button (files upload over the WebSocket as soon as they are chosen).
+ * The chat island: wires a {@link ChatController} to the page (stored
+ * session and transport, markdown loading) and lays out the toolbar
+ * (transport switch, connection state, New chat), the conversation and the
+ * composer with its Attach button.
  * @module
  */
-import { useSignal, useSignalEffect } from "@preact/signals";
+import { type Signal, useSignal } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect, useMemo, useRef } from "preact/hooks";
-import {
-  type Activity,
-  type Attachment,
-  ChatController,
-  formatBytes,
-  type HistoryTurn,
-  type Message,
-} from "../chat_state.ts";
-import { loadMarkdown, markdownRenderer } from "../markdown_loader.ts";
+import type { ChatProps } from "../../protocol/page.ts";
+import { ChatController } from "../chat_state.ts";
+import { Attachments, Clip } from "../components/attachments.tsx";
+import { MessageList } from "../components/message_list.tsx";
+import { loadMarkdown } from "../markdown_loader.ts";
 import { browserPersistence, storedSessionId, storedTransport } from "../prefs.ts";
-import { type ConnectionState, createTransport, type TransportKind } from "../transport.ts";
-
-/** Props of {@link Chat}; all serialisable. */
-export interface ChatProps {
-  /** The session the server rendered (from the `session_id` cookie). */
-  sessionId?: string;
-  /** The transport the server rendered as selected. */
-  transport: TransportKind;
-  /** The session's finished turns, oldest first. */
-  history: HistoryTurn[];
-  /** URL of the markdown bundle, loaded after hydration. */
-  markdownUrl?: string;
-  /** The server's `UPLOAD_MAX_BYTES`; larger files are refused before upload. */
-  uploadMaxBytes?: number;
-}
+import { type ConnectionState, createTransport, UPLOAD_ACCEPT } from "../transport/mod.ts";
 
 const STATE_LABEL: Record<ConnectionState, string> = {
   idle: "Ready",
@@ -43,12 +26,9 @@ const STATE_LABEL: Record<ConnectionState, string> = {
 
 const RELOAD_FLAG = "chat.reloaded";
 const ATTACH_HINT = "Attaching files needs the WebSocket transport: switch to WebSocket above";
-/** What the file picker offers first (the server decides). */
-const ACCEPT =
-  "text/*,.txt,.md,.markdown,.csv,.json,.log,application/json,image/png,image/jpeg,image/gif,image/webp";
 
-/** The chat island. */
-export default function Chat(props: ChatProps): JSX.Element {
+/** Creates the controller and, once hydrated, syncs it with storage and connects. */
+function useChat(props: ChatProps): { chat: ChatController; hydrated: Signal<boolean> } {
   const chat = useMemo(
     () =>
       new ChatController({
@@ -62,10 +42,6 @@ export default function Chat(props: ChatProps): JSX.Element {
     [],
   );
   const hydrated = useSignal(false);
-  const input = useRef<HTMLTextAreaElement>(null);
-  const picker = useRef<HTMLInputElement>(null);
-  const attachNote = useSignal<string | undefined>(undefined);
-
   useEffect(() => {
     // localStorage is the source of truth; the cookie lets the server render.
     const stored = storedSessionId();
@@ -95,14 +71,82 @@ export default function Chat(props: ChatProps): JSX.Element {
     }
     return () => chat.dispose();
   }, []);
+  return { chat, hydrated };
+}
 
-  const busy = chat.busy.value;
+/** The chat island. */
+export default function Chat(props: ChatProps): JSX.Element {
+  const { chat, hydrated } = useChat(props);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const attachNote = useSignal<string | undefined>(undefined);
   const ready = hydrated.value;
   const overSse = chat.transportKind.value !== "ws";
-  const canAttach = ready && chat.canAttach.value;
-  const failed = chat.attachmentFailed.value;
   const focusInput = () => input.current?.focus();
+  return (
+    <div class="chat">
+      <Toolbar chat={chat} ready={ready} focusInput={focusInput} />
+      <MessageList chat={chat} />
+      <Attachments chat={chat} note={overSse ? attachNote.value : undefined} />
+      <Composer chat={chat} ready={ready} input={input} attachNote={attachNote} />
+    </div>
+  );
+}
 
+interface PartProps {
+  chat: ChatController;
+  ready: boolean;
+}
+
+/** Transport switch, connection state and New chat. */
+function Toolbar({ chat, ready, focusInput }: PartProps & { focusInput(): void }): JSX.Element {
+  return (
+    <div class="toolbar" role="toolbar" aria-label="Chat controls">
+      <fieldset class="switch" disabled={!ready || chat.busy.value}>
+        <legend class="sr-only">Transport</legend>
+        {(["ws", "sse"] as const).map((kind) => (
+          <label key={kind}>
+            <input
+              type="radio"
+              name="transport"
+              value={kind}
+              checked={chat.transportKind.value === kind}
+              onChange={() => chat.setTransport(kind)}
+            />
+            <span>{kind === "ws" ? "WebSocket" : "SSE"}</span>
+          </label>
+        ))}
+      </fieldset>
+      <span
+        class={`conn conn-${ready ? chat.connection.value : "offline"}`}
+        data-testid="connection"
+        role="status"
+      >
+        {ready ? STATE_LABEL[chat.connection.value] : "Loading…"}
+      </span>
+      <button
+        type="button"
+        class="new-chat"
+        disabled={!ready}
+        onClick={() => {
+          chat.newChat();
+          focusInput();
+        }}
+      >
+        New chat
+      </button>
+    </div>
+  );
+}
+
+/** The question box with Attach and Send (Stop while an answer streams). */
+function Composer(
+  { chat, ready, input, attachNote }: PartProps & {
+    input: { current: HTMLTextAreaElement | null };
+    attachNote: Signal<string | undefined>;
+  },
+): JSX.Element {
+  const busy = chat.busy.value;
+  const focusInput = () => input.current?.focus();
   const submit = (event?: Event) => {
     event?.preventDefault();
     const el = input.current;
@@ -110,335 +154,103 @@ export default function Chat(props: ChatProps): JSX.Element {
     el.value = "";
     el.focus();
   };
-
   return (
-    <div class="chat">
-      <div class="toolbar" role="toolbar" aria-label="Chat controls">
-        <fieldset class="switch" disabled={!ready || busy}>
-          <legend class="sr-only">Transport</legend>
-          {(["ws", "sse"] as const).map((kind) => (
-            <label key={kind}>
-              <input
-                type="radio"
-                name="transport"
-                value={kind}
-                checked={chat.transportKind.value === kind}
-                onChange={() => chat.setTransport(kind)}
-              />
-              <span>{kind === "ws" ? "WebSocket" : "SSE"}</span>
-            </label>
-          ))}
-        </fieldset>
-        <span
-          class={`conn conn-${ready ? chat.connection.value : "offline"}`}
-          data-testid="connection"
-          role="status"
-        >
-          {ready ? STATE_LABEL[chat.connection.value] : "Loading…"}
-        </span>
-        <button
-          type="button"
-          class="new-chat"
-          disabled={!ready}
-          onClick={() => {
-            chat.newChat();
-            focusInput();
-          }}
-        >
-          New chat
-        </button>
-      </div>
-      <MessageList chat={chat} />
-      <Attachments chat={chat} note={overSse ? attachNote.value : undefined} />
-      <form class="composer" onSubmit={submit}>
-        <input
-          type="file"
-          ref={picker}
-          class="sr-only"
-          tabIndex={-1}
-          aria-hidden="true"
-          accept={ACCEPT}
-          multiple
-          data-testid="file-input"
-          onChange={(event) => {
-            const el = event.currentTarget;
-            for (const file of Array.from(el.files ?? [])) chat.attach(file);
-            el.value = "";
-            focusInput();
-          }}
-        />
-        <button
-          type="button"
-          class="attach"
-          aria-label="Attach a file"
-          aria-disabled={!canAttach}
-          aria-describedby={overSse ? "attach-hint" : undefined}
-          title={overSse ? ATTACH_HINT : "Attach a text file or an image"}
-          disabled={!ready}
-          onClick={() => {
-            if (canAttach) picker.current?.click();
-            else if (overSse) attachNote.value = ATTACH_HINT;
-          }}
-        >
-          <Clip />
-        </button>
-        {overSse ? <span id="attach-hint" class="sr-only">{ATTACH_HINT}</span> : null}
-        <label for="chat-input" class="sr-only">Your question</label>
-        <textarea
-          id="chat-input"
-          ref={input}
-          rows={2}
-          placeholder={ready
-            ? "Ask something… (Enter to send, Shift+Enter for a new line)"
-            : "Loading the chat…"}
-          disabled={!ready}
-          onKeyDown={(event) => {
-            if (
-              event.key === "Enter" && !event.shiftKey && !event.isComposing
-            ) {
-              event.preventDefault();
-              if (!busy) submit();
-            }
-          }}
-        />
-        {busy
-          ? (
-            <button
-              type="button"
-              class="send stop"
-              onClick={() => {
-                chat.stop();
-                focusInput();
-              }}
-            >
-              Stop
-            </button>
-          )
-          : (
-            <button
-              type="submit"
-              class="send"
-              disabled={!ready || failed}
-              title={failed ? "Remove the file that failed to upload first" : undefined}
-            >
-              Send
-            </button>
-          )}
-      </form>
-    </div>
-  );
-}
-
-/** A paperclip icon (SVG: no emoji font needed). */
-function Clip(): JSX.Element {
-  return (
-    <svg class="clip" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true">
-      <path
-        d="M16.5 6.5 8.6 14.4a2 2 0 0 0 2.8 2.8l8-8a4 4 0 0 0-5.6-5.6l-8 8a6 6 0 0 0 8.5 8.5l6.4-6.4"
-        fill="none"
-        stroke="currentColor"
-        stroke-width="2"
-        stroke-linecap="round"
+    <form class="composer" onSubmit={submit}>
+      <AttachButton chat={chat} ready={ready} attachNote={attachNote} focusInput={focusInput} />
+      <label for="chat-input" class="sr-only">Your question</label>
+      <textarea
+        id="chat-input"
+        ref={input}
+        rows={2}
+        placeholder={ready
+          ? "Ask something… (Enter to send, Shift+Enter for a new line)"
+          : "Loading the chat…"}
+        disabled={!ready}
+        onKeyDown={(event) => {
+          if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+            event.preventDefault();
+            if (!busy) submit();
+          }
+        }}
       />
-    </svg>
+      <SendButton chat={chat} ready={ready} focusInput={focusInput} />
+    </form>
   );
 }
 
-function Attachments(
-  { chat, note }: { chat: ChatController; note?: string },
-): JSX.Element | null {
-  const items = chat.attachments.value;
-  if (items.length === 0 && !note) return null;
+/** The hidden file picker and the paperclip button that opens it. */
+function AttachButton(
+  { chat, ready, attachNote, focusInput }: PartProps & {
+    attachNote: Signal<string | undefined>;
+    focusInput(): void;
+  },
+): JSX.Element {
+  const picker = useRef<HTMLInputElement>(null);
+  const overSse = chat.transportKind.value !== "ws";
+  const canAttach = ready && chat.canAttach.value;
   return (
-    <div class="attachments">
-      {note ? <p class="attach-note" role="status">{note}</p> : null}
-      {items.length > 0
-        ? (
-          <ul class="chips" aria-label="Attached files">
-            {items.map((item) => <Chip key={item.id} chat={chat} item={item} />)}
-          </ul>
-        )
-        : null}
-    </div>
-  );
-}
-
-function Chip({ chat, item }: { chat: ChatController; item: Attachment }): JSX.Element {
-  const status = item.status.value;
-  return (
-    <li class={`chip chip-${status}`} data-testid="attachment" data-status={status}>
-      <span class="chip-name">{item.name}</span>
-      <span class="chip-size">{formatBytes(item.size)}</span>
-      {status === "uploading"
-        ? <span class="chip-state" role="status">uploading…</span>
-        : status === "ready"
-        ? <span class="chip-state">uploaded</span>
-        : (
-          <span class="chip-problem" role="alert">
-            Upload failed: {item.error.value}
-          </span>
-        )}
+    <>
+      <input
+        type="file"
+        ref={picker}
+        class="sr-only"
+        tabIndex={-1}
+        aria-hidden="true"
+        accept={UPLOAD_ACCEPT}
+        multiple
+        data-testid="file-input"
+        onChange={(event) => {
+          const el = event.currentTarget;
+          for (const file of Array.from(el.files ?? [])) chat.attach(file);
+          el.value = "";
+          focusInput();
+        }}
+      />
       <button
         type="button"
-        class="chip-remove"
-        aria-label={`Remove ${item.name}`}
-        onClick={() => chat.detach(item.id)}
+        class="attach"
+        aria-label="Attach a file"
+        aria-disabled={!canAttach}
+        aria-describedby={overSse ? "attach-hint" : undefined}
+        title={overSse ? ATTACH_HINT : "Attach a text file or an image"}
+        disabled={!ready}
+        onClick={() => {
+          if (canAttach) picker.current?.click();
+          else if (overSse) attachNote.value = ATTACH_HINT;
+        }}
       >
-        ×
+        <Clip />
       </button>
-    </li>
+      {overSse ? <span id="attach-hint" class="sr-only">{ATTACH_HINT}</span> : null}
+    </>
   );
 }
 
-function MessageList({ chat }: { chat: ChatController }): JSX.Element {
-  const list = useRef<HTMLDivElement>(null);
-  const stick = useRef(true);
-  const messages = chat.messages.value;
-  const busy = chat.busy.value;
-
-  useSignalEffect(() => {
-    // Follow the stream while the reader is at the bottom.
-    chat.messages.value;
-    chat.current.value?.text.value;
-    chat.current.value?.activity.value;
-    const el = list.current;
-    if (el && stick.current) {
-      requestAnimationFrame(() => el.scrollTop = el.scrollHeight);
-    }
-  });
-
-  return (
-    <div
-      class="messages"
-      ref={list}
-      onScroll={(event) => {
-        const el = event.currentTarget;
-        stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 48;
-      }}
-    >
-      {messages.length === 0
-        ? (
-          <p class="empty">
-            No messages yet. Try “what is 2+3*4” or “what time is it”.
-          </p>
-        )
-        : null}
-      <div
-        class="log"
-        role="log"
-        aria-live="polite"
-        aria-busy={busy}
-        aria-label="Conversation"
-      >
-        <ol>
-          {messages.map((message) => <MessageItem key={message.id} message={message} />)}
-        </ol>
-      </div>
-    </div>
-  );
-}
-
-function MessageItem({ message }: { message: Message }): JSX.Element {
-  const state = message.state.value;
-  return (
-    <li class={`turn ${state}`} data-state={state}>
-      <div class="bubble user">
-        <span class="sr-only">You:</span>
-        {message.query}
-        {message.attachments?.length
-          ? (
-            <span class="sent-files">
-              <span class="sr-only">Attached:</span>
-              {message.attachments.map((name) => (
-                <span key={name} class="sent-file">
-                  <Clip />
-                  {name}
-                </span>
-              ))}
-            </span>
-          )
-          : null}
-      </div>
-      <div class="bubble assistant">
-        <span class="sr-only">Answer:</span>
-        <ActivityList items={message.activity.value} />
-        {message.tools.length > 0
-          ? <p class="tools-used">Used: {message.tools.join(", ")}</p>
-          : null}
-        <Answer message={message} />
-        <EndNote message={message} />
-      </div>
-    </li>
-  );
-}
-
-function Answer({ message }: { message: Message }): JSX.Element {
-  const render = markdownRenderer.value;
-  const text = message.text.value;
-  const streaming = message.state.value === "streaming";
-  // Model text only reaches the DOM as text nodes or sanitised HTML.
-  return (
-    <div class="answer-wrap">
-      {render
-        ? (
-          <div
-            class="answer md"
-            // deno-lint-ignore react-no-danger
-            dangerouslySetInnerHTML={{ __html: render(text) }}
-          />
-        )
-        : <div class="answer plain">{text}</div>}
-      {streaming ? <span class="caret" aria-hidden="true" /> : null}
-    </div>
-  );
-}
-
-function EndNote({ message }: { message: Message }): JSX.Element | null {
-  const state = message.state.value;
-  if (state === "cancelled") {
-    return <p class="end-note" data-testid="stopped">Stopped</p>;
-  }
-  if (state === "error") {
+/** Send, or Stop while an answer streams. */
+function SendButton({ chat, ready, focusInput }: PartProps & { focusInput(): void }): JSX.Element {
+  const failed = chat.attachmentFailed.value;
+  if (chat.busy.value) {
     return (
-      <p class="end-note error" role="alert">
-        {message.error.value ?? "The answer ended with an error"}
-      </p>
+      <button
+        type="button"
+        class="send stop"
+        onClick={() => {
+          chat.stop();
+          focusInput();
+        }}
+      >
+        Stop
+      </button>
     );
   }
-  return null;
-}
-
-function ActivityList({ items }: { items: Activity[] }): JSX.Element | null {
-  if (items.length === 0) return null;
   return (
-    <div class="activity">
-      {items.map((item, i) =>
-        item.kind === "status" ? <p key={i} class="status">{item.message}</p> : (
-          <details
-            key={item.id}
-            class={`tool ${item.done ? "done" : "running"}`}
-          >
-            <summary>
-              <span class="tool-name">{item.name}</span>
-              {item.done
-                ? (item.isError ? " failed" : " ✓")
-                : <span class="spinner" aria-label="running" />}
-            </summary>
-            <pre>{`input: ${show(item.input)}${
-                item.done ? `\noutput: ${show(item.output)}` : ""
-              }`}</pre>
-          </details>
-        )
-      )}
-    </div>
+    <button
+      type="submit"
+      class="send"
+      disabled={!ready || failed}
+      title={failed ? "Remove the file that failed to upload first" : undefined}
+    >
+      Send
+    </button>
   );
-}
-
-function show(value: unknown): string {
-  if (typeof value === "string") return value;
-  try {
-    return JSON.stringify(value, null, 2) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

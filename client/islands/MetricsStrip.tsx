@@ -4,8 +4,8 @@
  * @module
  */
 import type { JSX } from "preact";
-import { type AnswerMetrics, metrics } from "../chat_state.ts";
-import type { TransportKind } from "../transport.ts";
+import type { TransportKind } from "../../protocol/page.ts";
+import { type AnswerMetrics, metrics } from "../metrics.ts";
 
 /** Props of {@link MetricsStrip} (none yet; kept for the island contract). */
 export type MetricsStripProps = { [key: string]: unknown };

@@ -1,0 +1,193 @@
+/**
+ * The SSE pipe: one `EventSource` per answer (`GET /agent_chat_stream`),
+ * left to the browser's own `Last-Event-ID` reconnect mid-answer, and a
+ * `/healthz` probe with backoff after a drop it cannot recover from. Dedupe,
+ * cancel, interruption and the resume deadline belong to the shared
+ * {@link Answers}.
+ * @module
+ */
+import { ErrorCode, SSE_PATH } from "../../protocol/codes.ts";
+import { backoffDelay, type BackoffOptions } from "../backoff.ts";
+import { decodeFrame } from "../codec.ts";
+import { type Answer, Answers, ConnectionStatus, type SettleReason } from "./session.ts";
+import {
+  type AnswerHandle,
+  type AnswerHandlers,
+  type Ask,
+  type ChatTransport,
+  defaultTimers,
+  EventSourceState,
+  LOST_MESSAGE,
+  RESUME_TIMEOUT_MS,
+  type Timers,
+  type Uploaded,
+} from "./types.ts";
+import { UploadFailed } from "./uploads.ts";
+
+/** Options for {@link SseTransport}. */
+export interface SseTransportOptions {
+  /** The origin to talk to, e.g. `http://host:8000`. */
+  baseUrl: string;
+  /** The EventSource constructor; default `globalThis.EventSource`. */
+  EventSource?: new (url: string) => EventSource;
+  /** Used to probe the server after a drop; default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  backoff?: BackoffOptions;
+  timers?: Timers;
+  /**
+   * How long a stream that dropped mid-answer may take to come back (the
+   * browser reconnects by itself) before the answer ends as lost, in ms.
+   * Default 20 000.
+   */
+  resumeTimeoutMs?: number;
+}
+
+/**
+ * An SSE transport: one `EventSource` per answer (`GET /agent_chat_stream`).
+ *
+ * SSE cannot carry a `cancel`, so cancelling closes the stream (the server
+ * stops the agent when the client goes away) and ends the answer locally.
+ * When the stream drops mid-answer, the browser's own reconnect sends
+ * `Last-Event-ID` (`<request_id>:<seq>`) and the server sends the rest of
+ * the answer; the stream is closed on `done`/`error` (and on a drop before
+ * the first event), so the browser never asks the same question again.
+ * After a drop it cannot recover from, it probes `/healthz` with backoff and
+ * reports `reconnecting` until the server answers.
+ */
+export class SseTransport extends ConnectionStatus implements ChatTransport {
+  /** Always `"sse"`. */
+  readonly kind = "sse" as const;
+  /** SSE has no upload channel. */
+  readonly canUpload = false;
+  #base: string;
+  #Ctor: new (url: string) => EventSource;
+  #fetch: typeof fetch;
+  #backoff: BackoffOptions;
+  #timers: Timers;
+  #answers: Answers;
+  #open = new Set<EventSource>();
+  #attempt = 0;
+  #probeTimer: unknown;
+  #closed = false;
+
+  /** Creates the transport; nothing connects until the first question. */
+  constructor(options: SseTransportOptions) {
+    super("idle");
+    this.#base = options.baseUrl.replace(/\/$/, "");
+    this.#Ctor = options.EventSource ?? globalThis.EventSource;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#backoff = options.backoff ?? {};
+    this.#timers = options.timers ?? defaultTimers;
+    this.#answers = new Answers({
+      timers: this.#timers,
+      resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,
+    });
+  }
+
+  upload(): Promise<Uploaded> {
+    return Promise.reject(
+      new UploadFailed(ErrorCode.Unsupported, "Attaching files needs the WebSocket transport"),
+    );
+  }
+
+  ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
+    const params = new URLSearchParams({ query: ask.query });
+    if (ask.sessionId) params.set("session_id", ask.sessionId);
+    const source = new this.#Ctor(`${this.#base}${SSE_PATH}?${params}`);
+    this.#open.add(source);
+    if (this.state !== "reconnecting") this.setState("connecting");
+    const answer = this.#answers.open(ask.requestId, handlers, {
+      phase: "streaming",
+      onSettle: (reason) => this.#end(source, reason),
+    });
+    const live = () => this.#answers.get(answer.requestId) === answer;
+    source.onopen = () => {
+      if (live()) this.#back(answer);
+    };
+    source.onmessage = (event: MessageEvent) => {
+      if (live()) this.#receive(answer, String(event.data));
+    };
+    source.onerror = () => {
+      if (live()) this.#dropped(answer, source);
+    };
+    return { requestId: ask.requestId, cancel: () => this.#answers.cancel(answer) };
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#probeTimer !== undefined) this.#timers.clearTimeout(this.#probeTimer);
+    for (const source of this.#open) source.close();
+    this.#open.clear();
+    this.setState("closed");
+  }
+
+  #receive(answer: Answer, text: string): void {
+    const decoded = decodeFrame(text);
+    if (!decoded.ok) {
+      console.warn(decoded.message);
+      return;
+    }
+    const frame = decoded.frame;
+    if (frame.type === "pong" || frame.type === "uploaded") return;
+    if (!answer.seq.admit(frame)) return;
+    if (this.state === "reconnecting") this.#back(answer);
+    this.#attempt = 0;
+    this.#answers.settle(answer, frame);
+  }
+
+  /** The stream is back (or a frame came through): the resume deadline stops. */
+  #back(answer: Answer): void {
+    this.#answers.resume(answer);
+    if (this.#probeTimer === undefined) this.setState("open");
+  }
+
+  #dropped(answer: Answer, source: EventSource): void {
+    if (source.readyState !== EventSourceState.Closed && answer.seq.last >= 0) {
+      // The browser reconnects by itself with Last-Event-ID; the server
+      // resumes the answer after the last event we saw.
+      this.setState("reconnecting");
+      this.#answers.suspend(answer, () => this.#probe());
+      return;
+    }
+    // Closed for good, or dropped before the first event (a reconnect
+    // without Last-Event-ID would ask the question again).
+    this.#answers.lose(answer, LOST_MESSAGE);
+    this.#probe();
+  }
+
+  /** Closes an answer's stream once the answer left the book. */
+  #end(source: EventSource, reason: SettleReason): void {
+    source.close();
+    this.#open.delete(source);
+    if (this.#open.size === 0 && this.state !== "reconnecting" && !this.#closed) {
+      this.setState("idle");
+    }
+    if (reason === "cancel" && this.state === "reconnecting" && this.#probeTimer === undefined) {
+      this.setState(this.#open.size > 0 ? "open" : "idle");
+    }
+  }
+
+  #probe(): void {
+    if (this.#closed || this.#probeTimer !== undefined) return;
+    this.setState("reconnecting");
+    const delay = backoffDelay(this.#attempt++, this.#backoff);
+    this.#probeTimer = this.#timers.setTimeout(async () => {
+      let ok = false;
+      try {
+        const res = await this.#fetch(`${this.#base}/healthz`, { cache: "no-store" });
+        await res.body?.cancel();
+        ok = res.ok;
+      } catch {
+        ok = false;
+      }
+      this.#probeTimer = undefined;
+      if (this.#closed) return;
+      if (ok) {
+        this.#attempt = 0;
+        this.setState(this.#open.size > 0 ? "open" : "idle");
+      } else {
+        this.#probe();
+      }
+    }, delay);
+  }
+}
