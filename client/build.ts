@@ -1,13 +1,21 @@
 /**
- * Builds the browser bundles with `deno bundle`: the boot script (islands,
- * Preact, signals) and the markdown renderer (marked, DOMPurify), each named
- * by a hash of its content, gzipped beside, and listed in
- * `static/manifest.json`.
+ * The client build pipeline: bundles the boot script (islands, Preact,
+ * signals) and the markdown renderer (marked, DOMPurify) with a swappable
+ * {@link Bundler}, names each by a hash of its content, writes a gzipped copy
+ * beside it and lists both in `manifest.json`. The pipeline uses `node:`
+ * modules only, so Deno and Bun run the same code; {@link denoBundler}
+ * (`deno bundle`) is the default and `client/build_bun.ts` adapts `Bun.build`.
  *
  * Run `deno task build`, or call {@link ensureClientBuild} at start-up: it
  * rebuilds only when the manifest is missing or the sources changed.
  * @module
  */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 
 /** One built file. */
 export interface BuiltFile {
@@ -19,7 +27,7 @@ export interface BuiltFile {
   gzipBytes: number;
 }
 
-/** What a build produced; written to `static/manifest.json`. */
+/** What a build produced; written to `manifest.json`. */
 export interface Manifest {
   /** Hash of every input file; a different hash means the build is stale. */
   inputsHash: string;
@@ -29,42 +37,57 @@ export interface Manifest {
   markdown: BuiltFile;
   /** Epoch ms of the build. */
   builtAt: number;
+  /** The bundler's name and version, e.g. `bun 1.3.0`. */
+  builtWith?: string;
 }
 
-const ROOT = new URL("../", import.meta.url);
-/** Where bundles and the manifest are written. */
-export const STATIC_DIR: URL = new URL("static/", ROOT);
-const MANIFEST = new URL("manifest.json", STATIC_DIR);
-const ENTRIES = { boot: "client/boot.ts", markdown: "client/markdown.ts" };
-const INPUT_DIRS = ["client/"];
-const INPUT_FILES = [
-  "protocol/codes.ts",
-  "protocol/frames.ts",
-  "deno.json",
-  "deno.lock",
-];
-
-async function hex(data: BufferSource, length = 64): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data);
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("").slice(0, length);
+/** Turns one entry point into one minified ESM bundle for browsers. */
+export interface Bundler {
+  /** Name and version, recorded as {@link Manifest.builtWith}. */
+  readonly name: string;
+  /** Bundles `entry` (an absolute path); `tmpDir` is scratch space for this build. */
+  bundle(entry: string, options: { root: string; tmpDir: string }): Promise<Uint8Array>;
 }
 
-async function gzip(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
+/** The repository root, as a path. */
+export const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
+/** Where bundles and the manifest are written by default. */
+export const STATIC_DIR: URL = new URL("../static/", import.meta.url);
+const STATIC_PATH = fileURLToPath(STATIC_DIR);
+const ENTRIES = { boot: "client/boot.ts", markdown: "client/markdown.ts" } as const;
+const INPUT_DIRS = ["client/", "protocol/"];
+const INPUT_FILES = ["deno.json", "deno.lock"];
+const BUNDLE_NAME = /^(boot|markdown)-[0-9a-f]+\.js(\.gz)?$/;
+
+/** `deno bundle`: the default bundler. */
+export const denoBundler: Bundler = {
+  get name() {
+    return `deno ${Deno.version.deno}`;
+  },
+  async bundle(entry, { root, tmpDir }) {
+    const out = join(tmpDir, `${crypto.randomUUID()}.js`);
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--minify"]
+        .concat(["--output", out, entry]),
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (code !== 0) {
+      throw new Error(`Cannot bundle "${entry}": ${new TextDecoder().decode(stderr).trim()}`);
+    }
+    return await Deno.readFile(out);
+  },
+};
+
+const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 async function listInputs(): Promise<string[]> {
   const files: string[] = [];
   const walk = async (dir: string) => {
-    for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
+    for (const entry of await readdir(join(ROOT, dir), { withFileTypes: true })) {
       const path = `${dir}${entry.name}`;
-      if (entry.isDirectory) await walk(`${path}/`);
+      if (entry.isDirectory()) await walk(`${path}/`);
       else if (/\.(ts|tsx|css)$/.test(entry.name)) files.push(path);
     }
   };
@@ -76,130 +99,99 @@ async function listInputs(): Promise<string[]> {
 export async function hashInputs(): Promise<string> {
   const parts: string[] = [];
   for (const path of await listInputs()) {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(new URL(path, ROOT));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    parts.push(`${path}\0${await hex(new TextEncoder().encode(text))}`);
+    const text = await readFile(join(ROOT, path), "utf8").catch(() => "");
+    parts.push(`${path}\0${sha256(text)}`);
   }
-  return await hex(new TextEncoder().encode(parts.join("\n")), 32);
+  return sha256(parts.join("\n")).slice(0, 32);
 }
 
-/** Reads `static/manifest.json`; undefined when missing or unreadable. */
-export async function readManifest(): Promise<Manifest | undefined> {
+/** Reads the manifest in `outDir` (default `static/`); undefined when missing or unreadable. */
+export async function readManifest(outDir: string = STATIC_PATH): Promise<Manifest | undefined> {
   try {
-    return JSON.parse(await Deno.readTextFile(MANIFEST)) as Manifest;
+    return JSON.parse(await readFile(join(outDir, "manifest.json"), "utf8")) as Manifest;
   } catch {
     return undefined;
   }
 }
 
-async function exists(url: URL): Promise<boolean> {
-  try {
-    await Deno.stat(url);
-    return true;
-  } catch {
-    return false;
-  }
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
 }
 
-async function writeAtomic(url: URL, data: Uint8Array | string): Promise<void> {
-  const tmp = new URL(`${url.href}.${crypto.randomUUID()}.tmp`);
-  if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-  else await Deno.writeFile(tmp, data);
-  await Deno.rename(tmp, url);
-}
-
-async function bundle(
-  entry: string,
-  name: string,
-  tmpDir: string,
-): Promise<BuiltFile> {
-  const out = `${tmpDir}/${name}.js`;
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--format",
-      "esm",
-      "--minify",
-      "--output",
-      out,
-      entry,
-    ],
-    cwd: new URL(".", ROOT).pathname,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `Cannot bundle "${entry}": ${new TextDecoder().decode(stderr).trim()}`,
-    );
-  }
-  const data = await Deno.readFile(out);
-  const file = `${name}-${await hex(data, 12)}.js`;
-  const zipped = await gzip(data);
-  await writeAtomic(new URL(file, STATIC_DIR), data);
-  await writeAtomic(new URL(`${file}.gz`, STATIC_DIR), zipped);
+/** Writes one bundle under its content hash, with a gzipped copy. */
+async function emit(name: string, data: Uint8Array, outDir: string): Promise<BuiltFile> {
+  const file = `${name}-${sha256(data).slice(0, 12)}.js`;
+  const zipped = gzipSync(data, { level: 9 });
+  await writeAtomic(join(outDir, file), data);
+  await writeAtomic(join(outDir, `${file}.gz`), zipped);
   return { file, bytes: data.byteLength, gzipBytes: zipped.byteLength };
 }
 
-/** Builds both bundles and writes the manifest; returns the manifest. */
-export async function buildClient(): Promise<Manifest> {
-  await Deno.mkdir(STATIC_DIR, { recursive: true });
+/** Options for {@link buildClient} and {@link ensureClientBuild}. */
+export interface BuildOptions {
+  /** Default {@link denoBundler}. */
+  bundler?: Bundler;
+  /** Where to write; default `static/` at the repo root. */
+  outDir?: string;
+}
+
+/** Builds both bundles, writes the manifest and removes older bundles; returns the manifest. */
+export async function buildClient(options: BuildOptions = {}): Promise<Manifest> {
+  const { bundler = denoBundler, outDir = STATIC_PATH } = options;
+  await mkdir(outDir, { recursive: true });
   const inputsHash = await hashInputs();
-  const tmpDir = await Deno.makeTempDir({ prefix: "chat-client-build-" });
+  const tmpDir = await mkdtemp(join(tmpdir(), "chat-client-build-"));
   try {
-    const boot = await bundle(ENTRIES.boot, "boot", tmpDir);
-    const markdown = await bundle(ENTRIES.markdown, "markdown", tmpDir);
+    const built = async (name: keyof typeof ENTRIES) =>
+      await emit(
+        name,
+        await bundler.bundle(join(ROOT, ENTRIES[name]), { root: ROOT, tmpDir }),
+        outDir,
+      );
+    const boot = await built("boot");
+    const markdown = await built("markdown");
     const manifest: Manifest = {
       inputsHash,
       boot,
       markdown,
       builtAt: Date.now(),
+      builtWith: bundler.name,
     };
-    await writeAtomic(MANIFEST, JSON.stringify(manifest, null, 2) + "\n");
-    const keep = new Set(
-      [boot.file, markdown.file].flatMap((f) => [f, `${f}.gz`]),
-    );
-    for await (const entry of Deno.readDir(STATIC_DIR)) {
-      if (
-        /^(boot|markdown)-[0-9a-f]+\.js(\.gz)?$/.test(entry.name) &&
-        !keep.has(entry.name)
-      ) {
-        await Deno.remove(new URL(entry.name, STATIC_DIR)).catch(() => {});
-      }
+    await writeAtomic(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    const keep = new Set([boot.file, markdown.file].flatMap((f) => [f, `${f}.gz`]));
+    for (const name of await readdir(outDir)) {
+      if (BUNDLE_NAME.test(name) && !keep.has(name)) await rm(join(outDir, name), { force: true });
     }
     return manifest;
   } finally {
-    await Deno.remove(tmpDir, { recursive: true });
+    await rm(tmpDir, { recursive: true, force: true });
   }
 }
 
+const present = (path: string) => stat(path).then(() => true, () => false);
 let ensuring: Promise<Manifest> | undefined;
 
 /**
- * Returns the manifest of an up-to-date build, building first when the
- * manifest or a bundle is missing or the sources changed since. When the
- * rebuild fails but a build exists (read-only file system), warns and keeps
- * the existing build. Concurrent calls in one process share one build.
+ * Returns the manifest of an up-to-date build in `static/` (made by either
+ * bundler), building first when the manifest or a bundle is missing or the
+ * sources changed since. When the rebuild fails but a build exists
+ * (read-only file system), warns and keeps the existing build. Concurrent
+ * calls in one process share one build.
  */
-export function ensureClientBuild(): Promise<Manifest> {
+export function ensureClientBuild(options: { bundler?: Bundler } = {}): Promise<Manifest> {
   ensuring ??= (async () => {
     const manifest = await readManifest();
     if (
       manifest && manifest.inputsHash === await hashInputs() &&
-      await exists(new URL(manifest.boot.file, STATIC_DIR)) &&
-      await exists(new URL(manifest.markdown.file, STATIC_DIR))
+      await present(join(STATIC_PATH, manifest.boot.file)) &&
+      await present(join(STATIC_PATH, manifest.markdown.file))
     ) {
       return manifest;
     }
     try {
-      return await buildClient();
+      return await buildClient({ bundler: options.bundler });
     } catch (error) {
       // A read-only deployment (e.g. Deno Deploy) serves what was built.
       if (!manifest) throw error;
@@ -210,12 +202,12 @@ export function ensureClientBuild(): Promise<Manifest> {
   return ensuring;
 }
 
-if (import.meta.main) {
-  const manifest = await buildClient();
+/** Prints what a build wrote, for the command line. */
+export function printBuild(manifest: Manifest, outDir: string = STATIC_PATH): void {
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
   for (const part of [manifest.boot, manifest.markdown]) {
-    console.log(
-      `static/${part.file}  ${kb(part.bytes)}  (${kb(part.gzipBytes)} gzipped)`,
-    );
+    console.log(`${join(outDir, part.file)}  ${kb(part.bytes)}  (${kb(part.gzipBytes)} gzipped)`);
   }
 }
+
+if (import.meta.main) printBuild(await buildClient());

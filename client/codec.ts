@@ -6,6 +6,7 @@
  * so a malformed frame is dropped instead of breaking the UI.
  * @module
  */
+import { FINISH_REASONS } from "../protocol/codes.ts";
 import type { ServerFrame } from "../protocol/frames.ts";
 
 /** What {@link decodeFrame} returns. */
@@ -30,6 +31,8 @@ const seq: Check = (v) =>
     ? undefined
     : 'field "seq" must be a non-negative integer';
 const answer = [str("request_id"), seq];
+/** `"stop", "cancelled" or "error"`. */
+const REASONS_LIST = FINISH_REASONS.map((r) => `"${r}"`).join(", ").replace(/, ([^,]*)$/, " or $1");
 
 const CHECKS: Record<ServerFrame["type"], Check[]> = {
   session: [str("session_id"), ...answer],
@@ -39,10 +42,9 @@ const CHECKS: Record<ServerFrame["type"], Check[]> = {
   tool_result: [str("tool_call_id"), str("name"), ...answer],
   done: [
     (v) =>
-      v.finish_reason === "stop" || v.finish_reason === "cancelled" ||
-        v.finish_reason === "error"
+      (FINISH_REASONS as readonly unknown[]).includes(v.finish_reason)
         ? undefined
-        : 'field "finish_reason" must be "stop", "cancelled" or "error"',
+        : `field "finish_reason" must be ${REASONS_LIST}`,
     ...answer,
   ],
   error: [str("code"), str("message"), optStr("request_id")],

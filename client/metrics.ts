@@ -36,7 +36,10 @@ export class AnswerSampler {
   #last = 0;
 
   /** Starts measuring now; call {@link publish} to show the live sample. */
-  constructor(target: Signal<AnswerMetrics[]>, options: { transport: TransportKind; now(): number }) {
+  constructor(
+    target: Signal<AnswerMetrics[]>,
+    options: { transport: TransportKind; now(): number },
+  ) {
     this.#target = target;
     this.#now = options.now;
     this.#sample = { transport: options.transport, chunks: 0, live: true };

@@ -69,4 +69,3 @@ function Chip({ chat, item }: { chat: ChatController; item: Attachment }): JSX.E
     </li>
   );
 }
-

@@ -5,11 +5,7 @@
  * frame plus binary chunks.
  * @module
  */
-import {
-  ErrorCode,
-  IMAGE_UPLOAD_TYPES,
-  isAcceptedUploadType,
-} from "../../protocol/codes.ts";
+import { ErrorCode, IMAGE_UPLOAD_TYPES, isAcceptedUploadType } from "../../protocol/codes.ts";
 import type { ServerFrameOf } from "../../protocol/frames.ts";
 import type { Uploaded, UploadFile } from "./types.ts";
 
