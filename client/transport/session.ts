@@ -8,11 +8,14 @@
  */
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { ServerFrame } from "../../protocol/frames.ts";
+import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import {
   type AnswerHandlers,
   type ConnectionState,
+  defaultTimers,
   INTERRUPTED_MESSAGE,
   LOST_MESSAGE,
+  RESUME_TIMEOUT_MS,
   type Timers,
 } from "./types.ts";
 
@@ -30,35 +33,6 @@ export class SeqGate {
     if (frame.seq <= this.last) return false;
     this.last = frame.seq;
     return true;
-  }
-}
-
-/** A connection state with listeners; the base of both transports. */
-export class ConnectionStatus {
-  #state: ConnectionState;
-  #listeners = new Set<(state: ConnectionState) => void>();
-
-  /** Starts in `initial`. */
-  constructor(initial: ConnectionState) {
-    this.#state = initial;
-  }
-
-  /** The current state. */
-  get state(): ConnectionState {
-    return this.#state;
-  }
-
-  /** Calls `listener` on every state change; returns an unsubscribe function. */
-  subscribe(listener: (state: ConnectionState) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  /** Moves to `state`, telling the listeners when it changed. */
-  protected setState(state: ConnectionState): void {
-    if (state === this.#state) return;
-    this.#state = state;
-    for (const listener of this.#listeners) listener(state);
   }
 }
 
@@ -212,5 +186,76 @@ export class Answers {
     this.#clearDeadline(answer);
     answer.onSettle?.(reason);
     return true;
+  }
+}
+
+/** What both transports are configured with. */
+export interface SessionOptions {
+  backoff?: BackoffOptions;
+  timers?: Timers;
+  /**
+   * How long an answer cut off by a drop may wait to resume before it ends
+   * as lost, in ms. Default 20 000 (the server keeps a dropped answer
+   * running for 15 s).
+   */
+  resumeTimeoutMs?: number;
+}
+
+/**
+ * The base of both transports: the connection state with its listeners,
+ * the reconnect backoff, and the book of running {@link Answers}.
+ */
+export class TransportSession {
+  /** The running answers. */
+  protected readonly answers: Answers;
+  /** The timers everything here runs on. */
+  protected readonly timers: Timers;
+  #state: ConnectionState;
+  #listeners = new Set<(state: ConnectionState) => void>();
+  #backoff: BackoffOptions;
+  #attempt = 0;
+
+  /** Starts in `initial`. */
+  constructor(initial: ConnectionState, options: SessionOptions) {
+    this.#state = initial;
+    this.#backoff = options.backoff ?? {};
+    this.timers = options.timers ?? defaultTimers;
+    this.answers = new Answers({
+      timers: this.timers,
+      resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,
+    });
+  }
+
+  /** The current state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Number of reconnect attempts since the last successful connection. */
+  get attempt(): number {
+    return this.#attempt;
+  }
+
+  /** Calls `listener` on every state change; returns an unsubscribe function. */
+  subscribe(listener: (state: ConnectionState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Moves to `state`, telling the listeners when it changed. */
+  protected setState(state: ConnectionState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    for (const listener of this.#listeners) listener(state);
+  }
+
+  /** Counts a reconnect attempt; returns how long to wait before it, in ms. */
+  protected nextDelay(): number {
+    return backoffDelay(this.#attempt++, this.#backoff);
+  }
+
+  /** A connection succeeded: the backoff starts over. */
+  protected connected(): void {
+    this.#attempt = 0;
   }
 }

@@ -7,39 +7,32 @@
  * @module
  */
 import { ErrorCode, SSE_PATH } from "../../protocol/codes.ts";
-import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import { decodeFrame } from "../codec.ts";
-import { type Answer, Answers, ConnectionStatus, type SettleReason } from "./session.ts";
+import {
+  type Answer,
+  type SessionOptions,
+  type SettleReason,
+  TransportSession,
+} from "./session.ts";
 import {
   type AnswerHandle,
   type AnswerHandlers,
   type Ask,
   type ChatTransport,
-  defaultTimers,
   EventSourceState,
   LOST_MESSAGE,
-  RESUME_TIMEOUT_MS,
-  type Timers,
   type Uploaded,
 } from "./types.ts";
 import { UploadFailed } from "./uploads.ts";
 
 /** Options for {@link SseTransport}. */
-export interface SseTransportOptions {
+export interface SseTransportOptions extends SessionOptions {
   /** The origin to talk to, e.g. `http://host:8000`. */
   baseUrl: string;
   /** The EventSource constructor; default `globalThis.EventSource`. */
   EventSource?: new (url: string) => EventSource;
   /** Used to probe the server after a drop; default `globalThis.fetch`. */
   fetch?: typeof fetch;
-  backoff?: BackoffOptions;
-  timers?: Timers;
-  /**
-   * How long a stream that dropped mid-answer may take to come back (the
-   * browser reconnects by itself) before the answer ends as lost, in ms.
-   * Default 20 000.
-   */
-  resumeTimeoutMs?: number;
 }
 
 /**
@@ -54,7 +47,7 @@ export interface SseTransportOptions {
  * After a drop it cannot recover from, it probes `/healthz` with backoff and
  * reports `reconnecting` until the server answers.
  */
-export class SseTransport extends ConnectionStatus implements ChatTransport {
+export class SseTransport extends TransportSession implements ChatTransport {
   /** Always `"sse"`. */
   readonly kind = "sse" as const;
   /** SSE has no upload channel. */
@@ -62,26 +55,16 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
   #base: string;
   #Ctor: new (url: string) => EventSource;
   #fetch: typeof fetch;
-  #backoff: BackoffOptions;
-  #timers: Timers;
-  #answers: Answers;
   #open = new Set<EventSource>();
-  #attempt = 0;
   #probeTimer: unknown;
   #closed = false;
 
   /** Creates the transport; nothing connects until the first question. */
   constructor(options: SseTransportOptions) {
-    super("idle");
+    super("idle", options);
     this.#base = options.baseUrl.replace(/\/$/, "");
     this.#Ctor = options.EventSource ?? globalThis.EventSource;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#backoff = options.backoff ?? {};
-    this.#timers = options.timers ?? defaultTimers;
-    this.#answers = new Answers({
-      timers: this.#timers,
-      resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,
-    });
   }
 
   upload(): Promise<Uploaded> {
@@ -96,11 +79,11 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
     const source = new this.#Ctor(`${this.#base}${SSE_PATH}?${params}`);
     this.#open.add(source);
     if (this.state !== "reconnecting") this.setState("connecting");
-    const answer = this.#answers.open(ask.requestId, handlers, {
+    const answer = this.answers.open(ask.requestId, handlers, {
       phase: "streaming",
       onSettle: (reason) => this.#end(source, reason),
     });
-    const live = () => this.#answers.get(answer.requestId) === answer;
+    const live = () => this.answers.get(answer.requestId) === answer;
     source.onopen = () => {
       if (live()) this.#back(answer);
     };
@@ -110,12 +93,12 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
     source.onerror = () => {
       if (live()) this.#dropped(answer, source);
     };
-    return { requestId: ask.requestId, cancel: () => this.#answers.cancel(answer) };
+    return { requestId: ask.requestId, cancel: () => this.answers.cancel(answer) };
   }
 
   close(): void {
     this.#closed = true;
-    if (this.#probeTimer !== undefined) this.#timers.clearTimeout(this.#probeTimer);
+    if (this.#probeTimer !== undefined) this.timers.clearTimeout(this.#probeTimer);
     for (const source of this.#open) source.close();
     this.#open.clear();
     this.setState("closed");
@@ -131,13 +114,13 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
     if (frame.type === "pong" || frame.type === "uploaded") return;
     if (!answer.seq.admit(frame)) return;
     if (this.state === "reconnecting") this.#back(answer);
-    this.#attempt = 0;
-    this.#answers.settle(answer, frame);
+    this.connected();
+    this.answers.settle(answer, frame);
   }
 
   /** The stream is back (or a frame came through): the resume deadline stops. */
   #back(answer: Answer): void {
-    this.#answers.resume(answer);
+    this.answers.resume(answer);
     if (this.#probeTimer === undefined) this.setState("open");
   }
 
@@ -146,12 +129,12 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
       // The browser reconnects by itself with Last-Event-ID; the server
       // resumes the answer after the last event we saw.
       this.setState("reconnecting");
-      this.#answers.suspend(answer, () => this.#probe());
+      this.answers.suspend(answer, () => this.#probe());
       return;
     }
     // Closed for good, or dropped before the first event (a reconnect
     // without Last-Event-ID would ask the question again).
-    this.#answers.lose(answer, LOST_MESSAGE);
+    this.answers.lose(answer, LOST_MESSAGE);
     this.#probe();
   }
 
@@ -170,8 +153,8 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
   #probe(): void {
     if (this.#closed || this.#probeTimer !== undefined) return;
     this.setState("reconnecting");
-    const delay = backoffDelay(this.#attempt++, this.#backoff);
-    this.#probeTimer = this.#timers.setTimeout(async () => {
+    const delay = this.nextDelay();
+    this.#probeTimer = this.timers.setTimeout(async () => {
       let ok = false;
       try {
         const res = await this.#fetch(`${this.#base}/healthz`, { cache: "no-store" });
@@ -183,7 +166,7 @@ export class SseTransport extends ConnectionStatus implements ChatTransport {
       this.#probeTimer = undefined;
       if (this.#closed) return;
       if (ok) {
-        this.#attempt = 0;
+        this.connected();
         this.setState(this.#open.size > 0 ? "open" : "idle");
       } else {
         this.#probe();

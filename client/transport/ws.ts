@@ -5,39 +5,27 @@
  * {@link Answers}' job; uploads are the {@link UploadQueue}'s.
  * @module
  */
-import { backoffDelay, type BackoffOptions } from "../backoff.ts";
 import { decodeFrame } from "../codec.ts";
-import { type Answer, Answers, ConnectionStatus } from "./session.ts";
+import { type Answer, type SessionOptions, TransportSession } from "./session.ts";
 import {
   type AnswerHandle,
   type AnswerHandlers,
   type Ask,
   type ChatTransport,
-  defaultTimers,
-  RESUME_TIMEOUT_MS,
   SocketState,
-  type Timers,
   type Uploaded,
   type UploadFile,
 } from "./types.ts";
 import { UploadFailed, UploadQueue } from "./uploads.ts";
 
 /** Options for {@link WsTransport}. */
-export interface WsTransportOptions {
+export interface WsTransportOptions extends SessionOptions {
   /** The WebSocket URL, e.g. `ws://host/ws/chat`. */
   url: string;
   /** The WebSocket constructor; default `globalThis.WebSocket`. */
   WebSocket?: new (url: string) => WebSocket;
-  backoff?: BackoffOptions;
-  timers?: Timers;
   /** Application ping interval while idle, in ms; 0 disables. Default 25 000. */
   pingIntervalMs?: number;
-  /**
-   * How long an answer cut off by a drop may wait for a new socket before
-   * it ends as lost, in ms. Default 20 000 (the server keeps a dropped
-   * answer running for 15 s).
-   */
-  resumeTimeoutMs?: number;
 }
 
 /**
@@ -50,20 +38,16 @@ export interface WsTransportOptions {
  * or no socket opens within `resumeTimeoutMs`, it ends with
  * {@link AnswerHandlers.lost} (a question is never re-sent on its own).
  */
-export class WsTransport extends ConnectionStatus implements ChatTransport {
+export class WsTransport extends TransportSession implements ChatTransport {
   /** Always `"ws"`. */
   readonly kind = "ws" as const;
   /** Files go over the socket as binary frames. */
   readonly canUpload = true;
   #url: string;
   #Ctor: new (url: string) => WebSocket;
-  #backoff: BackoffOptions;
-  #timers: Timers;
   #pingMs: number;
-  #answers: Answers;
   #uploads = new UploadQueue(() => this.#whenOpen());
   #ws: WebSocket | undefined;
-  #attempt = 0;
   #retryTimer: unknown;
   #pingTimer: unknown;
   #pingId = 0;
@@ -74,22 +58,11 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
 
   /** Creates the transport and starts connecting. */
   constructor(options: WsTransportOptions) {
-    super("connecting");
+    super("connecting", options);
     this.#url = options.url;
     this.#Ctor = options.WebSocket ?? globalThis.WebSocket;
-    this.#backoff = options.backoff ?? {};
-    this.#timers = options.timers ?? defaultTimers;
     this.#pingMs = options.pingIntervalMs ?? 25_000;
-    this.#answers = new Answers({
-      timers: this.#timers,
-      resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,
-    });
     this.#connect();
-  }
-
-  /** Number of reconnect attempts since the last successful open. */
-  get attempt(): number {
-    return this.#attempt;
   }
 
   ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
@@ -100,7 +73,7 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
       ...(ask.sessionId ? { session_id: ask.sessionId } : {}),
       ...(ask.attachments?.length ? { attachments: ask.attachments } : {}),
     });
-    const answer = this.#answers.open(ask.requestId, handlers, { phase: "queued", query });
+    const answer = this.answers.open(ask.requestId, handlers, { phase: "queued", query });
     this.#flush();
     return { requestId: ask.requestId, cancel: () => this.#cancel(answer) };
   }
@@ -111,7 +84,7 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
 
   close(): void {
     this.#closed = true;
-    this.#timers.clearTimeout(this.#retryTimer);
+    this.timers.clearTimeout(this.#retryTimer);
     this.#stopPing();
     const ws = this.#ws;
     this.#ws = undefined;
@@ -120,18 +93,18 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
     for (const waiter of this.#waiting.splice(0)) {
       waiter.reject(new UploadFailed("connection_lost", "Connection closed"));
     }
-    this.#answers.loseAll("Connection closed");
+    this.answers.loseAll("Connection closed");
     this.setState("closed");
   }
 
   #cancel(answer: Answer): void {
-    if (this.#answers.get(answer.requestId) !== answer) return;
+    if (this.answers.get(answer.requestId) !== answer) return;
     const cancel = JSON.stringify({ type: "cancel", request_id: answer.requestId });
     if (answer.phase === "queued" || answer.phase === "suspended") {
       // Not on the wire (never sent, or waiting for a new socket): end it
       // here; a dropped answer is still stopped on the server once we are back.
       if (answer.phase === "suspended") this.#outbox.push(cancel);
-      this.#answers.cancel(answer);
+      this.answers.cancel(answer);
       return;
     }
     this.#send(cancel);
@@ -160,7 +133,7 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
     this.#ws = ws;
     ws.onopen = () => {
       if (this.#ws !== ws) return;
-      this.#attempt = 0;
+      this.connected();
       this.setState("open");
       this.#flush();
       this.#startPing();
@@ -176,8 +149,8 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
       this.#stopPing();
       this.#uploads.fail("Connection lost during the upload");
       // Every answer whose query reached the server waits for the next socket.
-      for (const answer of this.#answers.all()) {
-        if (answer.phase !== "queued") this.#answers.suspend(answer);
+      for (const answer of this.answers.all()) {
+        if (answer.phase !== "queued") this.answers.suspend(answer);
       }
       this.#scheduleRetry();
     };
@@ -186,8 +159,7 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
   #scheduleRetry(): void {
     if (this.#closed) return;
     this.setState("reconnecting");
-    const delay = backoffDelay(this.#attempt++, this.#backoff);
-    this.#retryTimer = this.#timers.setTimeout(() => this.#connect(), delay);
+    this.#retryTimer = this.timers.setTimeout(() => this.#connect(), this.nextDelay());
   }
 
   #receive(text: string): void {
@@ -202,11 +174,11 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
       this.#uploads.uploaded(frame);
       return;
     }
-    let answer = frame.request_id === undefined ? undefined : this.#answers.get(frame.request_id);
+    let answer = frame.request_id === undefined ? undefined : this.answers.get(frame.request_id);
     if (frame.request_id === undefined) {
       // An error without a request id concerns the upload in flight or the
       // one running answer.
-      const sent = this.#answers.all().filter((a) => a.phase !== "queued");
+      const sent = this.answers.all().filter((a) => a.phase !== "queued");
       if (frame.type === "error" && this.#uploads.refused(frame, sent.length > 0)) return;
       if (sent.length !== 1) {
         console.warn(`Server error: ${frame.type === "error" ? frame.message : ""}`);
@@ -214,23 +186,23 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
       }
       answer = sent[0];
     }
-    if (answer) this.#answers.deliver(answer, frame);
+    if (answer) this.answers.deliver(answer, frame);
   }
 
   #flush(): void {
     const ws = this.#ws;
     if (!ws || ws.readyState !== SocketState.Open) return;
-    for (const answer of this.#answers.all()) {
+    for (const answer of this.answers.all()) {
       if (answer.phase !== "suspended") continue;
       ws.send(JSON.stringify({
         type: "resume",
         request_id: answer.requestId,
         last_seq: answer.seq.last,
       }));
-      this.#answers.resume(answer);
+      this.answers.resume(answer);
     }
     for (const frame of this.#outbox.splice(0)) ws.send(frame);
-    for (const answer of this.#answers.all()) {
+    for (const answer of this.answers.all()) {
       if (answer.phase !== "queued" || answer.query === undefined) continue;
       ws.send(answer.query);
       answer.query = undefined;
@@ -245,8 +217,8 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
 
   #startPing(): void {
     if (this.#pingMs <= 0) return;
-    this.#pingTimer = this.#timers.setTimeout(() => {
-      if (this.#answers.size === 0) {
+    this.#pingTimer = this.timers.setTimeout(() => {
+      if (this.answers.size === 0) {
         this.#send(JSON.stringify({ type: "ping", id: ++this.#pingId }));
       }
       this.#startPing();
@@ -254,7 +226,7 @@ export class WsTransport extends ConnectionStatus implements ChatTransport {
   }
 
   #stopPing(): void {
-    if (this.#pingTimer !== undefined) this.#timers.clearTimeout(this.#pingTimer);
+    if (this.#pingTimer !== undefined) this.timers.clearTimeout(this.#pingTimer);
     this.#pingTimer = undefined;
   }
 }
