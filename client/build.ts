@@ -49,8 +49,7 @@ export interface Bundler {
   bundle(entry: string, options: { root: string; tmpDir: string }): Promise<Uint8Array>;
 }
 
-/** The repository root, as a path. */
-export const ROOT: string = fileURLToPath(new URL("../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Where bundles and the manifest are written by default. */
 export const STATIC_DIR: URL = new URL("../static/", import.meta.url);
 const STATIC_PATH = fileURLToPath(STATIC_DIR);

@@ -21,24 +21,18 @@ import {
 /** The part of the `Bun` global this adapter uses. */
 interface BunGlobal {
   version: string;
-  build(options: {
-    entrypoints: string[];
-    target: "browser";
-    format: "esm";
-    minify: boolean;
-    jsx: { runtime: "automatic"; importSource: string };
-  }): Promise<{
+  build(options: Record<string, unknown>): Promise<{
     success: boolean;
     logs: unknown[];
     outputs: { kind: string; arrayBuffer(): Promise<ArrayBuffer> }[];
   }>;
 }
 
-function bun(): BunGlobal {
+const bun = (): BunGlobal => {
   const found = (globalThis as { Bun?: BunGlobal }).Bun;
   if (!found) throw new Error("Cannot build with Bun: run this file with bun");
   return found;
-}
+};
 
 /** `Bun.build` as a {@link Bundler}. */
 export const bunBundler: Bundler = {
