@@ -8,11 +8,14 @@ import { backoffDelay } from "../client/backoff.ts";
 import { decodeFrame } from "../client/codec.ts";
 import {
   type AnswerHandlers,
+  Answers,
   INTERRUPTED_MESSAGE,
   LOST_MESSAGE,
   mimeOf,
+  SeqGate,
   SseTransport,
   type Timers,
+  UPLOAD_ACCEPT,
   UPLOAD_CHUNK_BYTES,
   UploadFailed,
   WsTransport,
@@ -679,4 +682,94 @@ Deno.test("SseTransport gives up on a stream that does not come back, or is clos
   source().onerror?.();
   assertEquals(b.lost, [LOST_MESSAGE], "the browser gave up (HTTP error)");
   transport.close();
+});
+
+Deno.test("SeqGate passes new frames and frames without seq, drops repeats", () => {
+  const gate = new SeqGate();
+  const content = (seq: number): ServerFrame => ({
+    type: "content",
+    content: "x",
+    request_id: "r",
+    seq,
+  });
+  assertEquals([0, 1, 1, 0, 3, 2].map((seq) => gate.admit(content(seq))), [
+    true,
+    true,
+    false,
+    false,
+    true,
+    false,
+  ]);
+  assertEquals(gate.last, 3);
+  assert(gate.admit({ type: "error", code: "busy", message: "Busy" }));
+});
+
+Deno.test("Answers: not_found is a frame before a drop and an interruption after it", () => {
+  const answers = new Answers({ timers: new FakeTimers(), resumeTimeoutMs: 1_000 });
+  const notFound: ServerFrame = { type: "error", code: "not_found", message: "No such request" };
+  const a = recorder();
+  answers.deliver(answers.open("r1", a.handlers, { phase: "streaming" }), notFound);
+  assertEquals(a.frames, [notFound]);
+  assertEquals(a.lost, []);
+  const b = recorder();
+  const answer = answers.open("r2", b.handlers, { phase: "streaming" });
+  answers.suspend(answer);
+  answers.resume(answer);
+  assertEquals(answer.phase, "resumed");
+  answers.deliver(answer, notFound);
+  assertEquals(b.frames, []);
+  assertEquals(b.lost, [INTERRUPTED_MESSAGE]);
+  assertEquals(answers.size, 0);
+});
+
+Deno.test("Answers: the resume deadline ends a suspended answer once; resuming stops it", () => {
+  const timers = new FakeTimers();
+  const answers = new Answers({ timers, resumeTimeoutMs: 1_000 });
+  const a = recorder();
+  const kept = answers.open("r1", a.handlers, { phase: "streaming" });
+  answers.suspend(kept);
+  answers.suspend(kept); // a second drop report keeps the one deadline
+  assertEquals(timers.queue.length, 1);
+  answers.resume(kept);
+  assertEquals(timers.queue.length, 0, "resuming clears the deadline");
+  const b = recorder();
+  let expired = 0;
+  answers.suspend(answers.open("r2", b.handlers, { phase: "streaming" }), () => expired++);
+  assertEquals(timers.runNext(), 1_000);
+  assertEquals(b.lost, [LOST_MESSAGE]);
+  assertEquals(expired, 1);
+  assertEquals(a.lost, []);
+});
+
+Deno.test("Answers: cancel ends the answer after its last seq, once, and settles it", () => {
+  const answers = new Answers({ timers: new FakeTimers(), resumeTimeoutMs: 1_000 });
+  const a = recorder();
+  const settled: string[] = [];
+  const answer = answers.open("r1", a.handlers, {
+    phase: "streaming",
+    onSettle: (reason) => settled.push(reason),
+  });
+  answers.deliver(answer, { type: "content", content: "x", request_id: "r1", seq: 4 });
+  answers.cancel(answer);
+  answers.cancel(answer);
+  answers.lose(answer, LOST_MESSAGE);
+  assertEquals(a.frames.at(-1), {
+    type: "done",
+    finish_reason: "cancelled",
+    cancelled: true,
+    request_id: "r1",
+    seq: 5,
+  });
+  assertEquals(a.frames.length, 2);
+  assertEquals(a.lost, []);
+  assertEquals(settled, ["cancel"]);
+});
+
+Deno.test("the file picker offers the protocol's image types and the guessable text files", () => {
+  const offered = UPLOAD_ACCEPT.split(",");
+  for (const type of ["image/png", "image/jpeg", "image/gif", "image/webp", "text/*", ".md"]) {
+    assert(offered.includes(type), `accept lacks ${type}`);
+  }
+  assertEquals(mimeOf({ name: "photo.JPG", type: "" }), "image/jpeg");
+  assertEquals(mimeOf({ name: "pic.webp", type: "" }), "image/webp");
 });
