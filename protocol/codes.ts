@@ -10,6 +10,18 @@ export const WS_PATH = "/ws/chat";
 /** Path of the retained SSE endpoint. */
 export const SSE_PATH = "/agent_chat_stream";
 
+/** Formats the line a server prints once it listens (`url` without a trailing slash). */
+export function listeningLine(url: string, agent: string): string {
+  return `Listening on ${url}/ (agent: ${agent})`;
+}
+
+/**
+ * Matches the Listening line of a server's stdout (the agent part is
+ * optional, so bench peers that print only the URL match too); group 1 is
+ * the base URL, `http://host:port`, with no trailing slash.
+ */
+export const LISTENING_LINE = /^Listening on (https?:\/\/[^\s/]+)\/?(?: \(agent: [^)]+\))?$/m;
+
 /** Longest accepted query, in characters. */
 export const MAX_QUERY_LENGTH = 8_000;
 /** Pattern every session id and client-chosen request id must match. */
@@ -57,6 +69,8 @@ export const ErrorCode = {
   ShuttingDown: "shutting_down",
   /** The request line or frame is larger than the configured limit. */
   TooLarge: "too_large",
+  /** A plain HTTP request reached the WebSocket endpoint (HTTP 426). */
+  UpgradeRequired: "upgrade_required",
 } as const;
 
 /** One of the {@link ErrorCode} values. */

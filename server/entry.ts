@@ -1,23 +1,119 @@
 /**
- * The command-line start shared by `main.ts` (Deno) and `bun.ts` (Bun):
- * read the configuration (exit 1 naming a bad variable), build the client,
- * serve, print the Listening line, drain on SIGINT/SIGTERM.
+ * The one server start shared by the runtime entries (`main.ts` on Deno,
+ * `bun.ts` on Bun): open the backend, assemble the app, serve it through
+ * the runtime's adapter, and shut down gracefully (drain, bounded listener
+ * stop, drain log, backend close). {@link runEntry} is the command line.
  * @module
  */
 import process from "node:process";
+import type { Hono } from "hono";
+import type { UpgradeWebSocket } from "hono/ws";
+import { listeningLine } from "../protocol/codes.ts";
+import { type Agent, createAgent } from "./agents/mod.ts";
+import { createApp } from "./app.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { registryOf } from "./connections.ts";
+import { loadDocs } from "./docs.ts";
+import { createLogger } from "./log.ts";
+import { openBackend } from "./store/mod.ts";
+import type { Backend } from "./store/types.ts";
 
-/** A server a runtime entry started. */
-export interface Running {
+/** How long the listener's own shutdown may take once every stream is closed. */
+const LISTENER_STOP_MS = 1_000;
+
+/** A listening socket, as a runtime adapter opened it. */
+export interface Listener {
   /** `http://host:port` of the listener. */
   url: string;
-  /** Drains connections and stops. */
+  /** Stops accepting and closes the listener. */
+  shutdown(): Promise<void>;
+}
+
+/** What a runtime supplies: its name, its WebSocket upgrade and how it serves. */
+export interface RuntimeAdapter {
+  /** Chooses the backend (Deno: KV; Bun: SQLite + memory). */
+  runtime: "deno" | "bun";
+  /** Hono's `upgradeWebSocket` for the runtime. */
+  upgradeWebSocket: UpgradeWebSocket;
+  /** Serves `app` on `config`'s host and port. */
+  serve(app: Hono, config: Config): Promise<Listener>;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** `http://host:port` of the listener. */
+  url: string;
+  /**
+   * Graceful shutdown: refuses new streams (503), ends every running turn
+   * (persisted) and closes sockets with 1012 and SSE streams with a final
+   * event, all within `SHUTDOWN_TIMEOUT_MS`; then stops the listener and
+   * closes the backend.
+   */
   close(): Promise<void>;
 }
 
-/** Runs an entry point: `build` the client, then `start` the server. */
+/** Options of {@link startServer}. */
+export interface StartOptions {
+  /** Replaces the configured agent (tests use it). */
+  agent?: Agent;
+  /** Replaces the runtime's backend (tests use it); closed with the server. */
+  backend?: Backend;
+}
+
+/** Opens the backend, builds the app from `config` and serves it with `adapter`. */
+export async function startServer(
+  config: Config,
+  adapter: RuntimeAdapter,
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const logger = createLogger(config.LOG_LEVEL);
+  const agent = options.agent ?? createAgent(config, await loadDocs());
+  const backend = options.backend ?? await openBackend(config, adapter.runtime);
+  const app = createApp({
+    config,
+    agent,
+    backend,
+    upgradeWebSocket: adapter.upgradeWebSocket,
+    logger,
+  });
+  let listener: Listener;
+  try {
+    listener = await adapter.serve(app, config);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  const registry = registryOf(app);
+  let closing: Promise<void> | undefined;
+  return {
+    url: listener.url,
+    close() {
+      closing ??= (async () => {
+        const report = await registry.drain(config.SHUTDOWN_TIMEOUT_MS);
+        // Sockets and streams are closed; bound the listener's own wait too.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          listener.shutdown(),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, LISTENER_STOP_MS))),
+        ]);
+        clearTimeout(timer);
+        await backend.close();
+        if (report.drained + report.terminated > 0) {
+          logger.info("Drained connections", { ...report });
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The command line of an entry: read the configuration (exit 1 naming a bad
+ * variable), `build` the client, serve, print the Listening line, drain on
+ * SIGINT/SIGTERM.
+ */
 export async function runEntry(
-  start: (config: Config) => Promise<Running>,
+  adapter: RuntimeAdapter,
   build: () => Promise<unknown>,
 ): Promise<void> {
   let config: Config;
@@ -29,8 +125,8 @@ export async function runEntry(
     process.exit(1);
   }
   await build();
-  const running = await start(config);
-  console.log(`Listening on ${running.url}/ (agent: ${config.AGENT})`);
+  const running = await startServer(config, adapter);
+  console.log(listeningLine(running.url, config.AGENT));
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     try {
       process.on(signal, async () => {

@@ -243,7 +243,7 @@ Deno.test("a plain GET on /ws/chat answers 426", async () => {
   try {
     const response = await fetch(server.wsUrl.replace(/^ws/, "http"));
     assertEquals(response.status, 426);
-    assertStringIncludes((await response.json()).error, "WebSocket");
+    assertStringIncludes((await response.json()).error.message, "WebSocket");
   } finally {
     await server.close();
   }

@@ -2,20 +2,9 @@
  * The contract every agent implements.
  * @module
  */
+import type { Turn } from "../store/types.ts";
 
-/** One finished turn of a conversation, as kept in the session store. */
-export interface Turn {
-  /** What the user asked. */
-  query: string;
-  /** The answer text the user saw (partial when the turn was cancelled). */
-  answer: string;
-  /** How the turn ended. */
-  finishReason: "stop" | "cancelled" | "error";
-  /** Names of the tools the agent used. */
-  tools: string[];
-  /** Epoch milliseconds when the turn finished. */
-  at: number;
-}
+export type { Turn };
 
 /** A file the user uploaded and named in the question. */
 export interface Attachment {

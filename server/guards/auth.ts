@@ -18,7 +18,8 @@
 import type { MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { Credential } from "../config.ts";
-import { errorBody, type GuardEnv } from "./env.ts";
+import { errorResponse } from "../http_error.ts";
+import type { GuardEnv } from "./env.ts";
 
 const text = new TextEncoder();
 
@@ -94,7 +95,7 @@ function bearer(header: string | undefined): string | undefined {
 
 function unauthorized(c: Parameters<MiddlewareHandler>[0], message: string) {
   c.header("www-authenticate", 'Bearer realm="chat"');
-  return c.json(errorBody(ErrorCode.Unauthorized, message), 401);
+  return errorResponse(c, 401, ErrorCode.Unauthorized, message);
 }
 
 /**

@@ -8,7 +8,8 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
-import { errorBody, type GuardEnv, type Lease } from "./env.ts";
+import { errorResponse } from "../http_error.ts";
+import type { GuardEnv, Lease } from "./env.ts";
 
 /** Seconds a refused client is asked to wait. */
 const RETRY_AFTER_S = 5;
@@ -43,10 +44,9 @@ export function connectionLimit(
       const message = `Too many connections: at most ${max} concurrent streams per client address`;
       if (!upgrade) {
         c.header("retry-after", String(RETRY_AFTER_S));
-        return c.json(
-          errorBody(ErrorCode.RateLimited, message, { retry_after: RETRY_AFTER_S }),
-          429,
-        );
+        return errorResponse(c, 429, ErrorCode.RateLimited, message, {
+          retry_after: RETRY_AFTER_S,
+        });
       }
       c.set("rejection", { retryAfter: RETRY_AFTER_S, message });
       return await next();

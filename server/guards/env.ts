@@ -33,8 +33,3 @@ export interface GuardVariables {
 export interface GuardEnv {
   Variables: GuardVariables;
 }
-
-/** A JSON error body like every other error response of the service. */
-export function errorBody(code: string, message: string, extra: Record<string, unknown> = {}) {
-  return { error: { code, message, ...extra } };
-}

@@ -10,7 +10,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
-import { errorBody } from "./env.ts";
+import { errorResponse } from "../http_error.ts";
 
 /** 403 for an `Origin` outside `allowed` and not same-origin. */
 export function originGuard(allowed: readonly string[]): MiddlewareHandler {
@@ -20,12 +20,11 @@ export function originGuard(allowed: readonly string[]): MiddlewareHandler {
     if (origin === undefined || list.has(origin) || isSameOrigin(origin, c.req.header("host"))) {
       return await next();
     }
-    return c.json(
-      errorBody(
-        ErrorCode.Forbidden,
-        `Cannot accept origin ${JSON.stringify(origin.slice(0, 200))}: not allowed`,
-      ),
+    return errorResponse(
+      c,
       403,
+      ErrorCode.Forbidden,
+      `Cannot accept origin ${JSON.stringify(origin.slice(0, 200))}: not allowed`,
     );
   };
 }

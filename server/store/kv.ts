@@ -1,39 +1,33 @@
 /**
- * Session history in Deno KV: a bounded window of turns per session.
+ * The Deno KV backend: session history, stream log and uploads in one KV
+ * database, shared by every instance that opens the same database (Deno
+ * Deploy isolates, several local processes on one file).
  *
- * Keys: `["sessions", id, "meta"]` holds the next turn number;
- * `["sessions", id, "turns", n]` holds turn `n`;
- * `["sessions", id, "owner"]` holds the identity that claimed it. Appends are atomic
- * (checked against the meta versionstamp), so concurrent writers from many
- * isolates never overwrite each other.
+ * Keys (stream log and uploads expire after the TTL):
+ * - `["sessions", id, "meta"]` next turn number; `["sessions", id, "turns", n]`
+ *   turn `n`; `["sessions", id, "owner"]` the identity that claimed it.
+ *   Appends are atomic (checked against the meta versionstamp).
+ * - `["streams", requestId, "meta"]` session, identity, ended;
+ *   `["streams", requestId, "batch", firstSeq]` a batch of events;
+ *   `["streams", requestId, "cancel"]` set when any instance cancels it;
+ *   `["active", sessionId]` the latest answer of a session (AI SDK resume).
+ * - `["uploads", sessionId, uploadId, "meta" | "text", i]` an upload, its
+ *   text split into values under KV's 64 KiB limit.
  * @module
  */
-import type { Turn } from "../agents/types.ts";
-import type { SessionStore } from "./types.ts";
+import { fitTurn, sliceText, splitBatches } from "./fit.ts";
+import type {
+  Backend,
+  LoggedEvent,
+  LogRead,
+  SessionStore,
+  StoredUpload,
+  StreamLog,
+  Turn,
+  UploadStore,
+} from "./types.ts";
 
-/** KV refuses values over 64 KiB; stay well under it. */
-const MAX_VALUE_BYTES = 60_000;
 const MAX_ATTEMPTS = 10;
-
-interface Meta {
-  next: number;
-}
-
-/** Shrinks a turn until its serialised form fits in one KV value. */
-export function fitTurn(turn: Turn): Turn {
-  // A UTF-16 code unit never takes more than 3 UTF-8 bytes: most turns fit without encoding.
-  if (JSON.stringify(turn).length * 3 <= MAX_VALUE_BYTES) return turn;
-  const encoder = new TextEncoder();
-  let fitted = turn;
-  while (encoder.encode(JSON.stringify(fitted)).length > MAX_VALUE_BYTES) {
-    const answer = fitted.answer.slice(0, Math.floor(fitted.answer.length / 2));
-    const query = answer.length === 0
-      ? fitted.query.slice(0, Math.floor(fitted.query.length / 2))
-      : fitted.query;
-    fitted = { ...fitted, query, answer };
-  }
-  return fitted;
-}
 
 /**
  * Opens Deno KV: a file at `path` (its folder is created), `:memory:`, or
@@ -45,6 +39,36 @@ export async function openKv(path: string | undefined): Promise<Deno.Kv> {
     if (dir) await Deno.mkdir(dir, { recursive: true });
   }
   return await Deno.openKv(path);
+}
+
+/** Options of {@link openKvBackend}. */
+export interface KvBackendOptions {
+  /** Turns kept per session. */
+  window: number;
+  /** How long logged answers and uploads live. */
+  ttlMs: number;
+}
+
+/** Opens the KV backend at `path` (`:memory:`, a file, or `undefined` for the platform's). */
+export async function openKvBackend(
+  path: string | undefined,
+  options: KvBackendOptions,
+): Promise<Backend> {
+  const kv = await openKv(path);
+  let closed = false;
+  return {
+    name: "kv",
+    history: new KvSessionStore(kv, options),
+    streamLog: new KvStreamLog(kv, options),
+    uploads: new KvUploadStore(kv, options),
+    close() {
+      if (!closed) {
+        closed = true;
+        kv.close();
+      }
+      return Promise.resolve();
+    },
+  };
 }
 
 /** A {@link SessionStore} over a Deno KV database. */
@@ -80,11 +104,11 @@ export class KvSessionStore implements SessionStore {
     const metaKey = ["sessions", sessionId, "meta"];
     const value = fitTurn(turn);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const meta = await this.#kv.get<Meta>(metaKey);
+      const meta = await this.#kv.get<{ next: number }>(metaKey);
       const n = meta.value?.next ?? 0;
       const op = this.#kv.atomic()
         .check(meta)
-        .set(metaKey, { next: n + 1 } satisfies Meta)
+        .set(metaKey, { next: n + 1 })
         .set(["sessions", sessionId, "turns", n], value);
       if (n - this.#window >= 0) {
         op.delete(["sessions", sessionId, "turns", n - this.#window]);
@@ -108,5 +132,124 @@ export class KvSessionStore implements SessionStore {
 
   close(): void {
     this.#kv.close();
+  }
+}
+
+interface StreamMeta {
+  sessionId: string;
+  identity?: string;
+  next: number;
+  ended: boolean;
+}
+
+/** A {@link StreamLog} in Deno KV; events are written in batches, one KV value each. */
+export class KvStreamLog implements StreamLog {
+  #kv: Deno.Kv;
+  #ttlMs: number;
+
+  /** Keeps entries for `ttlMs` milliseconds. */
+  constructor(kv: Deno.Kv, options: { ttlMs: number }) {
+    this.#kv = kv;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  async begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
+    const expireIn = this.#ttlMs;
+    const meta: StreamMeta = { sessionId, identity, next: 0, ended: false };
+    await this.#kv.atomic()
+      .set(["streams", requestId, "meta"], meta, { expireIn })
+      .set(["active", sessionId], requestId, { expireIn })
+      .commit();
+  }
+
+  async append(requestId: string, events: LoggedEvent[], ended: boolean): Promise<void> {
+    const metaKey = ["streams", requestId, "meta"];
+    const meta = await this.#kv.get<StreamMeta>(metaKey);
+    if (!meta.value) throw new Error(`Cannot append to stream: "${requestId}" was not begun`);
+    const expireIn = this.#ttlMs;
+    const op = this.#kv.atomic();
+    for (const batch of splitBatches(events)) {
+      op.set(["streams", requestId, "batch", batch[0].seq], batch, { expireIn });
+    }
+    const last = events.at(-1);
+    op.set(
+      metaKey,
+      {
+        ...meta.value,
+        next: last ? last.seq + 1 : meta.value.next,
+        ended: ended || meta.value.ended,
+      } satisfies StreamMeta,
+      { expireIn },
+    );
+    await op.commit();
+  }
+
+  async read(requestId: string, afterSeq: number): Promise<LogRead | undefined> {
+    const meta = await this.#kv.get<StreamMeta>(["streams", requestId, "meta"]);
+    if (!meta.value) return undefined;
+    const events: LoggedEvent[] = [];
+    const batches = this.#kv.list<LoggedEvent[]>({ prefix: ["streams", requestId, "batch"] });
+    for await (const entry of batches) {
+      for (const item of entry.value) if (item.seq > afterSeq) events.push(item);
+    }
+    const { sessionId, identity, ended } = meta.value;
+    return { sessionId, identity, events, ended };
+  }
+
+  async latest(sessionId: string): Promise<string | undefined> {
+    return (await this.#kv.get<string>(["active", sessionId])).value ?? undefined;
+  }
+
+  async requestCancel(requestId: string): Promise<void> {
+    await this.#kv.set(["streams", requestId, "cancel"], true, { expireIn: this.#ttlMs });
+  }
+
+  async isCancelRequested(requestId: string): Promise<boolean> {
+    return (await this.#kv.get<boolean>(["streams", requestId, "cancel"])).value === true;
+  }
+}
+
+type UploadMeta = Omit<StoredUpload, "text"> & { slices: number; hasText: boolean };
+
+/** An {@link UploadStore} in Deno KV; entries expire after `ttlMs`. */
+export class KvUploadStore implements UploadStore {
+  #kv: Deno.Kv;
+  #ttlMs: number;
+
+  /** Wraps an open KV database. */
+  constructor(kv: Deno.Kv, options: { ttlMs: number }) {
+    this.#kv = kv;
+    this.#ttlMs = options.ttlMs;
+  }
+
+  async save(sessionId: string, upload: StoredUpload): Promise<void> {
+    const { text, ...meta } = upload;
+    const slices = text === undefined ? [] : sliceText(text);
+    const expireIn = this.#ttlMs;
+    const op = this.#kv.atomic().set(
+      ["uploads", sessionId, upload.uploadId, "meta"],
+      {
+        ...meta,
+        slices: slices.length,
+        hasText: text !== undefined,
+      } satisfies UploadMeta,
+      { expireIn },
+    );
+    slices.forEach((slice, i) =>
+      op.set(["uploads", sessionId, upload.uploadId, "text", i], slice, { expireIn })
+    );
+    const result = await op.commit();
+    if (!result.ok) throw new Error(`Cannot save upload: "${upload.uploadId}" was not written`);
+  }
+
+  async load(sessionId: string, uploadId: string): Promise<StoredUpload | undefined> {
+    const meta = await this.#kv.get<UploadMeta>(["uploads", sessionId, uploadId, "meta"]);
+    if (!meta.value) return undefined;
+    const { slices: _slices, hasText, ...upload } = meta.value;
+    if (!hasText) return upload;
+    let text = "";
+    const slices = this.#kv.list<string>({ prefix: ["uploads", sessionId, uploadId, "text"] });
+    for await (const entry of slices) text += entry.value;
+    return { ...upload, text };
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Session history in SQLite: the same bounded window of turns per session as
- * {@link KvSessionStore}, for runtimes without Deno KV (Bun, via `bun:sqlite`).
+ * The SQLite backend (Bun): session history in SQLite, the same bounded
+ * window of turns per session as the KV store, for runtimes without Deno KV
+ * (via `bun:sqlite`); stream log and uploads in process memory.
  *
  * One table, `turns(session_id, n, turn)`. An append is one `BEGIN IMMEDIATE`
  * transaction (next number, insert, drop what fell out of the window), so
@@ -15,9 +16,9 @@
  * so this module type-checks and loads on Deno too.
  * @module
  */
-import type { Turn } from "../agents/types.ts";
-import { fitTurn } from "./kv.ts";
-import type { SessionStore } from "./types.ts";
+import { fitTurn } from "./fit.ts";
+import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
+import type { Backend, SessionStore, Turn } from "./types.ts";
 
 /** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
 export interface SqliteStatement {
@@ -145,4 +146,39 @@ export class SqliteSessionStore implements SessionStore {
   close(): void {
     this.#db.close();
   }
+}
+
+/** Options of {@link openSqliteBackend}. */
+export interface SqliteBackendOptions {
+  /** Turns kept per session. */
+  window: number;
+  /** How long logged answers and uploads live. */
+  ttlMs: number;
+}
+
+/**
+ * Opens the Bun backend: history in the SQLite file at `path` (`bun:sqlite`),
+ * stream log and uploads in process memory. The memory parts are a
+ * deliberate single-node choice: a resume or an upload is only found on the
+ * instance that has it. In a fleet the shared backend (Redis) replaces them.
+ */
+export async function openSqliteBackend(
+  path: string,
+  options: SqliteBackendOptions,
+): Promise<Backend> {
+  const history = await SqliteSessionStore.open(path, options);
+  let closed = false;
+  return {
+    name: "sqlite",
+    history,
+    streamLog: new MemoryStreamLog(options),
+    uploads: new MemoryUploadStore(options),
+    close() {
+      if (!closed) {
+        closed = true;
+        history.close();
+      }
+      return Promise.resolve();
+    },
+  };
 }

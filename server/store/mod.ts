@@ -1,0 +1,49 @@
+/**
+ * Chooses and opens the storage backend: the one place that knows which
+ * engine a runtime uses.
+ *
+ * - Deno: Deno KV (`KV_PATH`, or the platform's database on Deno Deploy)
+ *   for history, stream log and uploads; shared by every instance.
+ * - Bun: SQLite history beside `KV_PATH` plus in-memory stream log and
+ *   uploads (single node; see {@link openSqliteBackend}).
+ * @module
+ */
+import process from "node:process";
+import type { Config } from "../config.ts";
+import { type Env, kvPathFor } from "../deploy.ts";
+import { openKvBackend } from "./kv.ts";
+import { openSqliteBackend, sqlitePathFor } from "./sqlite.ts";
+import type { Backend } from "./types.ts";
+
+export type {
+  Backend,
+  LoggedEvent,
+  LogRead,
+  SessionStore,
+  StoredUpload,
+  StreamLog,
+  Turn,
+  UploadStore,
+} from "./types.ts";
+
+/** The runtimes with a backend of their own. */
+export type BackendRuntime = "deno" | "bun";
+
+/** Options of {@link openBackend}. */
+export interface OpenBackendOptions {
+  /** Environment variables (default: the process's), for platform defaults. */
+  env?: Env;
+}
+
+/** Opens the backend `config` asks for on `runtime`. */
+export async function openBackend(
+  config: Config,
+  runtime: BackendRuntime,
+  options: OpenBackendOptions = {},
+): Promise<Backend> {
+  const env = options.env ?? process.env;
+  const settings = { window: config.HISTORY_WINDOW, ttlMs: config.STREAM_TTL_MS };
+  // A shared Redis backend, when configured, goes here (before the per-runtime default).
+  if (runtime === "bun") return await openSqliteBackend(sqlitePathFor(config.KV_PATH), settings);
+  return await openKvBackend(kvPathFor(config, env), settings);
+}

@@ -1,0 +1,167 @@
+/**
+ * Delivery of one answer to one client connection, whatever the transport:
+ * start or attach, resume after a sequence number (here or from another
+ * instance's log), cancel, detach on disconnect, graceful shutdown and the
+ * stop reasons (shutdown, stall) every transport sends.
+ * @module
+ */
+import { ErrorCode } from "../../protocol/codes.ts";
+import { isFinal, TurnStop } from "../core.ts";
+import type { Logger } from "../log.ts";
+import type { LoggedEvent } from "../store/types.ts";
+import type { Producer, ResumeResult, StartRequest, StreamHub, Subscriber } from "./hub.ts";
+
+/** The stop reason of every answer ended by a graceful shutdown. */
+export function shutdownStop(): TurnStop {
+  return new TurnStop(ErrorCode.ShuttingDown, "The server is restarting; reconnect shortly");
+}
+
+/** The stop reason of an answer whose client stopped reading past the stall limit. */
+export function stallStop(): TurnStop {
+  return new TurnStop(ErrorCode.Timeout, "The client stopped reading");
+}
+
+/** The error a client gets when its resume of `requestId` is refused. */
+export function resumeRefusal(
+  result: Exclude<ResumeResult, "resumed">,
+  requestId: string,
+): { code: ErrorCode; message: string } {
+  return result === "forbidden"
+    ? {
+      code: ErrorCode.Forbidden,
+      message: `Cannot resume "${requestId}": it belongs to another identity`,
+    }
+    : {
+      code: ErrorCode.NotFound,
+      message:
+        `Cannot resume: no answer with request_id "${requestId}" (it finished and expired, or never started)`,
+    };
+}
+
+/** How a transport takes the events of its answer. */
+export interface DeliveryOptions {
+  /** The authenticated identity, when authentication is on. */
+  identity?: string;
+  /** Writes one event to the client (encoded by the transport's dialect). */
+  write(item: LoggedEvent): void;
+  /**
+   * Called after each non-final event; a returned promise pauses the
+   * answer until the client caught up (backpressure).
+   */
+  pace?(): void | Promise<void>;
+  /** Called once when the answer is over for this client. */
+  onEnd?(): void;
+  /** Where failures are logged. */
+  logger: Logger;
+}
+
+/** One answer (`answerId`) delivered to one client connection. */
+export class Delivery {
+  /** The answer's request id. */
+  readonly answerId: string;
+  #hub: StreamHub;
+  #options: DeliveryOptions;
+  #producer: Producer | undefined;
+  #following = new AbortController();
+  #ended = Promise.withResolvers<void>();
+  #over = false;
+  #subscriber: Subscriber = {
+    deliver: (item) => {
+      if (this.#over) return;
+      this.#options.write(item);
+      if (isFinal(item.event)) this.#end();
+      else return this.#options.pace?.();
+    },
+  };
+
+  /** Prepares the delivery of answer `answerId`; call {@link start} or {@link resume}. */
+  constructor(hub: StreamHub, answerId: string, options: DeliveryOptions) {
+    this.#hub = hub;
+    this.answerId = answerId;
+    this.#options = options;
+  }
+
+  /** Settles when the answer is over for this client. */
+  get done(): Promise<void> {
+    return this.#ended.promise;
+  }
+
+  /** True once the answer is over for this client. */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  /** Starts a new answer (`request.requestId` is {@link answerId}) with this client attached. */
+  start(request: Omit<StartRequest, "requestId">): void {
+    const { identity } = this.#options;
+    this.#producer = this.#hub.start(
+      { ...request, requestId: this.answerId },
+      this.#subscriber,
+      identity,
+    );
+  }
+
+  /**
+   * Sends every event after `afterSeq`, then the live ones, from the local
+   * producer or another instance's log. `refused` is told why a resume
+   * cannot be served (before the delivery ends). Never rejects.
+   */
+  async resume(
+    afterSeq: number,
+    refused: (refusal: { code: ErrorCode; message: string }) => void,
+  ): Promise<void> {
+    try {
+      const result = await this.#hub.resume(this.answerId, afterSeq, this.#subscriber, {
+        signal: this.#following.signal,
+        identity: this.#options.identity,
+        onAttach: (producer) => (this.#producer = producer),
+      });
+      if (result !== "resumed") refused(resumeRefusal(result, this.answerId));
+      // Everything was replayed (the final event included, unless the client
+      // already had it): the answer is over for this client.
+      else if (this.#producer && !this.#producer.ended) return;
+    } catch (error) {
+      this.#options.logger.error("Cannot resume answer", { requestId: this.answerId, error });
+    }
+    this.#end();
+  }
+
+  /** Cancels the answer, wherever it runs (the client asked). */
+  async cancel(): Promise<void> {
+    if (this.#producer) this.#producer.cancel();
+    else await this.#hub.cancel(this.answerId, this.#options.identity);
+  }
+
+  /** Ends the answer with an `error` of `reason`'s code (stall, timeout). */
+  stop(reason: TurnStop): void {
+    this.#producer?.cancel(reason);
+  }
+
+  /**
+   * The client went away. `keepAlive`: the answer goes on for the grace
+   * period for a resume; else it is cancelled (when no one else follows it).
+   */
+  detach(keepAlive: boolean): void {
+    this.#following.abort();
+    this.#producer?.unsubscribe(this.#subscriber, keepAlive);
+    this.#end();
+  }
+
+  /**
+   * Graceful shutdown: an answer running here ends with `shutting_down`
+   * (persisted) and its final event reaches the client; one followed from
+   * another instance's log is let go.
+   */
+  async shutdown(): Promise<void> {
+    if (!this.#producer) return this.detach(false);
+    this.#producer.cancel(shutdownStop());
+    await this.done;
+  }
+
+  #end(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#ended.resolve();
+    this.#options.onEnd?.();
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * One running answer ({@link Producer}): runs the turn in the chat core,
+ * fans its events out to subscribers, keeps the answer running for a grace
+ * period once the last one drops, and from then on writes its events to the
+ * stream log in batches and polls the log for a cancel from elsewhere.
+ * @module
+ */
+import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
+import type { Logger } from "../log.ts";
+import type { LoggedEvent, StreamLog } from "../store/types.ts";
+
+/** Receives the events of one answer, in order, each exactly once. */
+export interface Subscriber {
+  /** Called for each event; a returned promise slows the producer (backpressure). */
+  deliver(item: LoggedEvent): void | Promise<void>;
+}
+
+/** Settings of the hub. */
+export interface HubOptions {
+  /** How long an answer with no subscriber keeps running. */
+  graceMs: number;
+  /** Longest delay before produced events reach the log (once logging). */
+  flushMs: number;
+  /** How often an orphaned answer checks the log for a cancel from elsewhere. */
+  cancelPollMs: number;
+  /** How often a remote reader polls the log for new events. */
+  logPollMs: number;
+  /**
+   * How long a resume waits for an answer to appear in the log (another
+   * instance may still be writing its first batch) before calling it unknown.
+   */
+  unknownWaitMs: number;
+}
+
+/** A request the hub can start. */
+export type StartRequest =
+  & Required<Pick<TurnRequest, "query" | "sessionId" | "requestId">>
+  & TurnRequest;
+
+/** What a producer needs from the hub that runs it. */
+export interface ProducerHost {
+  /** The chat core that runs turns. */
+  readonly core: ChatCore;
+  /** Where orphaned answers are logged. */
+  readonly streamLog: StreamLog;
+  /** Where failures are logged. */
+  readonly logger: Logger;
+  /** Timing settings. */
+  readonly options: HubOptions;
+  /** Called by a producer when it has finished and flushed. */
+  forget(producer: Producer): void;
+}
+
+/** One running answer. */
+export class Producer {
+  /** The answer's request id. */
+  readonly requestId: string;
+  /** The session the answer belongs to. */
+  readonly sessionId: string;
+  /** Who started it (when authentication is on). */
+  readonly identity: string | undefined;
+  /** Every event so far, in order; `events[i].seq === i`. */
+  readonly events: LoggedEvent[] = [];
+  /** Settles when the answer ended and its log (if any) is flushed. */
+  readonly done: Promise<void>;
+  #hub: ProducerHost;
+  #subscribers = new Set<Subscriber>();
+  /** Subscribers still being sent their backlog. */
+  #joining = new Set<Subscriber>();
+  #abort = new AbortController();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #logging = false;
+  #logged = 0;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  #writes: Promise<void> = Promise.resolve();
+  #cancelPoll: ReturnType<typeof setInterval> | undefined;
+
+  /** Starts the answer at once. */
+  constructor(hub: ProducerHost, request: StartRequest, identity: string | undefined) {
+    this.#hub = hub;
+    this.requestId = request.requestId;
+    this.sessionId = request.sessionId;
+    this.identity = identity;
+    this.done = this.#run(request);
+  }
+
+  /** True once the final event was produced. */
+  get ended(): boolean {
+    const last = this.events.at(-1);
+    return last !== undefined && isFinal(last.event);
+  }
+
+  /** Stops the answer; `reason` may be a `TurnStop` (see the core). */
+  cancel(reason?: unknown): void {
+    this.#abort.abort(reason);
+  }
+
+  /** Sends every event after `afterSeq`, then the live ones, to `subscriber`. */
+  async subscribe(subscriber: Subscriber, afterSeq: number): Promise<void> {
+    clearTimeout(this.#graceTimer);
+    // Events produced while the backlog is replayed are appended to it; the
+    // switch to live delivery happens with no await in between, so nothing
+    // is missed or sent twice.
+    const backlog = this.events.slice(afterSeq + 1);
+    const buffer: Subscriber = { deliver: (item) => void backlog.push(item) };
+    this.#subscribers.add(buffer);
+    this.#joining.add(subscriber);
+    try {
+      for (let i = 0; i < backlog.length && this.#joining.has(subscriber); i++) {
+        await subscriber.deliver(backlog[i]);
+      }
+    } finally {
+      this.#subscribers.delete(buffer);
+    }
+    // Unsubscribed while catching up: stay out.
+    if (this.#joining.delete(subscriber) && !this.ended) this.#subscribers.add(subscriber);
+  }
+
+  /**
+   * Stops sending to `subscriber`. With none left, the answer is cancelled
+   * at once when `keepAlive` is false (the client ended it on purpose),
+   * else it goes on for the grace period, logged for a resume elsewhere.
+   */
+  unsubscribe(subscriber: Subscriber, keepAlive: boolean): void {
+    if (!this.#subscribers.delete(subscriber) && !this.#joining.delete(subscriber)) return;
+    // The client may have missed the tail, even of an ended answer: log it
+    // so a reconnect anywhere can replay it.
+    if (keepAlive) this.#startLogging();
+    if (this.#subscribers.size > 0 || this.ended) return;
+    const graceMs = this.#hub.options.graceMs;
+    if (!keepAlive || graceMs === 0) {
+      this.cancel();
+      return;
+    }
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = setTimeout(() => {
+      if (this.#subscribers.size === 0) this.cancel();
+    }, graceMs);
+  }
+
+  async #run(request: StartRequest): Promise<void> {
+    try {
+      await this.#hub.core.run(request, {
+        signal: this.#abort.signal,
+        identity: this.identity,
+        emit: (event) => this.#emit(event),
+      });
+    } finally {
+      clearTimeout(this.#graceTimer);
+      clearInterval(this.#cancelPoll);
+      if (this.#logging) {
+        clearTimeout(this.#flushTimer);
+        await this.#flush();
+      }
+      this.#hub.forget(this);
+    }
+  }
+
+  #emit(event: CoreEvent): void | Promise<void> {
+    const item: LoggedEvent = { seq: this.events.length, event };
+    this.events.push(item);
+    if (this.#logging) {
+      this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#hub.options.flushMs);
+    }
+    let waits: Promise<void>[] | undefined;
+    for (const subscriber of this.#subscribers) {
+      const pending = subscriber.deliver(item);
+      if (pending) (waits ??= []).push(pending);
+    }
+    if (waits) return Promise.all(waits).then(() => {});
+  }
+
+  /** From now on the answer is logged, from its first event. */
+  #startLogging(): void {
+    if (this.#logging) return;
+    this.#logging = true;
+    const log = this.#hub.streamLog;
+    this.#writes = this.#writes.then(() =>
+      log.begin(this.requestId, this.sessionId, this.identity)
+    );
+    void this.#flush();
+    if (this.ended) return;
+    this.#cancelPoll = setInterval(async () => {
+      if (await log.isCancelRequested(this.requestId).catch(() => false)) this.cancel();
+    }, this.#hub.options.cancelPollMs);
+  }
+
+  #flush(): Promise<void> {
+    this.#flushTimer = undefined;
+    const batch = this.events.slice(this.#logged);
+    if (batch.length === 0) return this.#writes;
+    this.#logged = this.events.length;
+    const ended = isFinal(batch.at(-1)!.event);
+    this.#writes = this.#writes
+      .then(() => this.#hub.streamLog.append(this.requestId, batch, ended))
+      .catch((error) => {
+        this.#hub.logger.error("Cannot log stream events", { requestId: this.requestId, error });
+      });
+    return this.#writes;
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * One WebSocket of `/ws/chat` ({@link WsConnection}): socket handling only.
+ * Rate limit, frame size limit, decoding and dispatch to the dialect
+ * modules, backpressure on `bufferedAmount`, close and graceful drain.
+ *
+ * One answer at a time per socket: a query that arrives while an answer
+ * streams gets a `busy` error and the running answer goes on. Answers run
+ * in the hub, not in the socket: a socket that drops (any close but a clean
+ * 1000) leaves its answer running for the grace period to be resumed.
+ * @module
+ */
+import type { WSContext } from "hono/ws";
+import { CloseCode, ErrorCode } from "../../../protocol/codes.ts";
+import { decodeClientFrame, type ServerFrame } from "../../../protocol/frames.ts";
+import type { Drainable } from "../../connections.ts";
+import { newId } from "../../core.ts";
+import type { FrameEncoder } from "../../encode.ts";
+import type { Rejection } from "../../guards/env.ts";
+import { Delivery, stallStop } from "../../streams/delivery.ts";
+import { aiSdkErrorFrame, handleAiSdk, isAiSdkFrame } from "./ai_sdk.ts";
+import { handleNative } from "./native.ts";
+import {
+  type ActiveAnswer,
+  errorFrame,
+  type StartTurn,
+  type WsDeps,
+  type WsSession,
+} from "./session.ts";
+import { WsUploads } from "./uploads.ts";
+
+/** The close code a peer's close frame without a status code arrives as. */
+const NO_STATUS = 1005;
+
+/** Frames sent between two reads of the socket's buffered amount. */
+const BUFFER_CHECK_EVERY = 16;
+
+/** How often a paused answer checks whether the socket drained. */
+const DRAIN_POLL_MS = 10;
+
+/** Options of {@link WsConnection}. */
+export interface WsConnectionOptions {
+  /** The authenticated identity, when authentication is on. */
+  identity?: string;
+}
+
+/** Reads how many bytes a socket has queued but not yet written. */
+function bufferedReader(ws: WSContext): () => number {
+  const raw = ws.raw as { bufferedAmount?: number; getBufferedAmount?: () => number } | undefined;
+  if (raw && typeof raw.bufferedAmount === "number") return () => raw.bufferedAmount!;
+  if (raw && typeof raw.getBufferedAmount === "function") return () => raw.getBufferedAmount!();
+  return () => 0;
+}
+
+/** The bytes of a binary message, whatever the runtime hands over. */
+async function bytesOf(data: unknown): Promise<Uint8Array | undefined> {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  if (data instanceof Blob) return new Uint8Array(await data.arrayBuffer());
+  return undefined;
+}
+
+/** Close reasons must fit in 123 bytes. */
+function truncateReason(reason: string): string {
+  return reason.length <= 120 ? reason : reason.slice(0, 117) + "...";
+}
+
+/** State and message handling of one WebSocket. */
+export class WsConnection implements Drainable, WsSession {
+  readonly deps: WsDeps;
+  readonly identity: string | undefined;
+  #ws: WSContext;
+  #active: ActiveAnswer | undefined;
+  #uploads: WsUploads;
+  #binary: Promise<void> = Promise.resolve();
+  #closed = false;
+  #gone = Promise.withResolvers<void>();
+  #buffered: () => number;
+  #windowStart = 0;
+  #windowCount = 0;
+
+  /** Wraps an open socket. */
+  constructor(deps: WsDeps, ws: WSContext, options: WsConnectionOptions = {}) {
+    this.deps = deps;
+    this.identity = options.identity;
+    this.#ws = ws;
+    this.#buffered = bufferedReader(ws);
+    this.#uploads = new WsUploads(this);
+  }
+
+  /** The answer streaming on this socket, if any. */
+  get active(): ActiveAnswer | undefined {
+    return this.#active;
+  }
+
+  /** Sends one text frame; dropped once the socket closed. */
+  send = (frame: string): void => {
+    if (this.#closed) return;
+    try {
+      this.#ws.send(frame);
+    } catch {
+      // The socket closed under us; its close event lets the answer go.
+      this.#closed = true;
+    }
+  };
+
+  /**
+   * The socket closed. A deliberate close (1000, or 1005: a close frame
+   * with no code) cancels the answer; any other (a drop, a page reload)
+   * leaves it running for the grace period, to resume.
+   */
+  close(code = 1006): void {
+    this.#closed = true;
+    const deliberate = code === CloseCode.Normal || code === NO_STATUS;
+    this.#active?.delivery.detach(!deliberate);
+    this.#gone.resolve();
+  }
+
+  /** Closes the socket with `code`. */
+  #shut(code: number, message: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#ws.close(code, message);
+    } catch {
+      // Already closing.
+    }
+  }
+
+  /**
+   * Graceful shutdown: end the answer (persisted), close 1012 and wait for
+   * the closing handshake, so the listener's shutdown does not cut it.
+   */
+  async drain(): Promise<void> {
+    await this.#active?.delivery.shutdown();
+    this.#shut(CloseCode.ServiceRestart, "Server restarting");
+    await this.#gone.promise;
+  }
+
+  /** Closes 1012 at once (the drain timed out). */
+  terminate(): void {
+    this.#shut(CloseCode.ServiceRestart, "Server restarting");
+  }
+
+  /** Tells the client it is over a limit, then closes 4029. */
+  reject(rejection: Rejection): void {
+    this.send(JSON.stringify(
+      {
+        type: "error",
+        code: ErrorCode.RateLimited,
+        message: rejection.message,
+        retry_after: rejection.retryAfter,
+      } satisfies ServerFrame,
+    ));
+    this.#shut(CloseCode.RateLimited, truncateReason(rejection.message));
+  }
+
+  /** Counts a message against the per-minute limit; false when over it. */
+  #allow(): boolean {
+    const limit = this.deps.config.RATE_LIMIT_PER_MINUTE;
+    if (limit === 0) return true;
+    const now = Date.now();
+    if (now - this.#windowStart >= 60_000) {
+      this.#windowStart = now;
+      this.#windowCount = 0;
+    }
+    if (++this.#windowCount <= limit) return true;
+    this.reject({
+      retryAfter: Math.max(1, Math.ceil((this.#windowStart + 60_000 - now) / 1000)),
+      message: `Rate limit exceeded: at most ${limit} messages per minute per connection`,
+    });
+    return false;
+  }
+
+  /** Handles one inbound message. Never throws. */
+  receive(data: unknown): void {
+    if (this.#closed || !this.#allow()) return;
+    if (typeof data !== "string") {
+      this.#binary = this.#binary.then(() => this.#receiveBinary(data)).catch((error) =>
+        this.deps.logger.error("Cannot handle binary frame", { error })
+      );
+      return;
+    }
+    if (data.length > this.deps.config.MAX_FRAME_BYTES) return this.#tooLarge();
+    const decoded = decodeClientFrame(data);
+    if (!decoded.ok) {
+      const { code, message, requestId } = decoded;
+      this.send(
+        decoded.aiSdk && requestId !== undefined
+          ? aiSdkErrorFrame(requestId, code, message)
+          : errorFrame(code, message, { requestId }),
+      );
+      return;
+    }
+    const frame = decoded.frame;
+    if (frame.type === "upload") this.#uploads.announce(frame);
+    else if (isAiSdkFrame(frame)) handleAiSdk(this, frame);
+    else handleNative(this, frame);
+  }
+
+  async #receiveBinary(data: unknown): Promise<void> {
+    const bytes = await bytesOf(data);
+    if (this.#closed || !bytes) return;
+    if (bytes.byteLength > this.deps.config.MAX_FRAME_BYTES) return this.#tooLarge();
+    await this.#uploads.receive(bytes);
+  }
+
+  #tooLarge(): void {
+    this.#shut(
+      CloseCode.MessageTooBig,
+      `Frame too large: limit is ${this.deps.config.MAX_FRAME_BYTES} bytes`,
+    );
+  }
+
+  /** Logs the failure of an asynchronous frame handler (a store gone away at shutdown). */
+  settle(work: Promise<void>): void {
+    work.catch((error) => this.deps.logger.error("Cannot handle frame", { error }));
+  }
+
+  /** Makes `encoder`'s frames of answer `answerId` this socket's active answer. */
+  attach(requestId: string, answerId: string, encoder: FrameEncoder): Delivery {
+    let unchecked = 0;
+    const active: ActiveAnswer = {
+      requestId,
+      delivery: new Delivery(this.deps.hub, answerId, {
+        identity: this.identity,
+        logger: this.deps.logger,
+        write: (item) => encoder.write(item.event, this.send),
+        pace: () => {
+          // Reading bufferedAmount is a call into the runtime: do it every few frames.
+          if (++unchecked < BUFFER_CHECK_EVERY) return;
+          unchecked = 0;
+          if (this.#buffered() > this.deps.config.WS_HIGH_WATER_BYTES) {
+            return this.#drained(active.delivery);
+          }
+        },
+        onEnd: () => {
+          if (this.#active === active) this.#active = undefined;
+        },
+      }),
+    };
+    this.#active = active;
+    return active.delivery;
+  }
+
+  /** Starts a new answer on this socket. */
+  start(turn: StartTurn, encoder: FrameEncoder): void {
+    const requestId = turn.requestId ?? newId();
+    const delivery = this.attach(requestId, requestId, encoder);
+    delivery.start({ ...turn, sessionId: turn.sessionId ?? newId() });
+  }
+
+  /**
+   * Resolves once the socket's buffer fell to half the high-water mark, or
+   * closes it 4008 (and stops the answer) when it stays stalled past
+   * `STALL_TIMEOUT_MS`.
+   */
+  #drained(delivery: Delivery): Promise<void> {
+    const { WS_HIGH_WATER_BYTES, STALL_TIMEOUT_MS } = this.deps.config;
+    const low = WS_HIGH_WATER_BYTES / 2;
+    const deadline = Date.now() + STALL_TIMEOUT_MS;
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.#closed || delivery.over || this.#buffered() <= low) return resolve();
+        if (Date.now() >= deadline) {
+          this.#shut(
+            CloseCode.SlowConsumer,
+            `Slow consumer: not reading for ${STALL_TIMEOUT_MS} ms`,
+          );
+          delivery.stop(stallStop());
+          return resolve();
+        }
+        setTimeout(check, DRAIN_POLL_MS);
+      };
+      setTimeout(check, DRAIN_POLL_MS);
+    });
+  }
+}

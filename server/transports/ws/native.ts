@@ -1,0 +1,121 @@
+/**
+ * The native (seed) dialect of `/ws/chat`: `query` (with attachments),
+ * `cancel`, `resume` after a sequence number and `ping`, answered with the
+ * seed's frames.
+ * @module
+ */
+import { ErrorCode } from "../../../protocol/codes.ts";
+import type {
+  CancelFrame,
+  NativeResumeFrame,
+  PingFrame,
+  QueryFrame,
+  ServerFrame,
+} from "../../../protocol/frames.ts";
+import type { Attachment } from "../../agents/types.ts";
+import { NativeEncoder } from "../../encode.ts";
+import { busyMessage, errorFrame, type WsSession } from "./session.ts";
+
+/** The frames of the native dialect (uploads aside). */
+export type NativeFrame = QueryFrame | CancelFrame | NativeResumeFrame | PingFrame;
+
+/** Handles one native frame. */
+export function handleNative(session: WsSession, frame: NativeFrame): void {
+  switch (frame.type) {
+    case undefined:
+    case "query":
+      session.settle(query(session, frame));
+      return;
+    case "cancel":
+      session.settle(cancelAnswer(session, frame.request_id));
+      return;
+    case "ping":
+      session.send(JSON.stringify({ type: "pong", id: frame.id } satisfies ServerFrame));
+      return;
+    case "resume":
+      resume(session, frame);
+      return;
+  }
+}
+
+/** Sends a `busy` error when an answer streams on the socket; true when it did. */
+function rejectIfBusy(session: WsSession, requestId: string | undefined): boolean {
+  if (!session.active) return false;
+  session.send(errorFrame(ErrorCode.Busy, busyMessage(session.active), { requestId }));
+  return true;
+}
+
+async function query(session: WsSession, frame: QueryFrame): Promise<void> {
+  if (rejectIfBusy(session, frame.request_id)) return;
+  let attachments: Attachment[] | undefined;
+  if (frame.attachments?.length) {
+    attachments = await loadAttachments(session, frame);
+    if (!attachments || rejectIfBusy(session, frame.request_id)) return;
+  }
+  session.start(
+    {
+      query: frame.query,
+      sessionId: frame.session_id,
+      requestId: frame.request_id,
+      attachments,
+    },
+    new NativeEncoder(),
+  );
+}
+
+async function loadAttachments(
+  session: WsSession,
+  frame: QueryFrame,
+): Promise<Attachment[] | undefined> {
+  const requestId = frame.request_id;
+  if (!frame.session_id) {
+    session.send(errorFrame(
+      ErrorCode.InvalidFrame,
+      'Cannot decode frame: field "session_id" is required with "attachments"',
+      { requestId },
+    ));
+    return undefined;
+  }
+  const found: Attachment[] = [];
+  for (const uploadId of frame.attachments ?? []) {
+    const upload = await session.deps.uploads.load(frame.session_id, uploadId);
+    if (!upload) {
+      session.send(errorFrame(
+        ErrorCode.NotFound,
+        `Cannot answer: no upload "${uploadId}" in session "${frame.session_id}"`,
+        { requestId },
+      ));
+      return undefined;
+    }
+    found.push({ name: upload.name, mime: upload.mime, size: upload.size, text: upload.text });
+  }
+  return found;
+}
+
+/** Cancels the socket's answer, or any answer by id (here or on another instance). */
+export async function cancelAnswer(
+  session: WsSession,
+  requestId: string | undefined,
+): Promise<void> {
+  const active = session.active;
+  if (active && (requestId ?? active.requestId) === active.requestId) {
+    await active.delivery.cancel();
+    return;
+  }
+  if (requestId && await session.deps.hub.cancel(requestId, session.identity)) return;
+  session.send(errorFrame(
+    ErrorCode.NotFound,
+    `Cannot cancel: no running answer${requestId ? ` with request_id "${requestId}"` : ""}`,
+    { requestId },
+  ));
+}
+
+function resume(session: WsSession, frame: NativeResumeFrame): void {
+  const requestId = frame.request_id;
+  if (rejectIfBusy(session, requestId)) return;
+  const encoder = new NativeEncoder({ requestId, lastSeq: frame.last_seq });
+  const delivery = session.attach(requestId, requestId, encoder);
+  void delivery.resume(frame.last_seq, ({ code, message }) => {
+    session.send(errorFrame(code, message, { requestId }));
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * What the dialect and upload modules of `/ws/chat` use of their socket:
+ * the connection's dependencies, its active answer and how to send.
+ * @module
+ */
+import type { ErrorCode } from "../../../protocol/codes.ts";
+import type { ServerFrame } from "../../../protocol/frames.ts";
+import type { Attachment } from "../../agents/types.ts";
+import type { Config } from "../../config.ts";
+import type { FrameEncoder } from "../../encode.ts";
+import type { Logger } from "../../log.ts";
+import type { UploadStore } from "../../store/types.ts";
+import type { Delivery } from "../../streams/delivery.ts";
+import type { StreamHub } from "../../streams/hub.ts";
+
+/** What a WebSocket connection needs. */
+export interface WsDeps {
+  hub: StreamHub;
+  uploads: UploadStore;
+  config: Config;
+  logger: Logger;
+}
+
+/** The answer a socket is receiving. */
+export interface ActiveAnswer {
+  /** The id the client uses for it (cancel, abort). */
+  requestId: string;
+  /** Delivers the answer to this socket. */
+  delivery: Delivery;
+}
+
+/** A question to start on this socket. */
+export interface StartTurn {
+  query: string;
+  sessionId?: string;
+  requestId?: string;
+  attachments?: Attachment[];
+}
+
+/** One open socket, as its dialects see it. */
+export interface WsSession {
+  readonly deps: WsDeps;
+  /** The authenticated identity, when authentication is on. */
+  readonly identity: string | undefined;
+  /** The answer streaming on this socket, if any. */
+  readonly active: ActiveAnswer | undefined;
+  /** Sends one text frame (dropped once the socket closed). */
+  send(frame: string): void;
+  /** Makes `encoder`'s frames of answer `answerId` the socket's active answer. */
+  attach(requestId: string, answerId: string, encoder: FrameEncoder): Delivery;
+  /** Starts a new answer on this socket. */
+  start(turn: StartTurn, encoder: FrameEncoder): void;
+  /** Logs the failure of an asynchronous frame handler. */
+  settle(work: Promise<void>): void;
+}
+
+/** A native `error` frame. */
+export function errorFrame(
+  code: ErrorCode,
+  message: string,
+  ids: { requestId?: string; uploadId?: string } = {},
+): string {
+  return JSON.stringify(
+    {
+      type: "error",
+      code,
+      message,
+      request_id: ids.requestId,
+      upload_id: ids.uploadId,
+    } satisfies ServerFrame,
+  );
+}
+
+/** The message of a `busy` error while `active` streams. */
+export function busyMessage(active: ActiveAnswer): string {
+  return `Cannot start: answer "${active.requestId}" is still streaming on this socket; cancel it or wait for "done"`;
+}
