@@ -5,11 +5,14 @@ import { assert, assertEquals } from "@std/assert";
 import { sqlitePathFor, SqliteSessionStore } from "../server/store/sqlite.ts";
 import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./helpers/sqlite_store_cases.ts";
+import { SESSION_STORE_CASES, sessionStoreContract } from "./helpers/store_contracts.ts";
 
 const openNodeSqlite: OpenStore = async (path, window) => {
   if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
   return new SqliteSessionStore(new DatabaseSync(path), { window });
 };
+
+sessionStoreContract("sqlite on Deno, node:sqlite", (window) => openNodeSqlite(":memory:", window));
 
 for (const { name, run } of SQLITE_STORE_CASES) {
   Deno.test(`sqlite store on Deno (node:sqlite): ${name}`, async () => {
@@ -38,7 +41,7 @@ Deno.test({
     }
     assertEquals(
       results.map((r) => r.name),
-      SQLITE_STORE_CASES.map((c) => c.name),
+      [...SESSION_STORE_CASES, ...SQLITE_STORE_CASES].map((c) => c.name),
       `bun exited with ${code}: ${new TextDecoder().decode(stderr)}`,
     );
     assertEquals(code, 0, new TextDecoder().decode(stderr));

@@ -1,12 +1,12 @@
 import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
-import type { Turn } from "../server/agents/types.ts";
-import { fitTurn, KvSessionStore } from "../server/store/kv.ts";
+import { fitTurn, splitBatches } from "../server/store/fit.ts";
+import type { LoggedEvent } from "../server/store/types.ts";
+import { KvSessionStore } from "../server/store/kv.ts";
+import { MemoryStreamLog } from "../server/store/memory.ts";
+import { delay } from "../server/delay.ts";
+import { turn } from "./helpers/store_contracts.ts";
 import { startServer } from "./helpers/server.ts";
 import { textOf, WsTestClient } from "./helpers/ws_client.ts";
-
-function turn(query: string, answer = `answer to ${query}`): Turn {
-  return { query, answer, finishReason: "stop", tools: [], at: Date.now() };
-}
 
 Deno.test("history survives closing and reopening the KV store", async () => {
   const dir = await Deno.makeTempDir();
@@ -24,29 +24,6 @@ Deno.test("history survives closing and reopening the KV store", async () => {
     assertEquals(history[1].answer, "answer to two");
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("history keeps only the configured window of recent turns", async () => {
-  const store = await KvSessionStore.open(":memory:", { window: 3 });
-  try {
-    for (const q of ["a", "b", "c", "d", "e"]) await store.append("s", turn(q));
-    assertEquals((await store.load("s")).map((t) => t.query), ["c", "d", "e"]);
-  } finally {
-    store.close();
-  }
-});
-
-Deno.test("concurrent appends to one session lose nothing", async () => {
-  const store = await KvSessionStore.open(":memory:", { window: 50 });
-  try {
-    await Promise.all(
-      Array.from({ length: 8 }, (_, i) => store.append("s", turn(`q${i}`))),
-    );
-    const queries = (await store.load("s")).map((t) => t.query).sort();
-    assertEquals(queries, Array.from({ length: 8 }, (_, i) => `q${i}`));
-  } finally {
-    store.close();
   }
 });
 
@@ -88,4 +65,27 @@ Deno.test("a restarted server still knows the session's history", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("memory stream log forgets expired answers and their session pointers", async () => {
+  const log = new MemoryStreamLog({ ttlMs: 20 });
+  await log.begin("old", "s1");
+  assertEquals(await log.latest("s1"), "old");
+  await delay(40, new AbortController().signal);
+  await log.begin("new", "s2");
+  assertEquals(await log.read("old", -1), undefined);
+  assertEquals(await log.latest("s1"), undefined);
+  assertEquals(await log.latest("s2"), "new");
+});
+
+Deno.test("splitBatches keeps every batch under the KV value limit", () => {
+  const big = "x".repeat(10_000);
+  const events: LoggedEvent[] = Array.from({ length: 20 }, (_, seq) => ({
+    seq,
+    event: { type: "text-delta", delta: big },
+  }));
+  const batches = splitBatches(events);
+  assert(batches.length > 1);
+  assertEquals(batches.flat(), events);
+  for (const batch of batches) assertLess(JSON.stringify(batch).length * 3, 64 * 1024 + 30_000);
 });

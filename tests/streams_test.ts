@@ -1,13 +1,14 @@
-import { assert, assertEquals, assertLess } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
 import { ChatCore } from "../server/core.ts";
 import { delay } from "../server/delay.ts";
 import { createLogger } from "../server/log.ts";
 import { KvSessionStore } from "../server/store/kv.ts";
 import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
-import { KvStreamLog, type LoggedEvent, splitBatches } from "../server/streams/log.ts";
+import { KvStreamLog } from "../server/store/kv.ts";
+import type { LoggedEvent } from "../server/store/types.ts";
 
-const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, tailPollMs: 5, unknownWaitMs: 500 };
+const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, logPollMs: 5, unknownWaitMs: 500 };
 
 /** Streams `chunks` numbered chunks, 1 ms apart, honouring the abort signal. */
 function countingAgent(chunks: number): Agent {
@@ -49,44 +50,6 @@ function assertComplete(items: LoggedEvent[], chunks: number) {
   assertEquals(text, Array.from({ length: chunks }, (_, i) => `${i} `).join(""));
   assertEquals(items.at(-1)?.event, { type: "finish", reason: "stop" });
 }
-
-Deno.test("splitBatches keeps every batch under the KV value limit", () => {
-  const big = "x".repeat(10_000);
-  const events: LoggedEvent[] = Array.from({ length: 20 }, (_, seq) => ({
-    seq,
-    event: { type: "text-delta", delta: big },
-  }));
-  const batches = splitBatches(events);
-  assert(batches.length > 1);
-  assertEquals(batches.flat(), events);
-  for (const batch of batches) assertLess(JSON.stringify(batch).length * 3, 64 * 1024 + 30_000);
-});
-
-Deno.test("KV stream log: append, read after a sequence number, ended, cancel, latest", async () => {
-  const db = await Deno.openKv(":memory:");
-  const log = new KvStreamLog(db, { ttlMs: 60_000 });
-  try {
-    await log.begin("r1", "s1");
-    const events: LoggedEvent[] = [
-      { seq: 0, event: { type: "start", requestId: "r1", sessionId: "s1" } },
-      { seq: 1, event: { type: "text-delta", delta: "a" } },
-      { seq: 2, event: { type: "text-delta", delta: "b" } },
-    ];
-    await log.append("r1", events.slice(0, 2), false);
-    await log.append("r1", events.slice(2), false);
-    assertEquals((await log.read("r1", 0))?.events, events.slice(1));
-    assertEquals((await log.read("r1", -1))?.ended, false);
-    await log.append("r1", [{ seq: 3, event: { type: "finish", reason: "stop" } }], true);
-    assertEquals((await log.read("r1", 2))?.ended, true);
-    assertEquals(await log.read("nope", -1), undefined);
-    assertEquals(await log.latest("s1"), "r1");
-    assertEquals(await log.isCancelRequested("r1"), false);
-    await log.requestCancel("r1");
-    assertEquals(await log.isCancelRequested("r1"), true);
-  } finally {
-    db.close();
-  }
-});
 
 Deno.test("resume after a drop at a random point delivers every event exactly once", async () => {
   const chunks = 60;
@@ -205,16 +168,4 @@ Deno.test("resume checks identity and reports unknown answers", async () => {
   } finally {
     db.close();
   }
-});
-
-Deno.test("memory stream log forgets expired answers and their session pointers", async () => {
-  const { MemoryStreamLog } = await import("../server/streams/log.ts");
-  const log = new MemoryStreamLog({ ttlMs: 20 });
-  await log.begin("old", "s1");
-  assertEquals(await log.latest("s1"), "old");
-  await delay(40, new AbortController().signal);
-  await log.begin("new", "s2");
-  assertEquals(await log.read("old", -1), undefined);
-  assertEquals(await log.latest("s1"), undefined);
-  assertEquals(await log.latest("s2"), "new");
 });

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { checkHeader, KvUploadStore, UploadAssembler, UploadError } from "../server/uploads.ts";
+import { checkHeader, UploadAssembler, UploadError } from "../server/transports/ws/uploads.ts";
 
 const header = (size: number, mime = "text/plain") => ({
   uploadId: "u1",
@@ -47,25 +47,4 @@ Deno.test("an image upload keeps its metadata but no text", () => {
   checkHeader(header(4, "image/png"), 1_000);
   const done = new UploadAssembler(header(4, "image/png")).push(new Uint8Array([137, 80, 78, 71]));
   assertEquals(done, { uploadId: "u1", name: "notes.txt", mime: "image/png", size: 4 });
-});
-
-Deno.test("KV upload store round-trips a text larger than one KV value", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const store = new KvUploadStore(kv, { ttlMs: 60_000 });
-    const text = "界".repeat(50_000);
-    await store.save("s1", {
-      uploadId: "u1",
-      name: "big.txt",
-      mime: "text/plain",
-      size: 150_000,
-      text,
-    });
-    const loaded = await store.load("s1", "u1");
-    assertEquals(loaded?.text, text);
-    assertEquals(loaded?.name, "big.txt");
-    assertEquals(await store.load("other-session", "u1"), undefined);
-  } finally {
-    kv.close();
-  }
 });

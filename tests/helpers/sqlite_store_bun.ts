@@ -1,5 +1,5 @@
 /**
- * Runs {@link SQLITE_STORE_CASES} on Bun over `bun:sqlite` and prints one
+ * Runs the session-store contract and {@link SQLITE_STORE_CASES} on Bun over `bun:sqlite` and prints one
  * JSON line per case (`{"name","ok","error"?}`); exits 1 when any fails.
  * Started by `tests/sqlite_store_test.ts`; by hand:
  *
@@ -9,12 +9,23 @@
 import process from "node:process";
 import { SqliteSessionStore } from "../../server/store/sqlite.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./sqlite_store_cases.ts";
+import { SESSION_STORE_CASES } from "./store_contracts.ts";
 
 const open: OpenStore = (path, window) => SqliteSessionStore.open(path, { window });
+const cases = [
+  ...SESSION_STORE_CASES.map(({ name, run }) => ({
+    name,
+    run: () => run((window) => open(":memory:", window)),
+  })),
+  ...SQLITE_STORE_CASES.map(({ name, run }) => ({
+    name,
+    run: () => withTempDir((dir) => run(open, dir)),
+  })),
+];
 
-for (const { name, run } of SQLITE_STORE_CASES) {
+for (const { name, run } of cases) {
   try {
-    await withTempDir((dir) => run(open, dir));
+    await run();
     console.log(JSON.stringify({ name, ok: true }));
   } catch (error) {
     const detail = error instanceof Error ? error.stack ?? error.message : String(error);

@@ -1,5 +1,6 @@
 /**
- * Cases for {@link SqliteSessionStore}, runtime-neutral (`node:` modules
+ * Cases for {@link SqliteSessionStore} beyond the session-store contract
+ * (files, several connections, value size), runtime-neutral (`node:` modules
  * only, so `node:assert` rather than `@std/assert`, which Bun cannot map):
  * `tests/sqlite_store_test.ts` runs them on Deno over `node:sqlite`,
  * and on Bun over `bun:sqlite` through `tests/helpers/sqlite_store_bun.ts`.
@@ -9,8 +10,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
-import type { Turn } from "../../server/agents/types.ts";
 import type { SqliteSessionStore } from "../../server/store/sqlite.ts";
+import { turn } from "./store_contracts.ts";
 
 /** Opens a store on the SQLite file at `path` (`:memory:` allowed). */
 export type OpenStore = (path: string, window: number) => Promise<SqliteSessionStore>;
@@ -21,11 +22,7 @@ export interface StoreCase {
   run(open: OpenStore, dir: string): Promise<void>;
 }
 
-function turn(query: string, answer = `answer to ${query}`): Turn {
-  return { query, answer, finishReason: "stop", tools: [], at: Date.now() };
-}
-
-/** The cases, in order. */
+/** The SQLite-specific cases, in order (the contract's run before them). */
 export const SQLITE_STORE_CASES: StoreCase[] = [
   {
     name: "history survives closing and reopening the file",
@@ -42,46 +39,6 @@ export const SQLITE_STORE_CASES: StoreCase[] = [
       assert.deepEqual(history.map((t) => t.query), ["one", "two"]);
       assert.deepEqual(history[1].answer, "answer to two");
       assert.deepEqual(history[1].finishReason, "stop");
-    },
-  },
-  {
-    name: "an unknown session has no history",
-    async run(open) {
-      const store = await open(":memory:", 5);
-      try {
-        assert.deepEqual(await store.load("nobody"), []);
-      } finally {
-        store.close();
-      }
-    },
-  },
-  {
-    name: "history keeps only the configured window of recent turns",
-    async run(open) {
-      const store = await open(":memory:", 3);
-      try {
-        for (const q of ["a", "b", "c", "d", "e"]) await store.append("s", turn(q));
-        assert.deepEqual((await store.load("s")).map((t) => t.query), ["c", "d", "e"]);
-        await store.append("s", turn("f"));
-        assert.deepEqual((await store.load("s")).map((t) => t.query), ["d", "e", "f"]);
-      } finally {
-        store.close();
-      }
-    },
-  },
-  {
-    name: "concurrent appends to one session lose nothing",
-    async run(open) {
-      const store = await open(":memory:", 50);
-      try {
-        await Promise.all(
-          Array.from({ length: 8 }, (_, i) => store.append("s", turn(`q${i}`))),
-        );
-        const queries = (await store.load("s")).map((t) => t.query).sort();
-        assert.deepEqual(queries, Array.from({ length: 8 }, (_, i) => `q${i}`));
-      } finally {
-        store.close();
-      }
     },
   },
   {

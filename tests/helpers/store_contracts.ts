@@ -1,0 +1,281 @@
+/**
+ * The storage contract as tests: one suite per interface of
+ * `server/store/types.ts`, run against every implementation (memory, Deno
+ * KV, SQLite, Redis). `sessionStoreContract(name, open)` and friends
+ * register the cases as `Deno.test`s; the cases themselves use only
+ * `node:` modules (so `node:assert`), so Bun can run them too
+ * (`tests/helpers/sqlite_store_bun.ts`).
+ * @module
+ */
+import assert from "node:assert/strict";
+import type {
+  LoggedEvent,
+  SessionStore,
+  StoredUpload,
+  StreamLog,
+  Turn,
+  UploadStore,
+} from "../../server/store/types.ts";
+
+/** Opens a fresh, empty session store keeping `window` turns per session. */
+export type OpenSessionStore = (window: number) => Promise<SessionStore>;
+
+/** Something holding a stream log (a `Backend` is one), closed after each case. */
+export interface WithStreamLog {
+  streamLog: StreamLog;
+  close(): void | Promise<void>;
+}
+
+/** Something holding an upload store (a `Backend` is one), closed after each case. */
+export interface WithUploads {
+  uploads: UploadStore;
+  close(): void | Promise<void>;
+}
+
+/** One contract case. */
+export interface ContractCase<Open> {
+  name: string;
+  run(open: Open): Promise<void>;
+}
+
+/** A turn as the core stores it. */
+export function turn(query: string, answer = `answer to ${query}`): Turn {
+  return { query, answer, finishReason: "stop", tools: [], at: Date.now() };
+}
+
+async function withSessionStore(
+  open: OpenSessionStore,
+  window: number,
+  body: (store: SessionStore) => Promise<void>,
+): Promise<void> {
+  const store = await open(window);
+  try {
+    await body(store);
+  } finally {
+    store.close();
+  }
+}
+
+/** The {@link SessionStore} contract. */
+export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
+  {
+    name: "an unknown session has no history",
+    run: (open) =>
+      withSessionStore(open, 5, async (store) => {
+        assert.deepEqual(await store.load("nobody"), []);
+      }),
+  },
+  {
+    name: "turns load back oldest first, per session",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        await store.append("s1", turn("one"));
+        await store.append("s1", turn("two"));
+        await store.append("other", turn("elsewhere"));
+        const history = await store.load("s1");
+        assert.deepEqual(history.map((t) => t.query), ["one", "two"]);
+        assert.equal(history[1].answer, "answer to two");
+        assert.equal(history[1].finishReason, "stop");
+        assert.deepEqual((await store.load("other")).map((t) => t.query), ["elsewhere"]);
+      }),
+  },
+  {
+    name: "history keeps only the configured window of recent turns",
+    run: (open) =>
+      withSessionStore(open, 3, async (store) => {
+        for (const q of ["a", "b", "c", "d", "e"]) await store.append("s", turn(q));
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["c", "d", "e"]);
+        await store.append("s", turn("f"));
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["d", "e", "f"]);
+      }),
+  },
+  {
+    name: "concurrent appends to one session lose nothing",
+    run: (open) =>
+      withSessionStore(open, 50, async (store) => {
+        await Promise.all(Array.from({ length: 8 }, (_, i) => store.append("s", turn(`q${i}`))));
+        const queries = (await store.load("s")).map((t) => t.query).sort();
+        assert.deepEqual(queries, Array.from({ length: 8 }, (_, i) => `q${i}`));
+      }),
+  },
+  {
+    name: "the first claim of a session wins",
+    run: (open) =>
+      withSessionStore(open, 5, async (store) => {
+        assert.ok(store.claim, "the store implements claim()");
+        assert.equal(await store.claim("s", "alice"), true);
+        assert.equal(await store.claim("s", "bob"), false);
+        assert.equal(await store.claim("s", "alice"), true);
+        assert.equal(await store.claim("other", "bob"), true);
+      }),
+  },
+  {
+    name: "a huge turn is stored and loads back",
+    run: (open) =>
+      withSessionStore(open, 5, async (store) => {
+        await store.append("s", turn("big", "界".repeat(100_000)));
+        const [stored] = await store.load("s");
+        assert.equal(stored.query, "big");
+        assert.ok(stored.answer.length > 1000);
+      }),
+  },
+];
+
+async function withStreamLog(
+  open: () => Promise<WithStreamLog>,
+  body: (log: StreamLog) => Promise<void>,
+): Promise<void> {
+  const opened = await open();
+  try {
+    await body(opened.streamLog);
+  } finally {
+    await opened.close();
+  }
+}
+
+const EVENTS: LoggedEvent[] = [
+  { seq: 0, event: { type: "start", requestId: "r1", sessionId: "s1" } },
+  { seq: 1, event: { type: "text-delta", delta: "a" } },
+  { seq: 2, event: { type: "text-delta", delta: "b" } },
+];
+
+/** The {@link StreamLog} contract. */
+export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
+  {
+    name: "append, read after a sequence number, ended",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", "s1");
+        await log.append("r1", EVENTS.slice(0, 2), false);
+        await log.append("r1", EVENTS.slice(2), false);
+        assert.deepEqual((await log.read("r1", 0))?.events, EVENTS.slice(1));
+        assert.deepEqual((await log.read("r1", -1))?.events, EVENTS);
+        assert.equal((await log.read("r1", -1))?.ended, false);
+        await log.append("r1", [{ seq: 3, event: { type: "finish", reason: "stop" } }], true);
+        const read = await log.read("r1", 2);
+        assert.equal(read?.ended, true);
+        assert.equal(read?.sessionId, "s1");
+        assert.deepEqual(read?.events.map((item) => item.seq), [3]);
+      }),
+  },
+  {
+    name: "an unknown answer reads as undefined and cannot be appended to",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        assert.equal(await log.read("nope", -1), undefined);
+        await assert.rejects(log.append("nope", EVENTS, false), /Cannot append/);
+      }),
+  },
+  {
+    name: "the identity given at begin comes back with every read",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", "s1", "alice");
+        await log.begin("r2", "s2");
+        assert.equal((await log.read("r1", -1))?.identity, "alice");
+        assert.equal((await log.read("r2", -1))?.identity, undefined);
+      }),
+  },
+  {
+    name: "latest names the last answer begun in a session",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        assert.equal(await log.latest("s1"), undefined);
+        await log.begin("r1", "s1");
+        assert.equal(await log.latest("s1"), "r1");
+        await log.begin("r2", "s1");
+        await log.begin("r3", "s2");
+        assert.equal(await log.latest("s1"), "r2");
+        assert.equal(await log.latest("s2"), "r3");
+      }),
+  },
+  {
+    name: "a cancel request is seen by isCancelRequested, for that answer only",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", "s1");
+        await log.begin("r2", "s1");
+        assert.equal(await log.isCancelRequested("r1"), false);
+        await log.requestCancel("r1");
+        assert.equal(await log.isCancelRequested("r1"), true);
+        assert.equal(await log.isCancelRequested("r2"), false);
+      }),
+  },
+];
+
+async function withUploads(
+  open: () => Promise<WithUploads>,
+  body: (uploads: UploadStore) => Promise<void>,
+): Promise<void> {
+  const opened = await open();
+  try {
+    await body(opened.uploads);
+  } finally {
+    await opened.close();
+  }
+}
+
+/** The {@link UploadStore} contract. */
+export const UPLOAD_STORE_CASES: ContractCase<() => Promise<WithUploads>>[] = [
+  {
+    name: "a text larger than one KV value round-trips, in its session only",
+    run: (open) =>
+      withUploads(open, async (store) => {
+        const text = "界".repeat(50_000);
+        const upload: StoredUpload = {
+          uploadId: "u1",
+          name: "big.txt",
+          mime: "text/plain",
+          size: 150_000,
+          text,
+        };
+        await store.save("s1", upload);
+        const loaded = await store.load("s1", "u1");
+        assert.equal(loaded?.text, text);
+        assert.deepEqual(loaded, upload);
+        assert.equal(await store.load("other-session", "u1"), undefined);
+        assert.equal(await store.load("s1", "u2"), undefined);
+      }),
+  },
+  {
+    name: "an image upload round-trips with no text",
+    run: (open) =>
+      withUploads(open, async (store) => {
+        const upload = { uploadId: "img", name: "a.png", mime: "image/png", size: 4 };
+        await store.save("s1", upload);
+        const loaded = await store.load("s1", "img");
+        assert.deepEqual(loaded, upload);
+        assert.equal(loaded !== undefined && "text" in loaded, false);
+      }),
+  },
+  {
+    name: "an empty text upload keeps its empty text",
+    run: (open) =>
+      withUploads(open, async (store) => {
+        const upload = { uploadId: "e", name: "e.txt", mime: "text/plain", size: 0, text: "" };
+        await store.save("s1", upload);
+        assert.deepEqual(await store.load("s1", "e"), upload);
+      }),
+  },
+];
+
+function register<Open>(suite: string, name: string, cases: ContractCase<Open>[], open: Open) {
+  for (const contractCase of cases) {
+    Deno.test(`${suite} contract (${name}): ${contractCase.name}`, () => contractCase.run(open));
+  }
+}
+
+/** Registers the {@link SessionStore} contract for one implementation. */
+export function sessionStoreContract(name: string, open: OpenSessionStore): void {
+  register("session store", name, SESSION_STORE_CASES, open);
+}
+
+/** Registers the {@link StreamLog} contract for one implementation. */
+export function streamLogContract(name: string, open: () => Promise<WithStreamLog>): void {
+  register("stream log", name, STREAM_LOG_CASES, open);
+}
+
+/** Registers the {@link UploadStore} contract for one implementation. */
+export function uploadStoreContract(name: string, open: () => Promise<WithUploads>): void {
+  register("upload store", name, UPLOAD_STORE_CASES, open);
+}
