@@ -9,6 +9,7 @@ import { KvSessionStore } from "../server/store/kv.ts";
 import { hangingAgent } from "./helpers/agents.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { startServer } from "./helpers/server.ts";
+import { spawnServer } from "./helpers/spawn_server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
 const MiB = 1024 * 1024;
@@ -255,41 +256,32 @@ Deno.test("shutdown: a hung agent and a peer that ignores the close cannot hold 
 
 Deno.test("shutdown: SIGTERM drains and the process exits 0 in bounded time", async () => {
   const dir = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts"],
-    env: {
-      PORT: "0",
+  try {
+    const server = await spawnServer("deno", {
       KV_PATH: `${dir}/kv.sqlite3`,
       AGENT: "synthetic",
       SYNTHETIC_CHUNKS: "100000",
       SYNTHETIC_INTERVAL_MS: "20",
       SHUTDOWN_TIMEOUT_MS: "2000",
       LOG_LEVEL: "info",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  try {
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    while (!out.includes("Listening on")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`Server exited early: ${out}`);
-      out += value;
+    });
+    let status: Deno.CommandStatus;
+    let closed: CloseEvent;
+    try {
+      const client = await WsTestClient.connect(server.wsUrl);
+      client.send({ query: "stream", session_id: "sigterm" });
+      await client.until((f) => f.type === "content");
+      const started = performance.now();
+      await server.close(); // SIGTERM, then waits for the exit
+      status = await server.exited;
+      const took = performance.now() - started;
+      closed = await client.closed();
+      console.log(
+        `SIGTERM: exit ${status.code} after ${took.toFixed(0)} ms, client close ${closed.code}`,
+      );
+    } finally {
+      await server.close();
     }
-    const url = out.match(/Listening on (http:\/\/\S+?)\/ /)![1];
-    const client = await WsTestClient.connect(url.replace(/^http/, "ws") + "/ws/chat");
-    client.send({ query: "stream", session_id: "sigterm" });
-    await client.until((f) => f.type === "content");
-    const started = performance.now();
-    child.kill("SIGTERM");
-    const status = await child.status;
-    const took = performance.now() - started;
-    const closed = await client.closed();
-    lines.releaseLock();
-    console.log(
-      `SIGTERM: exit ${status.code} after ${took.toFixed(0)} ms, client close ${closed.code}`,
-    );
     assertEquals(status.code, 0);
     assertEquals(closed.code, CloseCode.ServiceRestart);
     const store = await KvSessionStore.open(`${dir}/kv.sqlite3`, { window: 10 });
@@ -298,13 +290,6 @@ Deno.test("shutdown: SIGTERM drains and the process exits 0 in bounded time", as
     assertEquals(turns.length, 1);
     assertGreater(turns[0].answer.length, 0);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await child.stdout.cancel().catch(() => {});
-    await child.stderr.cancel();
     await Deno.remove(dir, { recursive: true });
   }
 });

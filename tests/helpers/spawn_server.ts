@@ -1,9 +1,10 @@
 /**
  * Starts the real server as a separate process under a given runtime
  * (`deno run -A main.ts` or `bun bun.ts`) on port 0, and reads its URL from
- * the `Listening on http://HOST:PORT/ (agent: NAME)` line both entries print.
+ * the Listening line both entries print ({@link LISTENING_LINE}).
  * @module
  */
+import { LISTENING_LINE } from "../../protocol/codes.ts";
 import { BUN, type Runtime } from "./runtimes.ts";
 
 /** A server process under test. */
@@ -17,15 +18,24 @@ export interface SpawnedServer {
   startupMs: number;
   /** Sends SIGTERM and waits for the process to exit; returns its stderr. */
   close(): Promise<string>;
+  /** Settles when the process exited. */
+  exited: Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@link spawnServer}. */
+export interface SpawnOptions {
+  /** Extra flags for `deno run` (ignored on Bun), e.g. `--deny-write`. */
+  denoFlags?: string[];
 }
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const LISTENING = /^Listening on (http:\/\/\S+?)\/? \(agent: [^)]+\)$/m;
 /** Guards against a server that never prints its Listening line (not a timing assertion). */
 const START_LIMIT_MS = 60_000;
 
-function command(runtime: Runtime): [string, string[]] {
-  return runtime === "deno" ? [Deno.execPath(), ["run", "-A", "main.ts"]] : [BUN, ["bun.ts"]];
+function command(runtime: Runtime, options: SpawnOptions): [string, string[]] {
+  return runtime === "deno"
+    ? [Deno.execPath(), ["run", "-A", ...options.denoFlags ?? [], "main.ts"]]
+    : [BUN, ["bun.ts"]];
 }
 
 async function drain(
@@ -42,8 +52,9 @@ async function drain(
 export async function spawnServer(
   runtime: Runtime,
   env: Record<string, string> = {},
+  options: SpawnOptions = {},
 ): Promise<SpawnedServer> {
-  const [cmd, args] = command(runtime);
+  const [cmd, args] = command(runtime, options);
   const started = performance.now();
   const child = new Deno.Command(cmd, {
     args,
@@ -66,7 +77,7 @@ export async function spawnServer(
   const drained = Promise.all([
     drain(child.stdout, (text) => {
       stdout += text;
-      const match = stdout.match(LISTENING);
+      const match = stdout.match(LISTENING_LINE);
       if (match) resolve(match[1]);
     }),
     drain(child.stderr, (text) => stderr += text),
@@ -103,6 +114,7 @@ export async function spawnServer(
     url,
     wsUrl: `${url.replace(/^http/, "ws")}/ws/chat`,
     startupMs,
+    exited: child.status,
     async close() {
       try {
         child.kill("SIGTERM");

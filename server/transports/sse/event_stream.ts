@@ -49,15 +49,15 @@ export interface EventStreamOptions {
 /** A `text/event-stream` body with heartbeats; {@link body} goes in the response. */
 export class EventStream {
   /** The bytes of the stream. */
-  readonly body: ReadableStream<Uint8Array>;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  readonly body: ReadableStream<Uint8Array<ArrayBuffer>>;
+  #controller!: ReadableStreamDefaultController<Uint8Array<ArrayBuffer>>;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #quiet = true;
   #closed = false;
 
   /** Opens the stream; heartbeats start at once. */
   constructor(options: EventStreamOptions) {
-    this.body = new ReadableStream<Uint8Array>({
+    this.body = new ReadableStream<Uint8Array<ArrayBuffer>>({
       start: (controller) => {
         this.#controller = controller;
         this.#heartbeat = setInterval(() => {

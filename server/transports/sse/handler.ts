@@ -81,7 +81,7 @@ interface SseRequest {
 }
 
 /** Streams one answer (new or resumed) as an event stream. */
-function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array> {
+function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array<ArrayBuffer>> {
   const { config, registry, hub } = deps;
   const resume = request.resume;
   const requestId = resume?.requestId ?? newId();

@@ -1,0 +1,94 @@
+/**
+ * The SSE transport in process: the event-stream encoder and heartbeat
+ * wrapper, and the handler driven through `app.request()` over memory
+ * stores (no network). `sse_test.ts` covers the endpoint end to end.
+ * @module
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { Hono } from "hono";
+import { ConnectionRegistry } from "../server/connections.ts";
+import { createLogger } from "../server/log.ts";
+import { EventStream, formatMessage } from "../server/transports/sse/event_stream.ts";
+import { parseLastEventId, sseHandler } from "../server/transports/sse/handler.ts";
+import { echoAgent, hangingAgent } from "./helpers/agents.ts";
+import { harness } from "./helpers/fake_ws.ts";
+
+Deno.test("formatMessage writes retry, id and one data line per line", () => {
+  assertEquals(formatMessage({ data: "x" }), "data: x\n\n");
+  assertEquals(
+    formatMessage({ id: "r:1", data: "{}", retry: 500 }),
+    "retry: 500\nid: r:1\ndata: {}\n\n",
+  );
+  assertEquals(formatMessage({ data: "a\nb" }), "data: a\ndata: b\n\n");
+});
+
+Deno.test("a quiet event stream sends heartbeats; a busy one does not", async () => {
+  const stream = new EventStream({ heartbeatMs: 20, highWaterMark: 8 });
+  const reader = stream.body.pipeThrough(new TextDecoderStream()).getReader();
+  assertEquals((await reader.read()).value, ": ping\n\n");
+  stream.send({ data: "hello" });
+  assertEquals((await reader.read()).value, "data: hello\n\n");
+  stream.close();
+  let rest = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += r.value;
+  assert(!rest.includes("hello"));
+  stream.send({ data: "after close" }); // dropped, no throw
+});
+
+Deno.test("Last-Event-ID parsing accepts <request_id>:<seq> only", () => {
+  assertEquals(parseLastEventId("abc:12"), { requestId: "abc", lastSeq: 12 });
+  assertEquals(parseLastEventId(" abc:0 "), { requestId: "abc", lastSeq: 0 });
+  assertEquals(parseLastEventId("abc"), undefined);
+  assertEquals(parseLastEventId("a b:1"), undefined);
+  assertEquals(parseLastEventId(undefined), undefined);
+});
+
+async function events(response: Response, retries: number[] = []): Promise<EventSourceMessage[]> {
+  const found: EventSourceMessage[] = [];
+  const parser = createParser({
+    onEvent: (event) => found.push(event),
+    onRetry: (ms) => retries.push(ms),
+  });
+  for await (const text of response.body!.pipeThrough(new TextDecoderStream())) parser.feed(text);
+  return found;
+}
+
+function app(h: ReturnType<typeof harness>, registry = new ConnectionRegistry()) {
+  const logger = createLogger("silent");
+  return new Hono().get("/", sseHandler({ hub: h.hub, config: h.config, registry, logger }));
+}
+
+Deno.test("the SSE handler streams an answer with ids and a first retry", async () => {
+  const response = await app(harness(echoAgent())).request("/?query=hi");
+  assertEquals(response.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const h = harness(echoAgent());
+  const retries: number[] = [];
+  const found = await events(response, retries);
+  const frames = found.map((event) => JSON.parse(event.data));
+  assertEquals(frames.map((f) => f.type), ["session", "content", "content", "done"]);
+  assertEquals(retries, [h.config.SSE_RETRY_MS]);
+  const requestId = frames[0].request_id;
+  assertEquals(found.map((event) => event.id), frames.map((_, i) => `${requestId}:${i}`));
+});
+
+Deno.test("the SSE handler refuses a bad query with the one error shape", async () => {
+  const response = await app(harness(echoAgent())).request("/?query=");
+  assertEquals(response.status, 400);
+  const body = await response.json();
+  assertEquals(typeof body.error.code, "string");
+  assertStringIncludes(body.error.message, "query");
+});
+
+Deno.test("drain ends an SSE answer with a shutting_down event", async () => {
+  const h = harness(hangingAgent());
+  const registry = new ConnectionRegistry();
+  const response = await app(h, registry).request("/?query=hi");
+  const reading = events(response);
+  while (registry.size === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const report = await registry.drain(2_000);
+  assertEquals(report, { drained: 1, terminated: 0 });
+  const last = JSON.parse((await reading).at(-1)!.data);
+  assertEquals(last.code, "shutting_down");
+});
