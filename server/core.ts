@@ -4,9 +4,9 @@
  * @module
  */
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
-import type { Agent, AgentEvent, Attachment, Turn } from "./agents/types.ts";
+import type { Agent, AgentEvent, Attachment } from "./agents/types.ts";
 import type { Logger } from "./log.ts";
-import type { SessionStore } from "./store/types.ts";
+import type { SessionStore, Turn } from "./store/types.ts";
 
 /** What the core hands to a transport, in order, for one answer. */
 export type CoreEvent =
@@ -72,6 +72,30 @@ export function newId(): string {
   return crypto.randomUUID();
 }
 
+/** What a running turn has gathered so far. */
+interface TurnState {
+  sessionId: string;
+  requestId: string;
+  /** The answer text sent so far. */
+  answer: string;
+  /** Names of the tools called. */
+  tools: string[];
+  reason: FinishReason;
+  /** The error event that ends the turn instead of `finish`. */
+  failure?: CoreEvent;
+  /** False when nothing of the session may be written (not the caller's). */
+  persist: boolean;
+}
+
+/** The agent-timeout watchdog of one turn. */
+interface Watchdog {
+  /** Bumped on every sign of life from the agent. */
+  progress: number;
+  /** True while the client slows the turn down (backpressure does not count). */
+  paused: boolean;
+  stop(): void;
+}
+
 /** Options of {@link ChatCore}. */
 export interface ChatCoreDeps {
   agent: Agent;
@@ -108,9 +132,15 @@ export class ChatCore {
    * abort.
    */
   async run(request: TurnRequest, options: TurnOptions): Promise<void> {
-    const { emit } = options;
-    const sessionId = request.sessionId ?? newId();
-    const requestId = request.requestId ?? newId();
+    const turn: TurnState = {
+      sessionId: request.sessionId ?? newId(),
+      requestId: request.requestId ?? newId(),
+      answer: "",
+      tools: [],
+      reason: "stop",
+      persist: true,
+    };
+    const { sessionId, requestId } = turn;
     const inner = new AbortController();
     const signal = inner.signal;
     const forward = () => inner.abort(options.signal.reason);
@@ -120,109 +150,125 @@ export class ChatCore {
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", () => resolve(), { once: true });
     });
-    let answer = "";
-    const tools: string[] = [];
-    let reason: FinishReason = "stop";
-    let failure: CoreEvent | undefined;
-    let persist = true;
-    // Watchdog: no per-chunk timers; a counter the interval compares.
-    let progress = 0;
-    let paused = false;
-    let watchdog: ReturnType<typeof setInterval> | undefined;
-    if (this.#timeoutMs > 0) {
-      let seen = -1;
-      let quietTicks = 0;
-      const ticks = 4;
-      watchdog = setInterval(() => {
-        if (paused || progress !== seen) {
-          seen = progress;
-          quietTicks = 0;
-        } else if (++quietTicks >= ticks) {
-          inner.abort(
-            new TurnStop(
-              ErrorCode.Timeout,
-              `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
-            ),
-          );
-        }
-      }, Math.max(10, this.#timeoutMs / ticks));
-    }
-    const pump = async () => {
-      await emit({ type: "start", requestId, sessionId });
-      if (options.identity !== undefined) {
-        const owned = await this.#store.claim!(sessionId, options.identity);
-        if (!owned) {
-          persist = false;
-          failure = {
-            type: "error",
-            code: ErrorCode.Forbidden,
-            message: `Cannot use session "${sessionId}": it belongs to another identity`,
-          };
-          return;
-        }
-      }
-      progress++;
-      const history = await this.#store.load(sessionId);
-      if (signal.aborted) return;
-      const events = this.#agent.stream(
-        { query: request.query, sessionId, history, attachments: request.attachments },
-        { signal },
-      );
-      for await (const event of events) {
-        if (signal.aborted) break;
-        progress++;
-        if (event.type === "text-delta") answer += event.delta;
-        else if (event.type === "tool-call") tools.push(event.toolName);
-        const pending = emit(event);
-        if (pending) {
-          paused = true;
-          await pending;
-          paused = false;
-        }
-      }
-    };
-    const pumping = pump();
+    const watchdog = this.#watch(inner);
+    const pumping = this.#pump(request, turn, { ...options, signal }, watchdog);
     try {
       await Promise.race([pumping, aborted]);
     } catch (error) {
       if (!signal.aborted) {
-        reason = "error";
+        turn.reason = "error";
         this.#log.error("Agent failed", { requestId, sessionId, error });
-        failure = {
+        turn.failure = {
           type: "error",
           code: ErrorCode.AgentError,
           message: "The agent failed to answer; please try again",
         };
       }
     } finally {
-      clearInterval(watchdog);
+      watchdog.stop();
       options.signal.removeEventListener("abort", forward);
     }
     if (signal.aborted) {
       // The pump may still be stuck in a hung agent; it sends nothing more.
       pumping.catch(() => {});
-      const stop = signal.reason;
-      if (stop instanceof TurnStop) {
-        reason = "error";
-        failure = { type: "error", code: stop.code, message: stop.message };
-        if (stop.code === ErrorCode.Timeout) {
-          this.#log.error("Agent timed out", { requestId, sessionId });
-        }
-      } else reason = "cancelled";
+      this.#stopped(turn, signal.reason);
     }
-    if (persist) {
+    if (turn.persist) {
       await this.#persist(sessionId, {
         query: request.query,
-        answer: answer.slice(0, MAX_STORED_ANSWER),
-        finishReason: reason,
-        tools,
+        answer: turn.answer.slice(0, MAX_STORED_ANSWER),
+        finishReason: turn.reason,
+        tools: turn.tools,
         at: Date.now(),
       });
     }
     try {
-      await emit(failure ?? { type: "finish", reason });
+      await options.emit(turn.failure ?? { type: "finish", reason: turn.reason });
     } catch {
       // The transport is gone; nothing is left to tell.
+    }
+  }
+
+  /**
+   * Ends a turn that went quiet for the agent timeout. No per-chunk timers:
+   * the pump counts progress and an interval compares.
+   */
+  #watch(inner: AbortController): Watchdog {
+    const watchdog: Watchdog = { progress: 0, paused: false, stop: () => {} };
+    if (this.#timeoutMs <= 0) return watchdog;
+    let seen = -1;
+    let quietTicks = 0;
+    const ticks = 4;
+    const timer = setInterval(() => {
+      if (watchdog.paused || watchdog.progress !== seen) {
+        seen = watchdog.progress;
+        quietTicks = 0;
+      } else if (++quietTicks >= ticks) {
+        inner.abort(
+          new TurnStop(
+            ErrorCode.Timeout,
+            `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
+          ),
+        );
+      }
+    }, Math.max(10, this.#timeoutMs / ticks));
+    watchdog.stop = () => clearInterval(timer);
+    return watchdog;
+  }
+
+  /** Claims the session, loads its history and streams the agent's events to `emit`. */
+  async #pump(
+    request: TurnRequest,
+    turn: TurnState,
+    options: TurnOptions,
+    watchdog: Watchdog,
+  ): Promise<void> {
+    const { emit, signal } = options;
+    const { sessionId, requestId } = turn;
+    await emit({ type: "start", requestId, sessionId });
+    if (options.identity !== undefined) {
+      const owned = await this.#store.claim!(sessionId, options.identity);
+      if (!owned) {
+        turn.persist = false;
+        turn.failure = {
+          type: "error",
+          code: ErrorCode.Forbidden,
+          message: `Cannot use session "${sessionId}": it belongs to another identity`,
+        };
+        return;
+      }
+    }
+    watchdog.progress++;
+    const history = await this.#store.load(sessionId);
+    if (signal.aborted) return;
+    const events = this.#agent.stream(
+      { query: request.query, sessionId, history, attachments: request.attachments },
+      { signal },
+    );
+    for await (const event of events) {
+      if (signal.aborted) break;
+      watchdog.progress++;
+      if (event.type === "text-delta") turn.answer += event.delta;
+      else if (event.type === "tool-call") turn.tools.push(event.toolName);
+      const pending = emit(event);
+      if (pending) {
+        watchdog.paused = true;
+        await pending;
+        watchdog.paused = false;
+      }
+    }
+  }
+
+  /** How an aborted turn ends: a {@link TurnStop}'s error, else `cancelled`. */
+  #stopped(turn: TurnState, stop: unknown): void {
+    if (!(stop instanceof TurnStop)) {
+      turn.reason = "cancelled";
+      return;
+    }
+    turn.reason = "error";
+    turn.failure = { type: "error", code: stop.code, message: stop.message };
+    if (stop.code === ErrorCode.Timeout) {
+      this.#log.error("Agent timed out", { requestId: turn.requestId, sessionId: turn.sessionId });
     }
   }
 

@@ -20,7 +20,7 @@ export interface FrameEncoder {
 export class NativeEncoder implements FrameEncoder {
   #requestId = "";
   /** `,"request_id":"…","seq":`, serialised once per answer (the hot path). */
-  #tail = "";
+  #idSuffix = "";
   /** Sequence number of the last frame written (-1 before the first). */
   lastSeq = -1;
 
@@ -31,7 +31,7 @@ export class NativeEncoder implements FrameEncoder {
   constructor(resume?: { requestId: string; lastSeq: number }) {
     if (resume) {
       this.#requestId = resume.requestId;
-      this.#tail = `,"request_id":${JSON.stringify(resume.requestId)},"seq":`;
+      this.#idSuffix = `,"request_id":${JSON.stringify(resume.requestId)},"seq":`;
       this.lastSeq = resume.lastSeq;
     }
   }
@@ -42,14 +42,16 @@ export class NativeEncoder implements FrameEncoder {
     if (event.type === "text-delta") {
       // Same frame as `ContentFrame`, built without an intermediate object.
       const ts = event.ts === undefined ? "" : `,"ts":${event.ts}`;
-      return `{"type":"content","content":${JSON.stringify(event.delta)}${ts}${this.#tail}${seq}}`;
+      return `{"type":"content","content":${
+        JSON.stringify(event.delta)
+      }${ts}${this.#idSuffix}${seq}}`;
     }
     const request_id = this.#requestId;
     let frame: ServerFrame;
     switch (event.type) {
       case "start":
         this.#requestId = event.requestId;
-        this.#tail = `,"request_id":${JSON.stringify(event.requestId)},"seq":`;
+        this.#idSuffix = `,"request_id":${JSON.stringify(event.requestId)},"seq":`;
         frame = {
           type: "session",
           session_id: event.sessionId,
@@ -167,13 +169,7 @@ export class UiChunkEncoder implements FrameEncoder {
           this.#textId = `text-${this.#textCount++}`;
           send(this.#chunk({ type: "text-start", id: this.#textId }));
         }
-        send(
-          this.#chunk({
-            type: "text-delta",
-            id: this.#textId,
-            delta: event.delta,
-          }),
-        );
+        send(this.#chunk({ type: "text-delta", id: this.#textId, delta: event.delta }));
         return;
       case "start":
         send(this.#chunk({ type: "start", messageId: event.requestId }));
@@ -187,11 +183,7 @@ export class UiChunkEncoder implements FrameEncoder {
         return;
       case "status":
         send(
-          this.#chunk({
-            type: "data-status",
-            data: { message: event.message },
-            transient: true,
-          }),
+          this.#chunk({ type: "data-status", data: { message: event.message }, transient: true }),
         );
         return;
       case "tool-call":
@@ -206,49 +198,52 @@ export class UiChunkEncoder implements FrameEncoder {
         return;
       case "tool-result":
         this.#endText(send);
-        send(
+        send(this.#chunk(
           event.isError
-            ? this.#chunk({
+            ? {
               type: "tool-output-error",
               toolCallId: event.toolCallId,
               errorText: String(event.output),
               dynamic: true,
-            })
-            : this.#chunk({
+            }
+            : {
               type: "tool-output-available",
               toolCallId: event.toolCallId,
               output: event.output,
               dynamic: true,
-            }),
-        );
-        return;
-      case "finish":
-        this.#endText(send);
-        if (event.reason === "cancelled") {
-          send(this.#chunk({ type: "abort", reason: "cancelled" }));
-        } else {
-          send(this.#chunk({ type: "finish", finishReason: "stop" }));
-        }
-        send(
-          JSON.stringify(
-            {
-              type: "end",
-              requestId: this.#requestId,
-            } satisfies AiSdkServerFrame,
-          ),
-        );
-        return;
-      case "error":
-        this.#endText(send);
-        send(JSON.stringify(
-          {
-            type: "error",
-            requestId: this.#requestId,
-            errorText: event.message,
-            code: event.code,
-          } satisfies AiSdkServerFrame,
+            },
         ));
         return;
+      case "finish":
+      case "error":
+        this.#endText(send);
+        this.#end(event, send);
+        return;
     }
+  }
+
+  /** The last frames of an answer: `abort`/`finish` then `end`, or an `error` frame. */
+  #end(
+    event: Extract<CoreEvent, { type: "finish" | "error" }>,
+    send: (frame: string) => void,
+  ): void {
+    const requestId = this.#requestId;
+    if (event.type === "error") {
+      send(JSON.stringify(
+        {
+          type: "error",
+          requestId,
+          errorText: event.message,
+          code: event.code,
+        } satisfies AiSdkServerFrame,
+      ));
+      return;
+    }
+    send(this.#chunk(
+      event.reason === "cancelled"
+        ? { type: "abort", reason: "cancelled" }
+        : { type: "finish", finishReason: "stop" },
+    ));
+    send(JSON.stringify({ type: "end", requestId } satisfies AiSdkServerFrame));
   }
 }
