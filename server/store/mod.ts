@@ -15,17 +15,6 @@ import { openKvBackend } from "./kv.ts";
 import { openSqliteBackend, sqlitePathFor } from "./sqlite.ts";
 import type { Backend } from "./types.ts";
 
-export type {
-  Backend,
-  LoggedEvent,
-  LogRead,
-  SessionStore,
-  StoredUpload,
-  StreamLog,
-  Turn,
-  UploadStore,
-} from "./types.ts";
-
 /** The runtimes with a backend of their own. */
 export type BackendRuntime = "deno" | "bun";
 

@@ -43,18 +43,24 @@ export function turn(query: string, answer = `answer to ${query}`): Turn {
   return { query, answer, finishReason: "stop", tools: [], at: Date.now() };
 }
 
-async function withSessionStore(
+/** Opens something closable, runs `body` on it and closes it, whatever happens. */
+async function withOpened<T extends { close(): void | Promise<void> }>(
+  open: () => Promise<T>,
+  body: (opened: T) => Promise<void>,
+): Promise<void> {
+  const opened = await open();
+  try {
+    await body(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+const withSessionStore = (
   open: OpenSessionStore,
   window: number,
   body: (store: SessionStore) => Promise<void>,
-): Promise<void> {
-  const store = await open(window);
-  try {
-    await body(store);
-  } finally {
-    store.close();
-  }
-}
+) => withOpened(() => open(window), body);
 
 /** The {@link SessionStore} contract. */
 export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
@@ -121,17 +127,10 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
   },
 ];
 
-async function withStreamLog(
+const withStreamLog = (
   open: () => Promise<WithStreamLog>,
   body: (log: StreamLog) => Promise<void>,
-): Promise<void> {
-  const opened = await open();
-  try {
-    await body(opened.streamLog);
-  } finally {
-    await opened.close();
-  }
-}
+) => withOpened(open, (opened) => body(opened.streamLog));
 
 const EVENTS: LoggedEvent[] = [
   { seq: 0, event: { type: "start", requestId: "r1", sessionId: "s1" } },
@@ -203,17 +202,10 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
   },
 ];
 
-async function withUploads(
+const withUploads = (
   open: () => Promise<WithUploads>,
   body: (uploads: UploadStore) => Promise<void>,
-): Promise<void> {
-  const opened = await open();
-  try {
-    await body(opened.uploads);
-  } finally {
-    await opened.close();
-  }
-}
+) => withOpened(open, (opened) => body(opened.uploads));
 
 /** The {@link UploadStore} contract. */
 export const UPLOAD_STORE_CASES: ContractCase<() => Promise<WithUploads>>[] = [
