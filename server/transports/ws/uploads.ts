@@ -23,7 +23,10 @@ export interface UploadHeader {
 export class UploadError extends Error {
   /** Creates an upload error with a protocol error code. */
   constructor(
-    readonly code: "upload_too_large" | "unsupported_media" | "upload_invalid",
+    readonly code:
+      | typeof ErrorCode.UploadTooLarge
+      | typeof ErrorCode.UnsupportedMedia
+      | typeof ErrorCode.UploadInvalid,
     message: string,
   ) {
     super(message);
@@ -35,13 +38,13 @@ export class UploadError extends Error {
 export function checkHeader(header: UploadHeader, maxBytes: number): void {
   if (header.size > maxBytes) {
     throw new UploadError(
-      "upload_too_large",
+      ErrorCode.UploadTooLarge,
       `Cannot accept upload: "${header.name}" is ${header.size} bytes, the limit is ${maxBytes}`,
     );
   }
   if (!isAcceptedUploadType(header.mime)) {
     throw new UploadError(
-      "unsupported_media",
+      ErrorCode.UnsupportedMedia,
       `Cannot accept upload: media type "${header.mime}" is not text or a PNG/JPEG/GIF/WebP image`,
     );
   }
@@ -72,7 +75,7 @@ export class UploadAssembler {
     this.#received += chunk.byteLength;
     if (this.#received > this.header.size) {
       throw new UploadError(
-        "upload_invalid",
+        ErrorCode.UploadInvalid,
         `Cannot accept upload: "${this.header.name}" sent more than the announced ${this.header.size} bytes`,
       );
     }
@@ -91,7 +94,7 @@ export class UploadAssembler {
       return { uploadId, name, mime, size, text };
     } catch {
       throw new UploadError(
-        "upload_invalid",
+        ErrorCode.UploadInvalid,
         `Cannot accept upload: "${name}" is not valid UTF-8 text`,
       );
     }
