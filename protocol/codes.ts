@@ -69,6 +69,10 @@ export const ErrorCode = {
   ShuttingDown: "shutting_down",
   /** The request line or frame is larger than the configured limit. */
   TooLarge: "too_large",
+  /** The instance producing the answer stopped before it finished; ask again. */
+  Interrupted: "interrupted",
+  /** The shared store (Redis, KV) is unreachable; try again shortly. */
+  Unavailable: "unavailable",
   /** A plain HTTP request reached the WebSocket endpoint (HTTP 426). */
   UpgradeRequired: "upgrade_required",
 } as const;

@@ -42,8 +42,18 @@ export interface AppDeps {
   clientAddress?: ClientAddress;
 }
 
-/** How often an orphaned answer is flushed to the log and polled for cancels. */
-const STREAM_TIMING = { flushMs: 50, cancelPollMs: 250, logPollMs: 50, unknownWaitMs: 1_000 };
+/**
+ * How often an orphaned answer is flushed to the log; how long waits for a
+ * cancel or new events last before a re-read (wake-ups usually end them
+ * sooner); how long and how often a resume looks for an answer not logged yet.
+ */
+const STREAM_TIMING = {
+  flushMs: 50,
+  cancelPollMs: 250,
+  tailWaitMs: 500,
+  logPollMs: 50,
+  unknownWaitMs: 1_000,
+};
 
 /**
  * Builds the app: page, `/ws/chat`, `/agent_chat_stream`, `/auth/ticket`,
@@ -71,12 +81,14 @@ export function createApp(deps: AppDeps): Hono {
   const registry = registryOf(app);
   const hub = new StreamHub(core, backend.streamLog, logger, {
     graceMs: config.RESUME_GRACE_MS,
+    leaseMs: config.PRODUCER_LEASE_MS,
     ...STREAM_TIMING,
   });
-  // Answers left running for a resume belong to no connection: stop them too.
+  // On restart every answer runs to its end (logged, resumable elsewhere);
+  // those still running when the drain times out are stopped.
   registry.add({
-    drain: () => hub.stopAll(shutdownStop()),
-    terminate: () => void hub.stopAll(),
+    drain: () => hub.finishAll(),
+    terminate: () => hub.stopAll(shutdownStop()),
   });
   const guards = [
     draining(registry, Math.ceil(config.SSE_RETRY_MS / 1000)),
@@ -86,6 +98,13 @@ export function createApp(deps: AppDeps): Hono {
     connectionLimit(config.MAX_CONNECTIONS_PER_IP, deps.clientAddress),
   ] as const;
   app.get("/healthz", (c) => c.json({ ok: true, agent: deps.agent.name }));
+  app.get("/readyz", async (c) => {
+    if (registry.draining) return c.json({ ready: false, reason: "draining" }, 503);
+    if (!await backend.ready().catch(() => false)) {
+      return c.json({ ready: false, reason: "store unreachable" }, 503);
+    }
+    return c.json({ ready: true, backend: backend.name });
+  });
   if (auth) app.post("/auth/ticket", originGuard(config.ALLOWED_ORIGINS), ticketHandler(auth));
   app.get(
     WS_PATH,

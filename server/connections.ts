@@ -10,8 +10,11 @@
 export interface Drainable {
   /** Ends the running turn (persisting it), tells the peer, closes. */
   drain(): Promise<void>;
-  /** Closes at once; called for connections still open when the drain times out. */
-  terminate(): void;
+  /**
+   * Closes at once; called for connections still open when the drain times
+   * out. A returned promise is awaited briefly (final writes to the store).
+   */
+  terminate(): void | Promise<void>;
 }
 
 /** What {@link ConnectionRegistry.drain} did. */
@@ -21,6 +24,9 @@ export interface DrainReport {
   /** Connections closed by force when the timeout passed. */
   terminated: number;
 }
+
+/** How long terminated connections may take for their final writes. */
+const TERMINATE_WAIT_MS = 2_000;
 
 /** Tracks open connections; one per app. */
 export class ConnectionRegistry {
@@ -58,14 +64,21 @@ export class ConnectionRegistry {
     ]);
     clearTimeout(timer);
     const left = [...this.#open];
+    const ending: Promise<void>[] = [];
     for (const connection of left) {
       try {
-        connection.terminate();
+        const pending = connection.terminate();
+        if (pending) ending.push(pending.catch(() => {}));
       } catch {
         // Already gone.
       }
       this.#open.delete(connection);
     }
+    await Promise.race([
+      Promise.all(ending),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
     return { drained: open.length - left.length, terminated: left.length };
   }
 }

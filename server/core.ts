@@ -109,6 +109,23 @@ export interface ChatCoreDeps {
 }
 
 /** Runs turns; shared by every transport. */
+/** The session store failed before the agent started. */
+class StoreUnavailable extends Error {
+  constructor(cause: unknown) {
+    super("Cannot answer: the session store is unreachable; try again shortly", { cause });
+  }
+}
+
+/** Runs a store call, turning its failure into {@link StoreUnavailable}. */
+async function storeCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw new StoreUnavailable(error);
+  }
+}
+
+/** Runs turns; shared by every transport. */
 export class ChatCore {
   #agent: Agent;
   #store: SessionStore;
@@ -155,7 +172,12 @@ export class ChatCore {
     try {
       await Promise.race([pumping, aborted]);
     } catch (error) {
-      if (!signal.aborted) {
+      if (error instanceof StoreUnavailable && !signal.aborted) {
+        turn.reason = "error";
+        turn.persist = false;
+        this.#log.error("Session store unreachable", { requestId, sessionId, error: error.cause });
+        turn.failure = { type: "error", code: ErrorCode.Unavailable, message: error.message };
+      } else if (!signal.aborted) {
         turn.reason = "error";
         this.#log.error("Agent failed", { requestId, sessionId, error });
         turn.failure = {
@@ -227,7 +249,8 @@ export class ChatCore {
     const { sessionId, requestId } = turn;
     await emit({ type: "start", requestId, sessionId });
     if (options.identity !== undefined) {
-      const owned = await this.#store.claim!(sessionId, options.identity);
+      const identity = options.identity;
+      const owned = await storeCall(() => this.#store.claim!(sessionId, identity));
       if (!owned) {
         turn.persist = false;
         turn.failure = {
@@ -239,7 +262,7 @@ export class ChatCore {
       }
     }
     watchdog.progress++;
-    const history = await this.#store.load(sessionId);
+    const history = await storeCall(() => this.#store.load(sessionId));
     if (signal.aborted) return;
     const events = this.#agent.stream(
       { query: request.query, sessionId, history, attachments: request.attachments },
@@ -270,6 +293,11 @@ export class ChatCore {
     if (stop.code === ErrorCode.Timeout) {
       this.#log.error("Agent timed out", { requestId: turn.requestId, sessionId: turn.sessionId });
     }
+  }
+
+  /** Keeps a turn whose producing instance died (see the stream hub). */
+  record(sessionId: string, turn: Turn): Promise<void> {
+    return this.#persist(sessionId, turn);
   }
 
   async #persist(sessionId: string, turn: Turn): Promise<void> {

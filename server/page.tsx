@@ -83,7 +83,8 @@ async function loadHistory(
     return turns.map((t) => ({
       query: t.query,
       answer: t.answer,
-      finishReason: t.finishReason,
+      // The page shows an answer cut by a dead instance as an error.
+      finishReason: t.finishReason === "interrupted" ? "error" : t.finishReason,
       tools: t.tools,
     }));
   } catch (error) {

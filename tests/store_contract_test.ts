@@ -1,11 +1,15 @@
 /**
- * The storage contract run against the in-process backends: memory and
- * Deno KV (`:memory:`). SQLite's session store runs it in
- * `sqlite_store_test.ts` (Deno and Bun).
+ * The storage contract run against memory, Deno KV (`:memory:`) and Redis
+ * (a real `redis-server` per case, skipped where it is not installed).
+ * SQLite's session store runs it in `sqlite_store_test.ts` (Deno and Bun).
  * @module
  */
 import { openKvBackend } from "../server/store/kv.ts";
+import { createLogger } from "../server/log.ts";
 import { openMemoryBackend } from "../server/store/memory.ts";
+import { openRedisBackend } from "../server/store/redis.ts";
+import type { Backend } from "../server/store/types.ts";
+import { hasRedis, startRedis } from "./helpers/redis_server.ts";
 import {
   sessionStoreContract,
   streamLogContract,
@@ -14,13 +18,39 @@ import {
 
 const TTL_MS = 60_000;
 
-const BACKENDS = {
+/** A Redis backend on its own redis-server, stopped when the backend closes. */
+async function openRedis(window: number): Promise<Backend> {
+  const server = await startRedis();
+  const logger = createLogger("silent");
+  const backend = await openRedisBackend(server.url, { window, ttlMs: TTL_MS, logger });
+  return {
+    ...backend,
+    async close() {
+      await backend.close();
+      await server.stop();
+    },
+  };
+}
+
+const BACKENDS: Record<string, (window?: number) => Promise<Backend>> = {
   memory: (window = 10) => Promise.resolve(openMemoryBackend({ window, ttlMs: TTL_MS })),
   kv: (window = 10) => openKvBackend(":memory:", { window, ttlMs: TTL_MS }),
 };
+if (hasRedis()) BACKENDS.redis = (window = 10) => openRedis(window);
+else console.warn("redis-server not installed: the Redis backend contract is skipped");
 
 for (const [name, open] of Object.entries(BACKENDS)) {
-  sessionStoreContract(name, async (window) => (await open(window)).history);
+  sessionStoreContract(name, async (window) => {
+    const backend = await open(window);
+    const { history } = backend;
+    // Closing the history closes its whole backend (and a test redis-server).
+    return {
+      load: (sessionId) => history.load(sessionId),
+      append: (sessionId, turn) => history.append(sessionId, turn),
+      claim: (sessionId, owner) => history.claim!(sessionId, owner),
+      close: () => void backend.close(),
+    };
+  });
   streamLogContract(name, () => open());
   uploadStoreContract(name, () => open());
 }

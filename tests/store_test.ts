@@ -69,10 +69,10 @@ Deno.test("a restarted server still knows the session's history", async () => {
 
 Deno.test("memory stream log forgets expired answers and their session pointers", async () => {
   const log = new MemoryStreamLog({ ttlMs: 20 });
-  await log.begin("old", "s1");
+  await log.begin("old", { sessionId: "s1", query: "q" });
   assertEquals(await log.latest("s1"), "old");
   await delay(40, new AbortController().signal);
-  await log.begin("new", "s2");
+  await log.begin("new", { sessionId: "s2", query: "q" });
   assertEquals(await log.read("old", -1), undefined);
   assertEquals(await log.latest("s1"), undefined);
   assertEquals(await log.latest("s2"), "new");

@@ -8,7 +8,15 @@ import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
 import { KvStreamLog } from "../server/store/kv.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
 
-const OPTIONS = { graceMs: 5_000, flushMs: 5, cancelPollMs: 10, logPollMs: 5, unknownWaitMs: 500 };
+const OPTIONS = {
+  graceMs: 5_000,
+  flushMs: 5,
+  cancelPollMs: 10,
+  logPollMs: 5,
+  tailWaitMs: 50,
+  leaseMs: 2_000,
+  unknownWaitMs: 500,
+};
 
 /** Streams `chunks` numbered chunks, 1 ms apart, honouring the abort signal. */
 function countingAgent(chunks: number): Agent {

@@ -7,14 +7,16 @@
  * - `["sessions", id, "meta"]` next turn number; `["sessions", id, "turns", n]`
  *   turn `n`; `["sessions", id, "owner"]` the identity that claimed it.
  *   Appends are atomic (checked against the meta versionstamp).
- * - `["streams", requestId, "meta"]` session, identity, ended;
+ * - `["streams", requestId, "meta"]` session, question, identity, next, ended;
  *   `["streams", requestId, "batch", firstSeq]` a batch of events;
+ *   `["streams", requestId, "lease"]` the producer's lease deadline;
  *   `["streams", requestId, "cancel"]` set when any instance cancels it;
  *   `["active", sessionId]` the latest answer of a session (AI SDK resume).
  * - `["uploads", sessionId, uploadId, "meta" | "text", i]` an upload, its
  *   text split into values under KV's 64 KiB limit.
  * @module
  */
+import { delay } from "../delay.ts";
 import { fitTurn, sliceText, splitBatches } from "./fit.ts";
 import type {
   Backend,
@@ -22,9 +24,11 @@ import type {
   LogRead,
   SessionStore,
   StoredUpload,
+  StreamInfo,
   StreamLog,
   Turn,
   UploadStore,
+  WaitOptions,
 } from "./types.ts";
 
 const MAX_ATTEMPTS = 10;
@@ -61,6 +65,7 @@ export async function openKvBackend(
     history: new KvSessionStore(kv, options),
     streamLog: new KvStreamLog(kv, options),
     uploads: new KvUploadStore(kv, options),
+    ready: () => Promise.resolve(true),
     close() {
       if (!closed) {
         closed = true;
@@ -135,11 +140,16 @@ export class KvSessionStore implements SessionStore {
   }
 }
 
-interface StreamMeta {
-  sessionId: string;
-  identity?: string;
+interface StreamMeta extends StreamInfo {
   next: number;
   ended: boolean;
+  /** Set by the reader that ended a dead producer's answer. */
+  sealed?: boolean;
+}
+
+/** A producer's lease: it is alive until `until` (epoch ms). */
+interface Lease {
+  until: number;
 }
 
 /** A {@link StreamLog} in Deno KV; events are written in batches, one KV value each. */
@@ -153,12 +163,12 @@ export class KvStreamLog implements StreamLog {
     this.#ttlMs = options.ttlMs;
   }
 
-  async begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
+  async begin(requestId: string, info: StreamInfo): Promise<void> {
     const expireIn = this.#ttlMs;
-    const meta: StreamMeta = { sessionId, identity, next: 0, ended: false };
+    const meta: StreamMeta = { ...info, next: 0, ended: false };
     await this.#kv.atomic()
       .set(["streams", requestId, "meta"], meta, { expireIn })
-      .set(["active", sessionId], requestId, { expireIn })
+      .set(["active", info.sessionId], requestId, { expireIn })
       .commit();
   }
 
@@ -166,8 +176,11 @@ export class KvStreamLog implements StreamLog {
     const metaKey = ["streams", requestId, "meta"];
     const meta = await this.#kv.get<StreamMeta>(metaKey);
     if (!meta.value) throw new Error(`Cannot append to stream: "${requestId}" was not begun`);
+    // A sealed answer is over: its producer was given up for dead.
+    if (meta.value.sealed) return;
     const expireIn = this.#ttlMs;
-    const op = this.#kv.atomic();
+    // Checked against the meta, so a seal in between wins and this write is dropped.
+    const op = this.#kv.atomic().check(meta);
     for (const batch of splitBatches(events)) {
       op.set(["streams", requestId, "batch", batch[0].seq], batch, { expireIn });
     }
@@ -185,15 +198,20 @@ export class KvStreamLog implements StreamLog {
   }
 
   async read(requestId: string, afterSeq: number): Promise<LogRead | undefined> {
-    const meta = await this.#kv.get<StreamMeta>(["streams", requestId, "meta"]);
+    const [meta, lease] = await this.#kv.getMany<[StreamMeta, Lease]>([
+      ["streams", requestId, "meta"],
+      ["streams", requestId, "lease"],
+    ]);
     if (!meta.value) return undefined;
     const events: LoggedEvent[] = [];
     const batches = this.#kv.list<LoggedEvent[]>({ prefix: ["streams", requestId, "batch"] });
     for await (const entry of batches) {
       for (const item of entry.value) if (item.seq > afterSeq) events.push(item);
     }
-    const { sessionId, identity, ended } = meta.value;
-    return { sessionId, identity, events, ended };
+    const { sessionId, query, identity, ended, next } = meta.value;
+    // KV deletes expired keys lazily: the lease carries its own deadline.
+    const alive = ended || (lease.value !== null && lease.value.until > Date.now());
+    return { sessionId, query, identity, events, ended, next, alive };
   }
 
   async latest(sessionId: string): Promise<string | undefined> {
@@ -206,6 +224,54 @@ export class KvStreamLog implements StreamLog {
 
   async isCancelRequested(requestId: string): Promise<boolean> {
     return (await this.#kv.get<boolean>(["streams", requestId, "cancel"])).value === true;
+  }
+
+  async renew(requestId: string, ttlMs: number): Promise<void> {
+    const lease: Lease = { until: Date.now() + ttlMs };
+    await this.#kv.set(["streams", requestId, "lease"], lease, { expireIn: this.#ttlMs });
+  }
+
+  async seal(requestId: string, final: LoggedEvent): Promise<boolean> {
+    const metaKey = ["streams", requestId, "meta"];
+    const meta = await this.#kv.get<StreamMeta>(metaKey);
+    if (!meta.value || meta.value.ended || meta.value.sealed) return false;
+    const expireIn = this.#ttlMs;
+    const sealed: StreamMeta = { ...meta.value, next: final.seq + 1, ended: true, sealed: true };
+    const result = await this.#kv.atomic()
+      .check(meta)
+      .set(["streams", requestId, "batch", final.seq], [final], { expireIn })
+      .set(metaKey, sealed, { expireIn })
+      .commit();
+    return result.ok;
+  }
+
+  waitForEvents(requestId: string, options: WaitOptions): Promise<void> {
+    return this.#waitForChange(["streams", requestId, "meta"], options);
+  }
+
+  async waitForCancel(requestId: string, options: WaitOptions): Promise<boolean> {
+    await this.#waitForChange(["streams", requestId, "cancel"], options);
+    return !options.signal?.aborted && await this.isCancelRequested(requestId);
+  }
+
+  /**
+   * Waits for `key` to change with `kv.watch`, bounded by the timeout (a
+   * watch may not see another process's writes to a local file at once).
+   */
+  async #waitForChange(key: Deno.KvKey, options: WaitOptions): Promise<void> {
+    if (options.signal?.aborted) return;
+    const reader = this.#kv.watch([key]).getReader();
+    const changed = (async () => {
+      const first = await reader.read();
+      if (first.done) return;
+      const initial = first.value[0].versionstamp;
+      while (true) {
+        const next = await reader.read();
+        if (next.done || next.value[0].versionstamp !== initial) return;
+      }
+    })().catch(() => {});
+    await Promise.race([changed, delay(options.timeoutMs, options.signal)]);
+    await reader.cancel().catch(() => {});
   }
 }
 

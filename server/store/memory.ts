@@ -4,15 +4,18 @@
  * replaces them; nothing here survives a restart.
  * @module
  */
+import { delay } from "../delay.ts";
 import type {
   Backend,
   LoggedEvent,
   LogRead,
   SessionStore,
   StoredUpload,
+  StreamInfo,
   StreamLog,
   Turn,
   UploadStore,
+  WaitOptions,
 } from "./types.ts";
 
 /** A {@link SessionStore} in process memory (unit tests, single instance). */
@@ -46,18 +49,24 @@ export class MemorySessionStore implements SessionStore {
   close(): void {}
 }
 
-interface MemoryStream {
-  sessionId: string;
-  identity?: string;
-  ended: boolean;
+interface MemoryStream extends StreamInfo {
   events: LoggedEvent[];
+  next: number;
+  ended: boolean;
+  /** Ended by a reader that found the producer dead. */
+  sealed: boolean;
   cancel: boolean;
   at: number;
+  /** Epoch ms until which the producer's lease holds. */
+  leaseUntil: number;
+  /** Fires "events" and "cancel" for waiting readers and producers. */
+  changed: EventTarget;
 }
 
 /** A {@link StreamLog} in process memory, for a single instance (Bun, tests). */
 export class MemoryStreamLog implements StreamLog {
   #streams = new Map<string, MemoryStream>();
+  #leases = new Map<string, number>();
   #latest = new Map<string, string>();
   #ttlMs: number;
 
@@ -70,26 +79,31 @@ export class MemoryStreamLog implements StreamLog {
     const stream = this.#streams.get(requestId);
     if (stream && Date.now() - stream.at > this.#ttlMs) {
       this.#streams.delete(requestId);
+      this.#leases.delete(requestId);
       return undefined;
     }
     return stream;
   }
 
-  begin(requestId: string, sessionId: string, identity?: string): Promise<void> {
+  begin(requestId: string, info: StreamInfo): Promise<void> {
     for (const [id, stream] of this.#streams) {
       if (Date.now() - stream.at <= this.#ttlMs) continue;
       this.#streams.delete(id);
+      this.#leases.delete(id);
       if (this.#latest.get(stream.sessionId) === id) this.#latest.delete(stream.sessionId);
     }
     this.#streams.set(requestId, {
-      sessionId,
-      identity,
-      ended: false,
+      ...info,
       events: [],
+      next: 0,
+      ended: false,
+      sealed: false,
       cancel: false,
       at: Date.now(),
+      leaseUntil: 0,
+      changed: new EventTarget(),
     });
-    this.#latest.set(sessionId, requestId);
+    this.#latest.set(info.sessionId, requestId);
     return Promise.resolve();
   }
 
@@ -98,19 +112,26 @@ export class MemoryStreamLog implements StreamLog {
     if (!stream) {
       return Promise.reject(new Error(`Cannot append to stream: "${requestId}" was not begun`));
     }
+    if (stream.sealed) return Promise.resolve();
     stream.events.push(...events);
+    stream.next = (events.at(-1)?.seq ?? stream.next - 1) + 1;
     stream.ended ||= ended;
+    stream.changed.dispatchEvent(new Event("events"));
     return Promise.resolve();
   }
 
   read(requestId: string, afterSeq: number): Promise<LogRead | undefined> {
     const stream = this.#get(requestId);
     if (!stream) return Promise.resolve(undefined);
+    const { sessionId, query, identity, ended, next } = stream;
     return Promise.resolve({
-      sessionId: stream.sessionId,
-      identity: stream.identity,
+      sessionId,
+      query,
+      identity,
       events: stream.events.filter((item) => item.seq > afterSeq),
-      ended: stream.ended,
+      ended,
+      next,
+      alive: ended || (this.#leases.get(requestId) ?? 0) > Date.now(),
     });
   }
 
@@ -121,12 +142,51 @@ export class MemoryStreamLog implements StreamLog {
 
   requestCancel(requestId: string): Promise<void> {
     const stream = this.#get(requestId);
-    if (stream) stream.cancel = true;
+    if (stream) {
+      stream.cancel = true;
+      stream.changed.dispatchEvent(new Event("cancel"));
+    }
     return Promise.resolve();
   }
 
   isCancelRequested(requestId: string): Promise<boolean> {
     return Promise.resolve(this.#get(requestId)?.cancel === true);
+  }
+
+  renew(requestId: string, ttlMs: number): Promise<void> {
+    this.#leases.set(requestId, Date.now() + ttlMs);
+    return Promise.resolve();
+  }
+
+  seal(requestId: string, final: LoggedEvent): Promise<boolean> {
+    const stream = this.#get(requestId);
+    if (!stream || stream.ended || stream.sealed) return Promise.resolve(false);
+    stream.events.push(final);
+    stream.next = final.seq + 1;
+    stream.ended = true;
+    stream.sealed = true;
+    stream.changed.dispatchEvent(new Event("events"));
+    return Promise.resolve(true);
+  }
+
+  async waitForEvents(requestId: string, options: WaitOptions): Promise<void> {
+    await this.#waitFor(requestId, "events", options);
+  }
+
+  async waitForCancel(requestId: string, options: WaitOptions): Promise<boolean> {
+    await this.#waitFor(requestId, "cancel", options);
+    return this.#get(requestId)?.cancel === true;
+  }
+
+  async #waitFor(requestId: string, type: string, options: WaitOptions): Promise<void> {
+    const target = this.#get(requestId)?.changed;
+    const stop = new AbortController();
+    const woken = new Promise<void>((resolve) =>
+      target?.addEventListener(type, () => resolve(), { once: true, signal: stop.signal })
+    );
+    const timeout = AbortSignal.any([stop.signal, ...(options.signal ? [options.signal] : [])]);
+    await Promise.race([woken, delay(options.timeoutMs, timeout)]);
+    stop.abort();
   }
 }
 
@@ -171,6 +231,7 @@ export function openMemoryBackend(options: MemoryBackendOptions): Backend {
     history: new MemorySessionStore(options),
     streamLog: new MemoryStreamLog(options),
     uploads: new MemoryUploadStore(options),
+    ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };
 }

@@ -6,12 +6,16 @@
  *   for history, stream log and uploads; shared by every instance.
  * - Bun: SQLite history beside `KV_PATH` plus in-memory stream log and
  *   uploads (single node; see {@link openSqliteBackend}).
+ * - Either, with `REDIS_URL`: Redis/Valkey for everything, shared by every
+ *   Deno and Bun instance of a fleet.
  * @module
  */
 import process from "node:process";
 import type { Config } from "../config.ts";
 import { type Env, kvPathFor } from "../deploy.ts";
+import { createLogger } from "../log.ts";
 import { openKvBackend } from "./kv.ts";
+import { openRedisBackend } from "./redis.ts";
 import { openSqliteBackend, sqlitePathFor } from "./sqlite.ts";
 import type { Backend } from "./types.ts";
 
@@ -32,7 +36,10 @@ export async function openBackend(
 ): Promise<Backend> {
   const env = options.env ?? process.env;
   const settings = { window: config.HISTORY_WINDOW, ttlMs: config.STREAM_TTL_MS };
-  // A shared Redis backend, when configured, goes here (before the per-runtime default).
+  if (config.REDIS_URL) {
+    const logger = createLogger(config.LOG_LEVEL);
+    return await openRedisBackend(config.REDIS_URL, { ...settings, logger });
+  }
   if (runtime === "bun") return await openSqliteBackend(sqlitePathFor(config.KV_PATH), settings);
   return await openKvBackend(kvPathFor(config, env), settings);
 }

@@ -173,6 +173,7 @@ export async function openSqliteBackend(
     history,
     streamLog: new MemoryStreamLog(options),
     uploads: new MemoryUploadStore(options),
+    ready: () => Promise.resolve(true),
     close() {
       if (!closed) {
         closed = true;

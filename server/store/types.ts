@@ -12,8 +12,8 @@ export interface Turn {
   query: string;
   /** The answer text the user saw (partial when the turn was cancelled). */
   answer: string;
-  /** How the turn ended. */
-  finishReason: FinishReason;
+  /** How the turn ended (`interrupted`: the instance producing it died). */
+  finishReason: FinishReason | "interrupted";
   /** Names of the tools the agent used. */
   tools: string[];
   /** Epoch milliseconds when the turn finished. */
@@ -44,15 +44,36 @@ export interface LoggedEvent {
   event: CoreEvent;
 }
 
-/** What a reader of the stream log gets back. */
-export interface LogRead {
+/** What {@link StreamLog.begin} records about an answer. */
+export interface StreamInfo {
   sessionId: string;
-  /** The authenticated identity that started the answer, if any. */
+  /** The question, so a reader that finds the producer dead can keep the partial turn. */
+  query: string;
+  /** The authenticated identity that may resume it, when auth is on. */
   identity?: string;
+}
+
+/** What a reader of the stream log gets back. */
+export interface LogRead extends StreamInfo {
   /** Events with `seq` greater than the requested one, in order. */
   events: LoggedEvent[];
   /** True when the answer's final event is in the log. */
   ended: boolean;
+  /** The sequence number the next logged event gets. */
+  next: number;
+  /**
+   * False when the answer has not ended and its producer's lease lapsed:
+   * the instance producing it died and no more events will come.
+   */
+  alive: boolean;
+}
+
+/** How long a wait on the stream log lasts. */
+export interface WaitOptions {
+  /** Resolve after this long even if nothing happened. */
+  timeoutMs: number;
+  /** Resolve at once when this aborts. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -61,8 +82,8 @@ export interface LogRead {
  * what it missed, and so any instance can cancel an answer running elsewhere.
  */
 export interface StreamLog {
-  /** Records that an answer started (`identity`: who may resume it, when auth is on). */
-  begin(requestId: string, sessionId: string, identity?: string): Promise<void>;
+  /** Records that an answer started; call {@link renew} first so readers see it alive. */
+  begin(requestId: string, info: StreamInfo): Promise<void>;
   /** Appends events (contiguous, in order); `ended` marks the last batch. */
   append(requestId: string, events: LoggedEvent[], ended: boolean): Promise<void>;
   /** Events after `afterSeq`; `undefined` when the answer is unknown or expired. */
@@ -73,6 +94,18 @@ export interface StreamLog {
   requestCancel(requestId: string): Promise<void>;
   /** True once {@link requestCancel} was called for the answer. */
   isCancelRequested(requestId: string): Promise<boolean>;
+  /** Holds the producer's lease on an answer for `ttlMs` more (renewed while it runs). */
+  renew(requestId: string, ttlMs: number): Promise<void>;
+  /**
+   * Ends an answer whose producer died: appends `final` as its last event
+   * unless it has already ended. Of concurrent callers at most one wins
+   * (true); the others, and a late write of the producer, change nothing.
+   */
+  seal(requestId: string, final: LoggedEvent): Promise<boolean>;
+  /** Resolves when events may have been appended (or the timeout passes, or `signal` aborts). */
+  waitForEvents(requestId: string, options: WaitOptions): Promise<void>;
+  /** Resolves true once a cancel was requested; false when the wait ended without one. */
+  waitForCancel(requestId: string, options: WaitOptions): Promise<boolean>;
 }
 
 /** A finished upload. */
@@ -100,6 +133,8 @@ export interface Backend {
   readonly history: SessionStore;
   readonly streamLog: StreamLog;
   readonly uploads: UploadStore;
+  /** True while the engine answers (for `/readyz`). */
+  ready(): Promise<boolean>;
   /** Releases the engine (idempotent). */
   close(): Promise<void>;
 }

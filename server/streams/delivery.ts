@@ -26,6 +26,12 @@ export function resumeRefusal(
   result: Exclude<ResumeResult, "resumed">,
   requestId: string,
 ): { code: ErrorCode; message: string } {
+  if (result === "unavailable") {
+    return {
+      code: ErrorCode.Unavailable,
+      message: `Cannot resume "${requestId}": the shared store is unreachable; try again shortly`,
+    };
+  }
   return result === "forbidden"
     ? {
       code: ErrorCode.Forbidden,
@@ -148,14 +154,12 @@ export class Delivery {
   }
 
   /**
-   * Graceful shutdown: an answer running here ends with `shutting_down`
-   * (persisted) and its final event reaches the client; one followed from
-   * another instance's log is let go.
+   * Graceful restart: let go of the answer without ending it. It runs on
+   * (logged) until it ends or the restart's timeout stops it, and the
+   * client resumes it on another instance after its last `seq`.
    */
-  async shutdown(): Promise<void> {
-    if (!this.#producer) return this.detach(false);
-    this.#producer.cancel(shutdownStop());
-    await this.done;
+  shutdown(): void {
+    this.detach(true);
   }
 
   #end(): void {

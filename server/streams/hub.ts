@@ -7,11 +7,16 @@
  * costs an array push). From the moment an answer loses its last
  * subscriber its events go to the stream log, which is what a reconnect to
  * another instance needs; it costs nothing while clients stay connected.
+ * A reader of another instance's answer waits for wake-ups from the log
+ * (no polling where the engine has them) and ends the answer with
+ * `interrupted` when that instance's lease lapses: it died.
  * @module
  */
-import type { ChatCore } from "../core.ts";
+import { ErrorCode } from "../../protocol/codes.ts";
+import type { ChatCore, CoreEvent } from "../core.ts";
+import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
-import type { LogRead, StreamLog } from "../store/types.ts";
+import type { LoggedEvent, LogRead, StreamLog } from "../store/types.ts";
 import {
   type HubOptions,
   Producer,
@@ -23,7 +28,7 @@ import {
 export { type HubOptions, Producer, type StartRequest, type Subscriber } from "./producer.ts";
 
 /** What a resume attempt found. */
-export type ResumeResult = "resumed" | "unknown" | "forbidden";
+export type ResumeResult = "resumed" | "unknown" | "forbidden" | "unavailable";
 
 /** Runs answers as producers and connects subscribers to them. */
 export class StreamHub implements ProducerHost {
@@ -37,6 +42,7 @@ export class StreamHub implements ProducerHost {
   readonly options: HubOptions;
   #producers = new Map<string, Producer>();
   #latest = new Map<string, Producer>();
+  #draining = false;
 
   /** Creates a hub over the chat core and a stream log. */
   constructor(core: ChatCore, streamLog: StreamLog, logger: Logger, options: HubOptions) {
@@ -68,6 +74,23 @@ export class StreamHub implements ProducerHost {
     if (this.#latest.get(producer.sessionId) === producer) this.#latest.delete(producer.sessionId);
   }
 
+  /** True once {@link finishAll} was called: answers run to their end, logged. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
+   * Graceful restart: every answer running here goes on to its end, logged
+   * under a lease, so its clients can resume it on another instance.
+   * Resolves when all ended (the caller bounds the wait).
+   */
+  async finishAll(): Promise<void> {
+    this.#draining = true;
+    const running = [...this.#producers.values()];
+    for (const producer of running) producer.holdForShutdown();
+    await Promise.allSettled(running.map((producer) => producer.done));
+  }
+
   /** Stops every answer running here with `reason` and waits until they ended. */
   async stopAll(reason?: unknown): Promise<void> {
     const running = [...this.#producers.values()];
@@ -87,6 +110,7 @@ export class StreamHub implements ProducerHost {
    */
   async cancel(requestId: string, identity?: string): Promise<boolean> {
     const found = await this.#find(requestId, Number.MAX_SAFE_INTEGER);
+    if (found === "unavailable") throw new Error("Cannot cancel: the stream log is unreachable");
     if (found instanceof Producer) {
       if (found.identity !== identity) return false;
       found.cancel();
@@ -107,24 +131,27 @@ export class StreamHub implements ProducerHost {
     requestId: string,
     afterSeq: number,
     signal?: AbortSignal,
-  ): Promise<Producer | LogRead | undefined> {
+  ): Promise<Producer | LogRead | undefined | "unavailable"> {
     const deadline = Date.now() + this.options.unknownWaitMs;
     while (true) {
       const local = this.#producers.get(requestId);
       if (local) return local;
-      const read = await this.streamLog.read(requestId, afterSeq).catch((error) => {
+      let read: LogRead | undefined;
+      try {
+        read = await this.streamLog.read(requestId, afterSeq);
+      } catch (error) {
         this.logger.error("Cannot read stream log", { requestId, error });
-        return undefined;
-      });
+        return "unavailable";
+      }
       if (read || Date.now() >= deadline || signal?.aborted) return read;
-      await new Promise((resolve) => setTimeout(resolve, this.options.logPollMs));
+      await delay(this.options.logPollMs, signal);
     }
   }
 
   /**
    * Delivers every event after `afterSeq`, then the live ones, to
-   * `subscriber`: from the local producer, or by reading the log while the
-   * answer runs elsewhere. Following a remote answer stops when `signal` aborts.
+   * `subscriber`: from the local producer, or by following the log while
+   * the answer runs elsewhere. Following stops when `signal` aborts.
    */
   async resume(
     requestId: string,
@@ -140,21 +167,100 @@ export class StreamHub implements ProducerHost {
       return "resumed";
     }
     const found = await this.#find(requestId, afterSeq, options.signal);
+    if (found === "unavailable") return "unavailable";
     if (found instanceof Producer) return this.resume(requestId, afterSeq, subscriber, options);
-    let read = found;
-    if (!read) return "unknown";
-    if (read.identity !== options.identity) return "forbidden";
+    if (!found) return "unknown";
+    if (found.identity !== options.identity) return "forbidden";
+    await this.#follow(requestId, found, afterSeq, subscriber, options.signal);
+    return "resumed";
+  }
+
+  /**
+   * Follows an answer another instance produces: delivers what the log
+   * holds and waits for wake-ups; ends the answer with `interrupted` when
+   * its producer's lease lapsed or the log expired, and with `unavailable`
+   * when the log stays unreachable for a lease's length.
+   */
+  async #follow(
+    requestId: string,
+    first: LogRead,
+    afterSeq: number,
+    subscriber: Subscriber,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { tailWaitMs, leaseMs } = this.options;
+    let read = first;
     let seen = afterSeq;
+    let failingSince: number | undefined;
     while (true) {
       for (const item of read.events) {
         await subscriber.deliver(item);
         seen = item.seq;
       }
-      if (read.ended || options.signal.aborted) return "resumed";
-      await new Promise((resolve) => setTimeout(resolve, this.options.logPollMs));
-      const next = await this.streamLog.read(requestId, seen);
-      if (!next) return "resumed";
-      read = next;
+      if (read.ended || signal.aborted) return;
+      try {
+        if (!read.alive) await this.#interrupt(requestId, read, seen);
+        else await this.streamLog.waitForEvents(requestId, { timeoutMs: tailWaitMs, signal });
+        const next = await this.streamLog.read(requestId, seen);
+        if (!next) return void await subscriber.deliver(finalEvent(seen, interrupted()));
+        read = next;
+        failingSince = undefined;
+      } catch (error) {
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > leaseMs) {
+          this.logger.error("Cannot follow answer: stream log unreachable", { requestId, error });
+          return void await subscriber.deliver(finalEvent(seen, unavailable()));
+        }
+        read = { ...read, events: [] };
+        await delay(tailWaitMs, signal);
+      }
     }
   }
+
+  /**
+   * Ends an answer whose producer died: the first reader to seal the log
+   * appends `interrupted`, and keeps the partial turn in history.
+   */
+  async #interrupt(requestId: string, read: LogRead, seen: number): Promise<void> {
+    const final = finalEvent(Math.max(read.next - 1, seen), interrupted());
+    if (!await this.streamLog.seal(requestId, final)) return;
+    this.logger.error("Answer interrupted: its producing instance stopped", { requestId });
+    const all = await this.streamLog.read(requestId, -1);
+    let answer = "";
+    const tools: string[] = [];
+    for (const { event } of all?.events ?? []) {
+      if (event.type === "text-delta") answer += event.delta;
+      else if (event.type === "tool-call") tools.push(event.toolName);
+    }
+    await this.core.record(read.sessionId, {
+      query: read.query,
+      answer,
+      tools,
+      finishReason: "interrupted",
+      at: Date.now(),
+    });
+  }
+}
+
+/** The event after `seen`. */
+function finalEvent(seen: number, event: CoreEvent): LoggedEvent {
+  return { seq: seen + 1, event };
+}
+
+/** The end of an answer whose producing instance died. */
+function interrupted(): CoreEvent {
+  return {
+    type: "error",
+    code: ErrorCode.Interrupted,
+    message: "The server producing this answer stopped before it finished; please ask again",
+  };
+}
+
+/** The end for a reader that lost the shared store mid-answer. */
+function unavailable(): CoreEvent {
+  return {
+    type: "error",
+    code: ErrorCode.Unavailable,
+    message: "Cannot follow the answer: the shared store is unreachable; resume again shortly",
+  };
 }

@@ -1,11 +1,13 @@
 /**
  * One running answer ({@link Producer}): runs the turn in the chat core,
  * fans its events out to subscribers, keeps the answer running for a grace
- * period once the last one drops, and from then on writes its events to the
- * stream log in batches and polls the log for a cancel from elsewhere.
+ * period once the last one drops (to its end when the instance restarts),
+ * and from then on writes its events to the stream log in batches, under a
+ * lease it keeps renewing, and stops when another instance asks it to.
  * @module
  */
 import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
+import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, StreamLog } from "../store/types.ts";
 
@@ -23,8 +25,15 @@ export interface HubOptions {
   flushMs: number;
   /** How often an orphaned answer checks the log for a cancel from elsewhere. */
   cancelPollMs: number;
-  /** How often a remote reader polls the log for new events. */
+  /** How often a resume looks again for an answer not logged yet. */
   logPollMs: number;
+  /**
+   * The producer's lease on a logged answer: renewed every third of it; a
+   * reader that finds it lapsed ends the answer with `interrupted`.
+   */
+  leaseMs: number;
+  /** Longest a reader waits for a wake-up before reading the log again. */
+  tailWaitMs: number;
   /**
    * How long a resume waits for an answer to appear in the log (another
    * instance may still be writing its first batch) before calling it unknown.
@@ -47,6 +56,8 @@ export interface ProducerHost {
   readonly logger: Logger;
   /** Timing settings. */
   readonly options: HubOptions;
+  /** True while the instance restarts: answers run to their end. */
+  readonly draining: boolean;
   /** Called by a producer when it has finished and flushed. */
   forget(producer: Producer): void;
 }
@@ -59,6 +70,8 @@ export class Producer {
   readonly sessionId: string;
   /** Who started it (when authentication is on). */
   readonly identity: string | undefined;
+  /** The question (logged, so a reader can keep the partial turn if this instance dies). */
+  readonly query: string;
   /** Every event so far, in order; `events[i].seq === i`. */
   readonly events: LoggedEvent[] = [];
   /** Settles when the answer ended and its log (if any) is flushed. */
@@ -73,7 +86,8 @@ export class Producer {
   #logged = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #writes: Promise<void> = Promise.resolve();
-  #cancelPoll: ReturnType<typeof setInterval> | undefined;
+  /** Stops the lease renewal and the cancel watch once logging started. */
+  #logStop = new AbortController();
 
   /** Starts the answer at once. */
   constructor(hub: ProducerHost, request: StartRequest, identity: string | undefined) {
@@ -81,6 +95,7 @@ export class Producer {
     this.requestId = request.requestId;
     this.sessionId = request.sessionId;
     this.identity = identity;
+    this.query = request.query;
     this.done = this.#run(request);
   }
 
@@ -126,7 +141,8 @@ export class Producer {
     // The client may have missed the tail, even of an ended answer: log it
     // so a reconnect anywhere can replay it.
     if (keepAlive) this.#startLogging();
-    if (this.#subscribers.size > 0 || this.ended) return;
+    // A restarting instance keeps every answer running until it ends.
+    if (this.#subscribers.size > 0 || this.ended || this.#hub.draining) return;
     const graceMs = this.#hub.options.graceMs;
     if (!keepAlive || graceMs === 0) {
       this.cancel();
@@ -138,6 +154,15 @@ export class Producer {
     }, graceMs);
   }
 
+  /**
+   * The instance is restarting: keep this answer running until it ends (no
+   * grace timeout), logged so its readers can resume it elsewhere.
+   */
+  holdForShutdown(): void {
+    clearTimeout(this.#graceTimer);
+    this.#startLogging();
+  }
+
   async #run(request: StartRequest): Promise<void> {
     try {
       await this.#hub.core.run(request, {
@@ -147,7 +172,7 @@ export class Producer {
       });
     } finally {
       clearTimeout(this.#graceTimer);
-      clearInterval(this.#cancelPoll);
+      this.#logStop.abort();
       if (this.#logging) {
         clearTimeout(this.#flushTimer);
         await this.#flush();
@@ -170,19 +195,42 @@ export class Producer {
     if (waits) return Promise.all(waits).then(() => {});
   }
 
-  /** From now on the answer is logged, from its first event. */
+  /**
+   * From now on the answer is logged, from its first event, under a lease
+   * this instance renews; a cancel from another instance stops it.
+   */
   #startLogging(): void {
     if (this.#logging) return;
     this.#logging = true;
-    const log = this.#hub.streamLog;
-    this.#writes = this.#writes.then(() =>
-      log.begin(this.requestId, this.sessionId, this.identity)
-    );
+    const { streamLog, options, logger } = this.#hub;
+    const info = { sessionId: this.sessionId, query: this.query, identity: this.identity };
+    // The lease first: a reader never finds the answer without a live producer.
+    this.#writes = this.#writes
+      .then(() => streamLog.renew(this.requestId, options.leaseMs))
+      .then(() => streamLog.begin(this.requestId, info));
     void this.#flush();
     if (this.ended) return;
-    this.#cancelPoll = setInterval(async () => {
-      if (await log.isCancelRequested(this.requestId).catch(() => false)) this.cancel();
-    }, this.#hub.options.cancelPollMs);
+    const signal = this.#logStop.signal;
+    const renew = setInterval(() => {
+      streamLog.renew(this.requestId, options.leaseMs).catch((error) => {
+        logger.error("Cannot renew answer lease", { requestId: this.requestId, error });
+      });
+    }, Math.max(50, Math.floor(options.leaseMs / 3)));
+    signal.addEventListener("abort", () => clearInterval(renew), { once: true });
+    // Watch once the answer is in the log (a wait on an unknown answer just times out).
+    void this.#writes.then(() => this.#watchCancel(signal));
+  }
+
+  /** Stops the answer when another instance asks to, until `signal` aborts. */
+  async #watchCancel(signal: AbortSignal): Promise<void> {
+    const { streamLog, options } = this.#hub;
+    while (!signal.aborted) {
+      const wanted = await streamLog
+        .waitForCancel(this.requestId, { timeoutMs: options.cancelPollMs, signal })
+        // Store unreachable: pause instead of spinning.
+        .catch(() => delay(options.cancelPollMs, signal).then(() => false));
+      if (wanted && !signal.aborted) this.cancel();
+    }
   }
 
   #flush(): Promise<void> {

@@ -82,6 +82,8 @@ export function harness(agent: Agent, env: Record<string, string> = {}): Harness
     flushMs: 5,
     cancelPollMs: 10,
     logPollMs: 5,
+    tailWaitMs: 50,
+    leaseMs: 2_000,
     unknownWaitMs: 50,
   });
   return { config, backend, hub, deps: { hub, uploads: backend.uploads, config, logger } };

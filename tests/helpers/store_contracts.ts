@@ -144,7 +144,7 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
     name: "append, read after a sequence number, ended",
     run: (open) =>
       withStreamLog(open, async (log) => {
-        await log.begin("r1", "s1");
+        await log.begin("r1", { sessionId: "s1", query: "q" });
         await log.append("r1", EVENTS.slice(0, 2), false);
         await log.append("r1", EVENTS.slice(2), false);
         assert.deepEqual((await log.read("r1", 0))?.events, EVENTS.slice(1));
@@ -169,8 +169,8 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
     name: "the identity given at begin comes back with every read",
     run: (open) =>
       withStreamLog(open, async (log) => {
-        await log.begin("r1", "s1", "alice");
-        await log.begin("r2", "s2");
+        await log.begin("r1", { sessionId: "s1", query: "q", identity: "alice" });
+        await log.begin("r2", { sessionId: "s2", query: "q" });
         assert.equal((await log.read("r1", -1))?.identity, "alice");
         assert.equal((await log.read("r2", -1))?.identity, undefined);
       }),
@@ -180,10 +180,10 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
     run: (open) =>
       withStreamLog(open, async (log) => {
         assert.equal(await log.latest("s1"), undefined);
-        await log.begin("r1", "s1");
+        await log.begin("r1", { sessionId: "s1", query: "q" });
         assert.equal(await log.latest("s1"), "r1");
-        await log.begin("r2", "s1");
-        await log.begin("r3", "s2");
+        await log.begin("r2", { sessionId: "s1", query: "q" });
+        await log.begin("r3", { sessionId: "s2", query: "q" });
         assert.equal(await log.latest("s1"), "r2");
         assert.equal(await log.latest("s2"), "r3");
       }),
@@ -192,12 +192,78 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
     name: "a cancel request is seen by isCancelRequested, for that answer only",
     run: (open) =>
       withStreamLog(open, async (log) => {
-        await log.begin("r1", "s1");
-        await log.begin("r2", "s1");
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        await log.begin("r2", { sessionId: "s1", query: "q" });
         assert.equal(await log.isCancelRequested("r1"), false);
         await log.requestCancel("r1");
         assert.equal(await log.isCancelRequested("r1"), true);
         assert.equal(await log.isCancelRequested("r2"), false);
+      }),
+  },
+  {
+    name: "an answer is alive while its lease holds or once it ended, dead when the lease lapsed",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.renew("r1", 150);
+        await log.begin("r1", { sessionId: "s1", query: "the question" });
+        await log.append("r1", EVENTS, false);
+        const live = await log.read("r1", -1);
+        assert.equal(live?.alive, true);
+        assert.equal(live?.query, "the question");
+        assert.equal(live?.next, 3);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.equal((await log.read("r1", -1))?.alive, false);
+        await log.renew("r1", 10_000);
+        assert.equal((await log.read("r1", -1))?.alive, true);
+        // An ended answer needs no lease.
+        await log.begin("r2", { sessionId: "s1", query: "q" });
+        await log.append("r2", [{ seq: 0, event: { type: "finish", reason: "stop" } }], true);
+        assert.equal((await log.read("r2", -1))?.alive, true);
+      }),
+  },
+  {
+    name: "seal ends an answer once; later seals and producer writes change nothing",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        await log.append("r1", EVENTS, false);
+        const final: LoggedEvent = {
+          seq: 3,
+          event: { type: "error", code: "interrupted", message: "gone" },
+        };
+        const results = await Promise.all([log.seal("r1", final), log.seal("r1", final)]);
+        assert.deepEqual(results.filter(Boolean).length, 1);
+        await log.append("r1", [{ seq: 3, event: { type: "finish", reason: "stop" } }], true);
+        const read = await log.read("r1", 2);
+        assert.equal(read?.ended, true);
+        assert.deepEqual(read?.events, [final]);
+        assert.equal(await log.seal("r1", { ...final, seq: 4 }), false);
+        // An answer that ended normally cannot be sealed.
+        await log.begin("r2", { sessionId: "s1", query: "q" });
+        await log.append("r2", [{ seq: 0, event: { type: "finish", reason: "stop" } }], true);
+        assert.equal(await log.seal("r2", { ...final, seq: 1 }), false);
+      }),
+  },
+  {
+    name: "waits end on an append or a cancel, or at their timeout",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        const woken = log.waitForEvents("r1", { timeoutMs: 30_000 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await log.append("r1", EVENTS.slice(0, 1), false);
+        await woken;
+        const cancelled = log.waitForCancel("r1", { timeoutMs: 30_000 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await log.requestCancel("r1");
+        assert.equal(await cancelled, true);
+        await log.begin("r2", { sessionId: "s1", query: "q" });
+        assert.equal(await log.waitForCancel("r2", { timeoutMs: 50 }), false);
+        await log.waitForEvents("r2", { timeoutMs: 50 });
+        const aborted = new AbortController();
+        const waiting = log.waitForEvents("r2", { timeoutMs: 30_000, signal: aborted.signal });
+        aborted.abort();
+        await waiting;
       }),
   },
 ];

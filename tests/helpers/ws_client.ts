@@ -78,6 +78,11 @@ export class WsTestClient {
     );
   }
 
+  /** The frames received but not read yet. */
+  pending(): Record<string, unknown>[] {
+    return this.#frames as Record<string, unknown>[];
+  }
+
   /** Resolves with the close event. */
   closed(): Promise<CloseEvent> {
     return this.#closed;

@@ -10,9 +10,9 @@
  *
  * Backpressure: the answer pauses while the stream's queue is full; a
  * client that stays stalled past `STALL_TIMEOUT_MS` has its stream torn
- * down and its answer stopped. On graceful shutdown the answer ends with a
- * final `error` event (`shutting_down`) carrying a `retry:` field, then
- * the stream closes.
+ * down and its answer stopped. On graceful restart the stream just ends:
+ * the answer runs on (logged) and EventSource reconnects with
+ * Last-Event-ID to whichever instance the load balancer picks.
  * @module
  */
 import type { Handler } from "hono";
@@ -142,10 +142,12 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
     },
   });
   const unregister = registry.add({
+    // Restart: the answer runs on, logged; ending the stream makes
+    // EventSource reconnect (after `retry`) with Last-Event-ID, anywhere.
     drain: () => {
-      sendRetry = true;
       unpause();
-      return delivery.shutdown();
+      delivery.shutdown();
+      return Promise.resolve();
     },
     terminate: tearDown,
   });

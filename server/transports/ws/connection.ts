@@ -34,6 +34,9 @@ const NO_STATUS = 1005;
 /** Frames sent between two reads of the socket's buffered amount. */
 const BUFFER_CHECK_EVERY = 16;
 
+/** The close reason of a restart: the answer is not lost. */
+const RESTART_REASON = "Server restarting; reconnect and resume";
+
 /** How often a paused answer checks whether the socket drained. */
 const DRAIN_POLL_MS = 10;
 
@@ -129,18 +132,19 @@ export class WsConnection implements Drainable, WsSession {
   }
 
   /**
-   * Graceful shutdown: end the answer (persisted), close 1012 and wait for
-   * the closing handshake, so the listener's shutdown does not cut it.
+   * Graceful restart: let go of the answer (it runs on to its end, logged),
+   * close 1012 so the client reconnects to another instance and resumes
+   * after its last `seq`, and wait for the closing handshake.
    */
   async drain(): Promise<void> {
-    await this.#active?.delivery.shutdown();
-    this.#shut(CloseCode.ServiceRestart, "Server restarting");
+    this.#active?.delivery.shutdown();
+    this.#shut(CloseCode.ServiceRestart, RESTART_REASON);
     await this.#gone.promise;
   }
 
   /** Closes 1012 at once (the drain timed out). */
   terminate(): void {
-    this.#shut(CloseCode.ServiceRestart, "Server restarting");
+    this.#shut(CloseCode.ServiceRestart, RESTART_REASON);
   }
 
   /** Tells the client it is over a limit, then closes 4029. */
