@@ -34,6 +34,8 @@ Deno.test("an invalid value stops start-up with a message naming the variable", 
     [{ OPENAI_BASE_URL: "not a url" }, "OPENAI_BASE_URL"],
     [{ AGENT: "openai" }, "OPENAI_MODEL"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ REDIS_URL: "localhost:6379" }, "REDIS_URL"],
+    [{ PRODUCER_LEASE_MS: "10" }, "PRODUCER_LEASE_MS"],
   ];
   for (const [env, name] of cases) {
     await t.step(JSON.stringify(env), () => {

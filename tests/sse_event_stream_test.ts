@@ -80,7 +80,7 @@ Deno.test("the SSE handler refuses a bad query with the one error shape", async 
   assertStringIncludes(body.error.message, "query");
 });
 
-Deno.test("drain ends an SSE answer with a shutting_down event", async () => {
+Deno.test("drain ends the SSE stream with no error event; the answer runs on for Last-Event-ID", async () => {
   const h = harness(hangingAgent());
   const registry = new ConnectionRegistry();
   const response = await app(h, registry).request("/?query=hi");
@@ -89,6 +89,13 @@ Deno.test("drain ends an SSE answer with a shutting_down event", async () => {
   await new Promise((resolve) => setTimeout(resolve, 20));
   const report = await registry.drain(2_000);
   assertEquals(report, { drained: 1, terminated: 0 });
-  const last = JSON.parse((await reading).at(-1)!.data);
-  assertEquals(last.code, "shutting_down");
+  const received = await reading;
+  assertEquals(received.map((e) => JSON.parse(e.data).type), ["session", "content"]);
+  // Resumed by the id EventSource would send, the answer goes on to its end.
+  const resumed = await app(h, new ConnectionRegistry()).request("/?query=hi", {
+    headers: { "last-event-id": received.at(-1)!.id! },
+  });
+  const rest = events(resumed);
+  await h.hub.stopAll();
+  assertEquals(JSON.parse((await rest).at(-1)!.data).finish_reason, "cancelled");
 });

@@ -5,7 +5,7 @@
  * (`ws_test.ts`, `ai_sdk_test.ts`, ...) cover the same over real sockets.
  * @module
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { CloseCode, ErrorCode } from "../protocol/codes.ts";
 import type { Agent } from "../server/agents/types.ts";
 import { WsConnection } from "../server/transports/ws/mod.ts";
@@ -90,17 +90,24 @@ Deno.test("a socket that stops reading pauses the answer, then closes 4008", asy
   assertEquals((await backend.history.load("slow"))[0].finishReason, "error");
 });
 
-Deno.test("drain ends the answer with shutting_down, then closes 1012", async () => {
-  const { socket, connection } = open(hangingAgent());
+Deno.test("drain lets go of the answer (no error frame), closes 1012 to resume, and the answer runs on", async () => {
+  const { hub, deps, socket, connection } = open(hangingAgent());
   connection.receive(JSON.stringify({ query: "q", request_id: "r1" }));
   await socket.until(isType("content"));
   const draining = connection.drain();
   await socket.until("close");
   connection.close(CloseCode.ServiceRestart); // the runtime reports the close
   await draining;
-  const error = socket.frames.find(isType("error"));
-  assertEquals(error?.code, ErrorCode.ShuttingDown);
+  assertEquals(socket.frames.filter(isType("error")), []);
   assertEquals(socket.closes[0].code, CloseCode.ServiceRestart);
+  assertStringIncludes(socket.closes[0].reason ?? "", "resume");
+  // The answer is still running: a resume picks it up where the client was.
+  const second = new FakeSocket();
+  const resumed = new WsConnection(deps, second.context);
+  resumed.receive(JSON.stringify({ type: "resume", request_id: "r1", last_seq: 0 }));
+  assertEquals((await second.until(isType("content")))?.seq, 1);
+  await hub.stopAll();
+  assertEquals((await second.until(isType("done")))?.finish_reason, "cancelled");
 });
 
 Deno.test("a dropped socket leaves the answer to resume; a clean close cancels it", async () => {
