@@ -73,6 +73,12 @@ export const ErrorCode = {
   Interrupted: "interrupted",
   /** The shared store (Redis, KV) is unreachable; try again shortly. */
   Unavailable: "unavailable",
+  /** The agent made more tool calls than a step or a turn allows; the turn ended. */
+  TooManyToolCalls: "too_many_tool_calls",
+  /** A `ping` frame's `id` is not a string of at most 64 characters. */
+  InvalidPingId: "invalid_ping_id",
+  /** The answer's stream log cannot be written; a resume cannot be served in full. */
+  StreamLost: "stream_lost",
   /** A plain HTTP request reached the WebSocket endpoint (HTTP 426). */
   UpgradeRequired: "upgrade_required",
 } as const;

@@ -62,6 +62,17 @@ export interface TurnOptions {
 /** The longest answer kept in one stored turn (KV values max out at 64 KiB). */
 const MAX_STORED_ANSWER = 12_000;
 
+/** Most tool calls one turn may make; the next one ends the turn with `too_many_tool_calls`. */
+export const MAX_TOOL_CALLS_PER_TURN = 32;
+
+/** The stop reason of a turn whose agent made more than `limit` tool calls (`scope`: "turn" or "step"). */
+export function toolLimitStop(limit: number, scope: "turn" | "step"): TurnStop {
+  return new TurnStop(
+    ErrorCode.TooManyToolCalls,
+    `Cannot answer: the agent made more than ${limit} tool calls in one ${scope}`,
+  );
+}
+
 /** True for the event that ends an answer (`finish` or `error`). */
 export function isFinal(event: CoreEvent): boolean {
   return event.type === "finish" || event.type === "error";
@@ -146,7 +157,8 @@ export class ChatCore {
    * {@link TurnStop} reason an `error` with its code. The turn is persisted
    * (partial when cancelled or stopped) before the final event. An agent
    * that ignores its signal is abandoned: no event of it is sent after the
-   * abort.
+   * abort. An agent may throw a {@link TurnStop} to end the turn with its
+   * code (a tool call limit).
    */
   async run(request: TurnRequest, options: TurnOptions): Promise<void> {
     const turn: TurnState = {
@@ -172,7 +184,8 @@ export class ChatCore {
     try {
       await Promise.race([pumping, aborted]);
     } catch (error) {
-      if (error instanceof StoreUnavailable && !signal.aborted) {
+      if (error instanceof TurnStop) inner.abort(error);
+      else if (error instanceof StoreUnavailable && !signal.aborted) {
         turn.reason = "error";
         turn.persist = false;
         this.#log.error("Session store unreachable", { requestId, sessionId, error: error.cause });
@@ -272,7 +285,12 @@ export class ChatCore {
       if (signal.aborted) break;
       watchdog.progress++;
       if (event.type === "text-delta") turn.answer += event.delta;
-      else if (event.type === "tool-call") turn.tools.push(event.toolName);
+      else if (event.type === "tool-call") {
+        if (turn.tools.length >= MAX_TOOL_CALLS_PER_TURN) {
+          throw toolLimitStop(MAX_TOOL_CALLS_PER_TURN, "turn");
+        }
+        turn.tools.push(event.toolName);
+      }
       const pending = emit(event);
       if (pending) {
         watchdog.paused = true;
@@ -290,7 +308,13 @@ export class ChatCore {
     }
     turn.reason = "error";
     turn.failure = { type: "error", code: stop.code, message: stop.message };
-    if (stop.code === ErrorCode.Timeout) {
+    if (stop.code === ErrorCode.TooManyToolCalls) {
+      this.#log.error("Agent exceeded the tool call limit", {
+        requestId: turn.requestId,
+        sessionId: turn.sessionId,
+        message: stop.message,
+      });
+    } else if (stop.code === ErrorCode.Timeout) {
       this.#log.error("Agent timed out", { requestId: turn.requestId, sessionId: turn.sessionId });
     }
   }

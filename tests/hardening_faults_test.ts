@@ -10,26 +10,10 @@ import { hangingAgent } from "./helpers/agents.ts";
 import { RawWs } from "./helpers/raw_ws.ts";
 import { startServer } from "./helpers/server.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
+import { within } from "./helpers/within.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
 const MiB = 1024 * 1024;
-
-/** Resolves with the elapsed ms, or rejects after `ms`. */
-async function within(promise: Promise<unknown>, ms: number, what: string): Promise<number> {
-  const start = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      promise,
-      new Promise((_, reject) =>
-        timer = setTimeout(() => reject(new Error(`Timed out: ${what} after ${ms} ms`)), ms)
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-  return performance.now() - start;
-}
 
 /** An agent that never yields and ignores its abort signal (a hung upstream). */
 function deafAgent(): Agent & { release(): void } {

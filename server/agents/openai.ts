@@ -7,6 +7,7 @@
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { type ModelMessage, stepCountIs, streamText, tool } from "ai";
 import { z } from "zod";
+import { toolLimitStop } from "../core.ts";
 import { calculate } from "../tools/calculator.ts";
 import { readClock } from "../tools/clock.ts";
 import type { DocsSearch } from "../tools/docs_search.ts";
@@ -23,6 +24,12 @@ export interface OpenAiOptions {
 const SYSTEM = "You are a helpful assistant inside a chat streaming service. " +
   "Use the tools for arithmetic, the current time and questions about this project. " +
   "Answer in concise markdown.";
+
+/**
+ * Most tool calls the model may make in one step (parallel calls); the next
+ * one ends the turn with `too_many_tool_calls`.
+ */
+export const MAX_TOOL_CALLS_PER_STEP = 16;
 
 function historyMessages(request: AgentRequest): ModelMessage[] {
   const messages: ModelMessage[] = [];
@@ -75,12 +82,19 @@ export function createOpenAiAgent(options: OpenAiOptions): Agent {
         // Errors arrive as `error` parts below and are logged by the core.
         onError: () => {},
       });
+      let stepCalls = 0;
       for await (const part of result.stream) {
         switch (part.type) {
+          case "start-step":
+            stepCalls = 0;
+            break;
           case "text-delta":
             if (part.text) yield { type: "text-delta", delta: part.text };
             break;
           case "tool-call":
+            if (++stepCalls > MAX_TOOL_CALLS_PER_STEP) {
+              throw toolLimitStop(MAX_TOOL_CALLS_PER_STEP, "step");
+            }
             yield { type: "status", message: `Calling ${part.toolName}` };
             yield {
               type: "tool-call",

@@ -8,7 +8,10 @@
  *   turn `n`; `["sessions", id, "owner"]` the identity that claimed it.
  *   Appends are atomic (checked against the meta versionstamp).
  * - `["streams", requestId, "meta"]` session, question, identity, next, ended;
- *   `["streams", requestId, "batch", firstSeq]` a batch of events;
+ *   `["streams", requestId, "batch", firstSeq, part]` a batch of events as
+ *   JSON, split into parts under KV's 64 KiB value limit (all parts of a
+ *   batch in one commit); an event larger than a commit is logged with its
+ *   payload cut to a preview ({@link fitLoggedEvent});
  *   `["streams", requestId, "lease"]` the producer's lease deadline;
  *   `["streams", requestId, "cancel"]` set when any instance cancels it;
  *   `["active", sessionId]` the latest answer of a session (AI SDK resume).
@@ -17,7 +20,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import { fitTurn, sliceText, splitBatches } from "./fit.ts";
+import { fitTurn, packBatches, sliceText } from "./fit.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -172,6 +175,17 @@ export class KvStreamLog implements StreamLog {
       .commit();
   }
 
+  /**
+   * Writes the batches in as few commits as KV's limits allow, the meta
+   * (next seq, ended) with the last one: a reader sees whole batches, in
+   * order. Throws when a commit fails (what was committed before stays).
+   */
+  /**
+   * Writes the events in as few commits as KV's limits allow, each checked
+   * against the meta and moving its `next` (the last one sets `ended`): a
+   * reader sees whole batches, in order, and a seal in between wins (the
+   * rest is dropped). Throws when KV refuses a commit.
+   */
   async append(requestId: string, events: LoggedEvent[], ended: boolean): Promise<void> {
     const metaKey = ["streams", requestId, "meta"];
     const meta = await this.#kv.get<StreamMeta>(metaKey);
@@ -179,22 +193,26 @@ export class KvStreamLog implements StreamLog {
     // A sealed answer is over: its producer was given up for dead.
     if (meta.value.sealed) return;
     const expireIn = this.#ttlMs;
-    // Checked against the meta, so a seal in between wins and this write is dropped.
-    const op = this.#kv.atomic().check(meta);
-    for (const batch of splitBatches(events)) {
-      op.set(["streams", requestId, "batch", batch[0].seq], batch, { expireIn });
+    let { value, versionstamp } = meta;
+    const commits = packBatches(events);
+    for (const [i, batches] of commits.entries()) {
+      const op = this.#kv.atomic().check({ key: metaKey, versionstamp });
+      for (const { firstSeq, parts } of batches) {
+        parts.forEach((part, n) =>
+          op.set(["streams", requestId, "batch", firstSeq, n], part, { expireIn })
+        );
+      }
+      const lastSeq = batches.at(-1)?.lastSeq;
+      value = {
+        ...value,
+        next: lastSeq === undefined ? value.next : lastSeq + 1,
+        ended: value.ended || (ended && i === commits.length - 1),
+      };
+      op.set(metaKey, value satisfies StreamMeta, { expireIn });
+      const result = await op.commit();
+      if (!result.ok) return;
+      versionstamp = result.versionstamp;
     }
-    const last = events.at(-1);
-    op.set(
-      metaKey,
-      {
-        ...meta.value,
-        next: last ? last.seq + 1 : meta.value.next,
-        ended: ended || meta.value.ended,
-      } satisfies StreamMeta,
-      { expireIn },
-    );
-    await op.commit();
   }
 
   async read(requestId: string, afterSeq: number): Promise<LogRead | undefined> {
@@ -204,10 +222,24 @@ export class KvStreamLog implements StreamLog {
     ]);
     if (!meta.value) return undefined;
     const events: LoggedEvent[] = [];
-    const batches = this.#kv.list<LoggedEvent[]>({ prefix: ["streams", requestId, "batch"] });
-    for await (const entry of batches) {
-      for (const item of entry.value) if (item.seq > afterSeq) events.push(item);
+    const take = (json: string) => {
+      for (const item of JSON.parse(json) as LoggedEvent[]) {
+        if (item.seq > afterSeq) events.push(item);
+      }
+    };
+    // Keys sort by (firstSeq, part): join a batch's parts until the next batch starts.
+    let batchKey: Deno.KvKeyPart | undefined;
+    let json = "";
+    const parts = this.#kv.list<string>({ prefix: ["streams", requestId, "batch"] });
+    for await (const entry of parts) {
+      if (entry.key[3] !== batchKey && json) {
+        take(json);
+        json = "";
+      }
+      batchKey = entry.key[3];
+      json += entry.value;
     }
+    if (json) take(json);
     const { sessionId, query, identity, ended, next } = meta.value;
     // KV deletes expired keys lazily: the lease carries its own deadline.
     const alive = ended || (lease.value !== null && lease.value.until > Date.now());
@@ -239,7 +271,7 @@ export class KvStreamLog implements StreamLog {
     const sealed: StreamMeta = { ...meta.value, next: final.seq + 1, ended: true, sealed: true };
     const result = await this.#kv.atomic()
       .check(meta)
-      .set(["streams", requestId, "batch", final.seq], [final], { expireIn })
+      .set(["streams", requestId, "batch", final.seq, 0], JSON.stringify([final]), { expireIn })
       .set(metaKey, sealed, { expireIn })
       .commit();
     return result.ok;

@@ -125,6 +125,18 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
         assert.ok(stored.answer.length > 1000);
       }),
   },
+  {
+    name: "a turn naming 5,000 tools is stored (bounded) and loads back",
+    run: (open) =>
+      withSessionStore(open, 5, async (store) => {
+        const tools = Array.from({ length: 5_000 }, (_, i) => `calculator_${i}`);
+        await store.append("s", { ...turn("many", "x".repeat(30_000)), tools });
+        const [stored] = await store.load("s");
+        assert.equal(stored.query, "many");
+        assert.ok(stored.tools.length >= 1 && stored.tools.length <= tools.length);
+        assert.equal(stored.tools[0], "calculator_0");
+      }),
+  },
 ];
 
 const withStreamLog = (
@@ -155,6 +167,47 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
         assert.equal(read?.ended, true);
         assert.equal(read?.sessionId, "s1");
         assert.deepEqual(read?.events.map((item) => item.seq), [3]);
+      }),
+  },
+  {
+    name: "events over one KV value and a backlog of megabytes are all logged, in order",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        const big: LoggedEvent = {
+          seq: 1,
+          event: {
+            type: "tool-call",
+            toolCallId: "c1",
+            toolName: "calc",
+            input: "界".repeat(40_000),
+          },
+        };
+        const huge: LoggedEvent = {
+          seq: 2,
+          event: {
+            type: "tool-result",
+            toolCallId: "c1",
+            toolName: "calc",
+            output: "y".repeat(3_000_000),
+          },
+        };
+        const backlog: LoggedEvent[] = Array.from({ length: 3_000 }, (_, i) => ({
+          seq: i + 3,
+          event: { type: "text-delta", delta: `${i} ${"z".repeat(1_000)}` },
+        }));
+        const finish: LoggedEvent = { seq: 3_003, event: { type: "finish", reason: "stop" } };
+        await log.begin("r1", "s1");
+        await log.append("r1", [EVENTS[0], big, huge, ...backlog, finish], true);
+        const read = await log.read("r1", -1);
+        assert.equal(read?.ended, true);
+        assert.deepEqual(
+          read?.events.map((item) => item.seq),
+          Array.from({ length: 3_004 }, (_, i) => i),
+        );
+        assert.deepEqual(read?.events[1], big);
+        // Larger than a KV commit: logged whole or with its payload cut to a preview.
+        assert.equal(read?.events[2].event.type, "tool-result");
+        assert.deepEqual(read?.events.slice(3), [...backlog, finish]);
       }),
   },
   {
