@@ -6,16 +6,19 @@
  */
 import type { AiSdkServerFrame, ServerFrame } from "../protocol/frames.ts";
 import type { CoreEvent } from "./core.ts";
+import type { LoggedEvent } from "./store/types.ts";
 
 /** Turns the events of one answer into text frames. */
 export interface FrameEncoder {
-  /** Encodes one event into zero or more frames, handed to `send`. */
-  write(event: CoreEvent, send: (frame: string) => void): void;
+  /** Encodes one event (with its `seq` in the answer) into zero or more frames, handed to `send`. */
+  write(item: LoggedEvent, send: (frame: string) => void): void;
 }
 
 /**
- * Native dialect: every frame carries `request_id` and `seq` (0, 1, 2...).
- * `lastSeq` is the sequence number of the last frame written.
+ * Native dialect: every frame carries `request_id` and `seq`, the event's
+ * own sequence number in the answer (never a count of frames written, so a
+ * resume from the log says exactly which event each frame is). `lastSeq` is
+ * the `seq` of the last frame written.
  */
 export class NativeEncoder implements FrameEncoder {
   #requestId = "";
@@ -37,8 +40,9 @@ export class NativeEncoder implements FrameEncoder {
   }
 
   /** Encodes one event into exactly one frame. */
-  encode(event: CoreEvent): string {
-    const seq = ++this.lastSeq;
+  encode(item: LoggedEvent): string {
+    const { event, seq } = item;
+    this.lastSeq = seq;
     if (event.type === "text-delta") {
       // Same frame as `ContentFrame`, built without an intermediate object.
       const ts = event.ts === undefined ? "" : `,"ts":${event.ts}`;
@@ -106,8 +110,8 @@ export class NativeEncoder implements FrameEncoder {
   }
 
   /** {@link FrameEncoder.write} for the native dialect. */
-  write(event: CoreEvent, send: (frame: string) => void): void {
-    send(this.encode(event));
+  write(item: LoggedEvent, send: (frame: string) => void): void {
+    send(this.encode(item));
   }
 }
 
@@ -150,7 +154,7 @@ export class UiChunkEncoder implements FrameEncoder {
   }
 
   /** {@link FrameEncoder.write} for the AI SDK dialect. */
-  write(event: CoreEvent, send: (frame: string) => void): void {
+  write({ event }: LoggedEvent, send: (frame: string) => void): void {
     if (this.#sequence <= this.#skipThrough) {
       const skip = this.#skipThrough;
       let sequence = this.#sequence;

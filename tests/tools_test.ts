@@ -78,9 +78,10 @@ Deno.test("native encoder: content frames match the schema and the generic encod
   const { NativeEncoder } = await import("../server/encode.ts");
   const { ContentFrame } = await import("../protocol/frames.ts");
   const encoder = new NativeEncoder();
-  encoder.encode({ type: "start", requestId: "r-1", sessionId: "s" });
+  encoder.encode({ seq: 0, event: { type: "start", requestId: "r-1", sessionId: "s" } });
+  let seq = 0;
   for (const [delta, ts] of [['he said "hi"\n\u2028', 1.5], ["plain", undefined]] as const) {
-    const text = encoder.encode({ type: "text-delta", delta, ts });
+    const text = encoder.encode({ seq: ++seq, event: { type: "text-delta", delta, ts } });
     const frame = ContentFrame.parse(JSON.parse(text));
     assertEquals([frame.content, frame.request_id], [delta, "r-1"]);
     assertEquals(

@@ -127,7 +127,7 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
   const delivery = new Delivery(hub, requestId, {
     identity: request.identity,
     logger: deps.logger,
-    write: (item) => send(encoder.encode(item.event), encoder.lastSeq),
+    write: (item) => send(encoder.encode(item), item.seq),
     pace: () => {
       if (!stream.full) return;
       stall = setTimeout(() => {

@@ -230,7 +230,7 @@ export class WsConnection implements Drainable, WsSession {
       delivery: new Delivery(this.deps.hub, answerId, {
         identity: this.identity,
         logger: this.deps.logger,
-        write: (item) => encoder.write(item.event, this.send),
+        write: (item) => encoder.write(item, this.send),
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           if (++unchecked < BUFFER_CHECK_EVERY) return;
