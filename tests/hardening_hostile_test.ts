@@ -6,7 +6,11 @@
 import { assert, assertEquals } from "@std/assert";
 import { ErrorCode } from "../protocol/codes.ts";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
-import { MAX_TOOL_CALLS_PER_TURN } from "../server/core.ts";
+import { ChatCore, MAX_TOOL_CALLS_PER_TURN } from "../server/core.ts";
+import { createLogger } from "../server/log.ts";
+import { KvSessionStore, KvStreamLog } from "../server/store/kv.ts";
+import type { LoggedEvent, StreamLog } from "../server/store/types.ts";
+import { StreamHub } from "../server/streams/hub.ts";
 import { startFakeOpenAi } from "./helpers/fake_openai.ts";
 import { startServer } from "./helpers/server.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
@@ -89,5 +93,114 @@ Deno.test("hostile agent: tool calls past the per-turn limit end the turn with t
   } finally {
     await client.close();
     await server.close();
+  }
+});
+
+/** An agent that says "a", waits for `release`, then calls a tool with a ~100 KB argument, says "b" and ends. */
+function bigToolAgent(): Agent & { release(): void } {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  return {
+    name: "big-tool",
+    release: resolve,
+    async *stream(): AsyncIterable<AgentEvent> {
+      yield { type: "text-delta", delta: "a" };
+      await promise;
+      const input = { expression: "1+".repeat(50_000) + "1" };
+      yield { type: "tool-call", toolCallId: "c1", toolName: "calculator", input };
+      yield { type: "text-delta", delta: "b" };
+    },
+  };
+}
+
+Deno.test("stream log: a ~100 KB tool call dropped mid-answer is resumed on another instance whole, with the answer's real seq", async () => {
+  const dir = await Deno.makeTempDir();
+  const env = { KV_PATH: `${dir}/shared.kv` };
+  const agent = bigToolAgent();
+  const a = await startServer(env, { agent });
+  const b = await startServer(env);
+  try {
+    const onA = await WsTestClient.connect(a.wsUrl);
+    onA.send({ query: "big", session_id: "big-tool", request_id: "big-1" });
+    const seen = [await onA.next(), await onA.next()];
+    assertEquals(seen.map((f) => f.type), ["session", "content"]);
+    onA.socket.close(4000, "network drop");
+    await onA.closed();
+    agent.release();
+    const onB = await WsTestClient.connect(b.wsUrl);
+    onB.send({ type: "resume", request_id: "big-1", last_seq: 1 });
+    let rest: Record<string, unknown>[] = [];
+    await within(onB.answer().then((frames) => rest = frames), 15_000, "the resumed answer");
+    console.log(`resumed on B: ${rest.map((f) => `${f.type}#${f.seq}`).join(" ")}`);
+    assertEquals(rest.map((f) => f.type), ["tool_call", "content", "done"]);
+    assertEquals(rest.map((f) => f.seq), [2, 3, 4]);
+    assertEquals(JSON.stringify(rest[0].input).length > 100_000, true);
+    await onB.close();
+  } finally {
+    await a.close();
+    await b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("stream log: a log write that fails ends the answer's readers elsewhere with stream_lost, not a gap or a hang", async () => {
+  const db = await Deno.openKv(":memory:");
+  const logger = createLogger("silent");
+  const options = {
+    graceMs: 5_000,
+    flushMs: 5,
+    cancelPollMs: 10,
+    logPollMs: 5,
+    tailWaitMs: 50,
+    leaseMs: 30_000,
+    unknownWaitMs: 500,
+  };
+  const log = new KvStreamLog(db, { ttlMs: 60_000 });
+  // The producing instance's store refuses the batch holding the big tool call.
+  const refusing = new Proxy(log, {
+    get(target, key) {
+      if (key !== "append") {
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (requestId: string, events: LoggedEvent[], ended: boolean) =>
+        events.some((item) => item.event.type === "tool-call")
+          ? Promise.reject(new TypeError("Value too large (max 65536 bytes)"))
+          : target.append(requestId, events, ended);
+    },
+  }) as StreamLog;
+  const agent = bigToolAgent();
+  const store = new KvSessionStore(db, { window: 10 });
+  const hubA = new StreamHub(
+    new ChatCore({ agent, store, log: logger }),
+    refusing,
+    logger,
+    options,
+  );
+  const hubB = new StreamHub(
+    new ChatCore({ agent: bigToolAgent(), store, log: logger }),
+    log,
+    logger,
+    options,
+  );
+  try {
+    const first: LoggedEvent[] = [];
+    const subscriber = { deliver: (item: LoggedEvent) => void first.push(item) };
+    const producer = hubA.start({ query: "q", sessionId: "s", requestId: "lost-1" }, subscriber);
+    while (first.length < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    producer.unsubscribe(subscriber, true);
+    agent.release();
+    await producer.done;
+    const second: LoggedEvent[] = [];
+    const abort = new AbortController();
+    const resumed = hubB.resume("lost-1", 1, { deliver: (item) => void second.push(item) }, {
+      signal: abort.signal,
+    });
+    await within(resumed, 10_000, "the reader on the other instance").finally(() => abort.abort());
+    const last = second.at(-1)?.event;
+    console.log(`reader elsewhere got: ${second.map((i) => `${i.event.type}#${i.seq}`).join(" ")}`);
+    assertEquals(last?.type, "error");
+    assertEquals(last?.type === "error" && last.code, ErrorCode.StreamLost);
+  } finally {
+    db.close();
   }
 });

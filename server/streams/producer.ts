@@ -6,6 +6,7 @@
  * lease it keeps renewing, and stops when another instance asks it to.
  * @module
  */
+import { ErrorCode } from "../../protocol/codes.ts";
 import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
 import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
@@ -86,6 +87,8 @@ export class Producer {
   #logged = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #writes: Promise<void> = Promise.resolve();
+  /** Set once a log write failed: the log was sealed with `stream_lost` and takes nothing more. */
+  #logLost = false;
   /** Stops the lease renewal and the cancel watch once logging started. */
   #logStop = new AbortController();
 
@@ -240,10 +243,35 @@ export class Producer {
     this.#logged = this.events.length;
     const ended = isFinal(batch.at(-1)!.event);
     this.#writes = this.#writes
-      .then(() => this.#hub.streamLog.append(this.requestId, batch, ended))
-      .catch((error) => {
-        this.#hub.logger.error("Cannot log stream events", { requestId: this.requestId, error });
-      });
+      .then(() =>
+        this.#logLost ? undefined : this.#hub.streamLog.append(this.requestId, batch, ended)
+      )
+      .catch((error) => this.#loseLog(batch, error));
     return this.#writes;
+  }
+
+  /**
+   * A log write failed: its readers could only see a gap, or wait for
+   * ever. Seal the log after `batch` with a `stream_lost` error, so they
+   * end with it, and log nothing more (local subscribers still get every
+   * event from memory).
+   */
+  async #loseLog(batch: LoggedEvent[], error: unknown): Promise<void> {
+    const requestId = this.requestId;
+    this.#hub.logger.error("Cannot log stream events", { requestId, error });
+    if (this.#logLost) return;
+    this.#logLost = true;
+    const final: LoggedEvent = {
+      seq: batch.at(-1)!.seq + 1,
+      event: {
+        type: "error",
+        code: ErrorCode.StreamLost,
+        message:
+          `Cannot resume "${requestId}" in full: its events could not be logged; please ask again`,
+      },
+    };
+    await this.#hub.streamLog.seal(requestId, final).catch((error) => {
+      this.#hub.logger.error("Cannot seal stream log", { requestId, error });
+    });
   }
 }

@@ -196,7 +196,7 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
           event: { type: "text-delta", delta: `${i} ${"z".repeat(1_000)}` },
         }));
         const finish: LoggedEvent = { seq: 3_003, event: { type: "finish", reason: "stop" } };
-        await log.begin("r1", "s1");
+        await log.begin("r1", { sessionId: "s1", query: "q" });
         await log.append("r1", [EVENTS[0], big, huge, ...backlog, finish], true);
         const read = await log.read("r1", -1);
         assert.equal(read?.ended, true);
