@@ -12,6 +12,12 @@ import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, StreamLog } from "../store/types.ts";
 
+/** Attempts at writing one batch to the stream log before its readers are told it is lost. */
+const LOG_ATTEMPTS = 3;
+
+/** Pause before the next attempt, times the attempt number. */
+const LOG_RETRY_MS = 50;
+
 /** Receives the events of one answer, in order, each exactly once. */
 export interface Subscriber {
   /** Called for each event; a returned promise slows the producer (backpressure). */
@@ -248,6 +254,18 @@ export class Producer {
       )
       .catch((error) => this.#loseLog(batch, error));
     return this.#writes;
+  }
+
+  /** Appends to the log, trying again on a failure (a busy store) before giving up. */
+  async #append(batch: LoggedEvent[], ended: boolean): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#hub.streamLog.append(this.requestId, batch, ended);
+      } catch (error) {
+        if (attempt >= LOG_ATTEMPTS) throw error;
+        await delay(LOG_RETRY_MS * attempt);
+      }
+    }
   }
 
   /**
