@@ -63,7 +63,7 @@ export class ChatController {
   readonly current: Signal<Message | undefined> = signal(undefined);
   /** True while an answer streams. */
   readonly busy = computed(() => this.current.value !== undefined);
-  /** Files attached to the next question. */
+  /** Files attached to the chat: sent with every question until removed or a new chat. */
   readonly attachments: Signal<Attachment[]> = signal([]);
   /** True when the selected transport can upload files (WebSocket). */
   readonly canAttach = computed(() =>
@@ -83,6 +83,8 @@ export class ChatController {
   #persist: Persistence | undefined;
   #metrics: Signal<AnswerMetrics[]>;
   #uploadMax: number;
+  /** Ids of attachments already named by a question (listed only on the first). */
+  #sent = new Set<string>();
 
   /** Creates the controller; call {@link start} in the browser to connect. */
   constructor(options: ChatControllerOptions) {
@@ -201,11 +203,13 @@ export class ChatController {
     const sessionId = this.#ensureSession();
     const requestId = this.#newId();
     const files = this.attachments.value;
+    const fresh = files.filter((a) => !this.#sent.has(a.id));
+    for (const a of fresh) this.#sent.add(a.id);
     const message = createMessage({
       id: requestId,
       query,
       transport: transport.kind,
-      attachments: files.length ? files.map((a) => a.name) : undefined,
+      attachments: fresh.length ? fresh.map((a) => a.name) : undefined,
     });
     const sampler = new AnswerSampler(this.#metrics, { transport: transport.kind, now: this.#now });
     const finish = (state: FinishReason, error?: string) => {
@@ -223,7 +227,6 @@ export class ChatController {
     batch(() => {
       this.messages.value = [...this.messages.value, message];
       this.current.value = message;
-      this.attachments.value = [];
       sampler.publish();
     });
     const ask = () => {

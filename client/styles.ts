@@ -37,9 +37,13 @@ body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(
 button{font:inherit;border:1px solid var(--line);background:var(--bot);color:var(--fg);border-radius:.5rem;padding:.35rem .8rem;cursor:pointer}
 button:disabled{opacity:.55;cursor:default}
 button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outline-offset:1px}
+.messages-wrap{flex:1;min-height:0;display:flex;flex-direction:column;position:relative}
 .messages{flex:1;min-height:0;overflow-y:auto;scrollbar-gutter:stable;padding:0 1rem;overflow-anchor:none}
 .empty{color:var(--muted);text-align:center;margin-top:2rem}
-.log ol{list-style:none;margin:0;padding:0}
+.examples{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.5rem;justify-content:center}
+.example{border-radius:999px;font-size:.9rem}
+.jump{position:absolute;bottom:.75rem;left:50%;transform:translateX(-50%);border-radius:999px;box-shadow:0 2px 8px #0003;font-size:.85rem;background:var(--bg)}
+.log>ol{list-style:none;margin:0;padding:0}
 .turn{display:flex;flex-direction:column;gap:.4rem;margin:.75rem 0}
 .bubble{border-radius:.75rem;padding:.5rem .8rem;max-width:100%;overflow-wrap:anywhere}
 .user{background:var(--user);align-self:flex-end;white-space:pre-wrap;max-width:85%}
@@ -47,7 +51,16 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .answer.plain{white-space:pre-wrap}
 .answer-wrap{position:relative}
 .md>:first-child{margin-top:0}.md>:last-child{margin-bottom:0}
-.md pre{overflow-x:auto;background:var(--bg);padding:.5rem;border-radius:.4rem}
+.md pre{overflow-x:auto;background:var(--bg);padding:.5rem;border-radius:.4rem;margin:0}
+.code-block{position:relative;margin:.5rem 0}
+.copy-code{position:absolute;top:.3rem;right:.3rem;font-size:.75rem;padding:.1rem .45rem;opacity:.85}
+[data-copied]::after{content:" ✓"}
+.md blockquote{margin:.5rem 0;padding:.1rem .8rem;border-left:3px solid var(--accent);color:var(--muted)}
+.md ol,.md ul{padding-left:1.4rem}
+.token.comment,.token.prolog{color:#6a737d}.token.keyword,.token.boolean,.token.important{color:#cf222e}.token.string,.token.char,.token.attr-value,.token.regex{color:#0a7a3d}.token.number,.token.constant{color:#0550ae}.token.function,.token.class-name{color:#8250df}.token.operator,.token.punctuation{color:var(--muted)}.token.tag,.token.property{color:#116329}.token.builtin{color:#953800}
+@media (prefers-color-scheme:dark){.token.keyword,.token.boolean{color:#ff7b72}.token.string,.token.attr-value{color:#a5d6ff}.token.number,.token.constant{color:#79c0ff}.token.function,.token.class-name{color:#d2a8ff}.token.tag,.token.property{color:#7ee787}.token.builtin{color:#ffa657}}
+.actions{display:flex;gap:.35rem;margin-top:.35rem}
+.act{font-size:.75rem;padding:.1rem .5rem;background:none}
 .md code{font-size:.9em}
 .md table{border-collapse:collapse}.md td,.md th{border:1px solid var(--line);padding:.2rem .4rem}
 .caret{display:inline-block;width:.5rem;height:1rem;background:var(--accent);vertical-align:text-bottom;animation:blink 1s steps(2) infinite}
@@ -79,10 +92,10 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .sent-file{display:inline-flex;align-items:center;gap:.2rem}
 .clip{vertical-align:middle;flex:none}
 .composer{display:flex;gap:.5rem;padding:.6rem 1rem calc(.6rem + env(safe-area-inset-bottom));border-top:1px solid var(--line)}
-.composer textarea{flex:1;min-width:0;resize:none;font:inherit;padding:.45rem .6rem;border:1px solid var(--line);border-radius:.5rem;background:var(--bg);color:var(--fg);height:3.4rem}
+.composer textarea{flex:1;min-width:0;resize:none;font:inherit;padding:.45rem .6rem;border:1px solid var(--line);border-radius:.5rem;background:var(--bg);color:var(--fg);height:3.4rem;min-height:3.4rem;max-height:40vh;overflow-y:auto}
 .send{width:5.5rem;flex:none}
 .send:not(:disabled){background:var(--accent);color:var(--bg);border-color:var(--accent)}
 .send.stop{background:var(--err);border-color:var(--err)}
 .notice{margin:.5rem 1rem;padding:.5rem .75rem;border:1px solid var(--line);border-radius:.5rem;font-size:.85rem}
-@media (max-width:34rem){body{font-size:15px}.metrics{padding:.35rem .75rem;gap:.35rem}.metric{min-height:2.9rem;padding:.2rem .45rem;gap:0 .5rem}.metric-median{display:none}.top{padding:.4rem .75rem 0}.top p{display:none}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
+@media (max-width:34rem){body{font-size:15px}.metrics{padding:.2rem .75rem;gap:.35rem;font-size:.7rem}.metric{min-height:0;padding:.1rem .4rem;gap:0 .4rem}.metric-name{width:auto}.metric-median{display:none}.top{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}.composer textarea{min-height:2.6rem;height:2.6rem}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
 `;

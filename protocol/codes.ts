@@ -9,6 +9,8 @@
 export const WS_PATH = "/ws/chat";
 /** Path of the retained SSE endpoint. */
 export const SSE_PATH = "/agent_chat_stream";
+/** Path of the SSE endpoint's cancel (`POST`, JSON `{ "request_id" }`). */
+export const SSE_CANCEL_PATH = "/agent_chat_stream/cancel";
 
 /** Formats the line a server prints once it listens (`url` without a trailing slash). */
 export function listeningLine(url: string, agent: string): string {

@@ -277,11 +277,12 @@ export function decodeSendQuery(
  * a WebSocket query frame.
  */
 export function decodeSseQuery(
-  params: { query?: string | null; session_id?: string | null },
+  params: { query?: string | null; session_id?: string | null; request_id?: string | null },
 ): DecodeResult {
   const parsed = QueryFrame.safeParse({
     query: params.query ?? undefined,
     session_id: params.session_id || undefined,
+    request_id: params.request_id || undefined,
   });
   if (parsed.success) return { ok: true, frame: parsed.data };
   const issue = parsed.error.issues[0];

@@ -8,7 +8,7 @@
  */
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
-import { ErrorCode, SSE_PATH, WS_PATH } from "../protocol/codes.ts";
+import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH, WS_PATH } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
 import { type Config, credentials } from "./config.ts";
 import { registryOf } from "./connections.ts";
@@ -25,6 +25,7 @@ import { errorResponse } from "./http_error.ts";
 import type { Backend } from "./store/types.ts";
 import { shutdownStop } from "./streams/delivery.ts";
 import { StreamHub } from "./streams/hub.ts";
+import { sseCancelHandler } from "./transports/sse/cancel.ts";
 import { sseHandler } from "./transports/sse/handler.ts";
 import { wsHandler } from "./transports/ws/mod.ts";
 
@@ -120,6 +121,9 @@ export function createApp(deps: AppDeps): Hono {
     (c) => errorResponse(c, 426, ErrorCode.UpgradeRequired, "Expected a WebSocket upgrade request"),
   );
   app.get(SSE_PATH, ...guards, sseHandler({ hub, config, registry, logger }));
+  // Same guards as the stream, bar the connection count: a cancel holds no slot.
+  const [drain, url, origin, authenticate] = guards;
+  app.post(SSE_CANCEL_PATH, drain, url, origin, authenticate, sseCancelHandler(hub));
   // With authentication on, a cookie does not prove who owns a session: no history on the page.
   app.route(
     "/",

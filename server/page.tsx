@@ -9,7 +9,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { renderToString } from "preact-render-to-string";
 import type { Manifest } from "../client/build.ts";
@@ -47,6 +47,11 @@ export interface PageDeps {
    */
   uploadMaxBytes?: number;
 }
+
+/** The page's icon: a speech bubble in the accent colour. */
+const FAVICON_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">' +
+  '<path fill="#2459c7" d="M6 4h20a4 4 0 0 1 4 4v12a4 4 0 0 1-4 4H14l-7 6v-6H6a4 4 0 0 1-4-4V8a4 4 0 0 1 4-4z"/>' +
+  '<path fill="#fff" d="M9 11h14v2H9zm0 5h10v2H9z"/></svg>';
 
 const DEFAULT_STATIC = new URL("../static/", import.meta.url);
 const HASHED = /^[a-z]+-[0-9a-f]{8,}\.js$/;
@@ -107,6 +112,7 @@ function Page(
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>Chat</title>
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
         {boot ? <link rel="modulepreload" href={boot} /> : null}
         <style dangerouslySetInnerHTML={{ __html: styles }} />
       </head>
@@ -163,6 +169,16 @@ export function pageRoutes(deps: PageDeps): Hono {
       "Referrer-Policy": "same-origin",
     });
   });
+
+  const favicon = (c: Context) =>
+    c.body(FAVICON_SVG, 200, {
+      "Content-Type": "image/svg+xml",
+      "Cache-Control": "public, max-age=86400",
+      "X-Content-Type-Options": "nosniff",
+    });
+  app.get("/favicon.svg", favicon);
+  // Browsers ask for /favicon.ico on their own; an SVG answers it too.
+  app.get("/favicon.ico", favicon);
 
   app.get("/static/:file", async (c) => {
     const name = c.req.param("file");

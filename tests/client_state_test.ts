@@ -276,7 +276,7 @@ Deno.test("ChatController uploads an attachment at once, then names it in the qu
   assertEquals(attachment.status.value, "uploading");
   // Sent while uploading: the question waits for the upload.
   assert(chat.send("what is the code?"));
-  assertEquals(chat.attachments.value, [], "the chips go with the question");
+  assertEquals(chat.attachments.value, [attachment], "the chips stay for the whole chat");
   const message = chat.messages.value.at(-1)!;
   assertEquals(message.attachments, ["notes.txt"]);
   assertEquals(transports[0].asks.length, 0);
@@ -292,6 +292,12 @@ Deno.test("ChatController uploads an attachment at once, then names it in the qu
   });
   last().handlers.frame({ type: "done", finish_reason: "stop", request_id: "id3", seq: 1 });
   assert(!chat.busy.value);
+  // The next question of the chat can read the file too; it is listed once.
+  assert(chat.send("and again?"));
+  assertEquals(last().ask.attachments, ["id2"]);
+  assertEquals(chat.messages.value.at(-1)!.attachments, undefined);
+  chat.newChat();
+  assertEquals(chat.attachments.value, [], "a new chat starts without files");
 });
 
 Deno.test("ChatController shows an upload error and will not send until it is removed", async () => {

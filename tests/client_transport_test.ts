@@ -322,17 +322,22 @@ function newSse(fetchOk: () => boolean) {
   FakeEventSource.all = [];
   const timers = new FakeTimers();
   const probes: string[] = [];
+  const posts: { url: string; body: unknown }[] = [];
   const transport = new SseTransport({
     baseUrl: "http://test/",
     EventSource: FakeEventSource as unknown as new (url: string) => EventSource,
-    fetch: (input) => {
+    fetch: (input, init) => {
+      if (init?.method === "POST") {
+        posts.push({ url: String(input), body: JSON.parse(String(init.body)) });
+        return Promise.resolve(new Response("{}"));
+      }
       probes.push(String(input));
       return Promise.resolve(new Response("{}", { status: fetchOk() ? 200 : 503 }));
     },
     timers,
     backoff: { baseMs: 100, maxMs: 1_000, random: () => 0.5 },
   });
-  return { transport, timers, probes, source: () => FakeEventSource.all.at(-1)! };
+  return { transport, timers, probes, posts, source: () => FakeEventSource.all.at(-1)! };
 }
 
 Deno.test("SseTransport opens one stream per answer and closes it on done", () => {
@@ -344,6 +349,7 @@ Deno.test("SseTransport opens one stream per answer and closes it on done", () =
   assertEquals(url.pathname, "/agent_chat_stream");
   assertEquals(url.searchParams.get("query"), "2 + 2?");
   assertEquals(url.searchParams.get("session_id"), "s1");
+  assertEquals(url.searchParams.get("request_id"), "r1", "the client names the answer");
   source().onopen?.();
   assertEquals(transport.state, "open");
   source().emit({ type: "content", content: "4", request_id: "x", seq: 1 });
@@ -355,13 +361,17 @@ Deno.test("SseTransport opens one stream per answer and closes it on done", () =
   assertEquals(a.frames.map((f) => f.type), ["content", "done"]);
 });
 
-Deno.test("SseTransport cancel closes the stream and ends the answer", () => {
-  const { transport, source } = newSse(() => true);
+Deno.test("SseTransport cancel asks the server to stop, closes the stream and ends the answer", () => {
+  const { transport, source, posts } = newSse(() => true);
   const a = recorder();
   const handle = transport.ask({ query: "q", requestId: "r1" }, a.handlers);
   source().emit({ type: "content", content: "x", request_id: "srv", seq: 3 });
   handle.cancel();
   assert(source().closed);
+  assertEquals(posts, [{
+    url: "http://test/agent_chat_stream/cancel",
+    body: { request_id: "r1" },
+  }]);
   assertEquals(a.frames.at(-1), {
     type: "done",
     finish_reason: "cancelled",

@@ -4,7 +4,7 @@
  * the reader is at the bottom.
  * @module
  */
-import { useSignalEffect } from "@preact/signals";
+import { useSignal, useSignalEffect } from "@preact/signals";
 import type { JSX } from "preact";
 import { useRef } from "preact/hooks";
 import type { ChatController } from "../chat_state.ts";
@@ -12,53 +12,105 @@ import { markdownRenderer } from "../markdown_loader.ts";
 import type { Activity, Message } from "../messages.ts";
 import { Clip } from "./attachments.tsx";
 
-/** The message list of a chat. */
-export function MessageList({ chat }: { chat: ChatController }): JSX.Element {
+/** Example questions of the empty state; clicking one asks it. */
+const EXAMPLES = ["what is 2+3*4", "what time is it", "how does resume work?"];
+
+/** Distance from the bottom, in px, that still counts as "at the bottom". */
+const BOTTOM_SLACK = 48;
+
+const atBottom = (el: HTMLElement) =>
+  el.scrollTop + el.clientHeight >= el.scrollHeight - BOTTOM_SLACK;
+
+/**
+ * The message list of a chat. It follows the stream only while the reader
+ * is at the bottom: scrolling up holds however fast the answer streams, and
+ * a "Jump to latest" button brings the reader back.
+ */
+export function MessageList(
+  { chat, ask }: { chat: ChatController; ask(text: string): void },
+): JSX.Element {
   const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  const away = useSignal(false);
   const messages = chat.messages.value;
   const busy = chat.busy.value;
+  const follow = (value: boolean) => {
+    stick.current = value;
+    away.value = !value;
+  };
 
   useSignalEffect(() => {
-    // Follow the stream while the reader is at the bottom.
     chat.messages.value;
     chat.current.value?.text.value;
     chat.current.value?.activity.value;
     const el = list.current;
+    // Decided when the frame is drawn: a scroll-up since then wins.
     if (el && stick.current) {
-      requestAnimationFrame(() => el.scrollTop = el.scrollHeight);
+      requestAnimationFrame(() => {
+        if (stick.current) el.scrollTop = el.scrollHeight;
+      });
     }
   });
 
+  const jump = () => {
+    const el = list.current;
+    follow(true);
+    if (el) el.scrollTop = el.scrollHeight;
+  };
+
   return (
-    <div
-      class="messages"
-      ref={list}
-      onScroll={(event) => {
-        const el = event.currentTarget;
-        stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 48;
-      }}
-    >
-      {messages.length === 0
-        ? (
-          <p class="empty">
-            No messages yet. Try “what is 2+3*4” or “what time is it”.
-          </p>
-        )
-        : null}
+    <div class="messages-wrap">
       <div
-        class="log"
-        role="log"
-        aria-live="polite"
-        aria-busy={busy}
-        aria-label="Conversation"
+        class="messages"
+        ref={list}
+        // A wheel or touch move upwards leaves the bottom before the scroll lands.
+        onWheel={(event) => {
+          if (event.deltaY < 0) follow(false);
+        }}
+        onTouchMove={() => follow(atBottom(list.current!))}
+        onScroll={(event) => follow(atBottom(event.currentTarget))}
       >
-        <ol>
-          {messages.map((message) => <MessageItem key={message.id} message={message} />)}
-        </ol>
+        {messages.length === 0 ? <Examples ask={ask} /> : null}
+        <div
+          class="log"
+          role="log"
+          aria-live="polite"
+          aria-busy={busy}
+          aria-label="Conversation"
+        >
+          <ol>
+            {messages.map((message) => <MessageItem key={message.id} message={message} />)}
+          </ol>
+        </div>
       </div>
+      {away.value && messages.length > 0
+        ? <button type="button" class="jump" onClick={jump}>Jump to latest</button>
+        : null}
     </div>
   );
+}
+
+function Examples({ ask }: { ask(text: string): void }): JSX.Element {
+  return (
+    <div class="empty">
+      <p>No messages yet. Try one of these:</p>
+      <ul class="examples">
+        {EXAMPLES.map((text) => (
+          <li key={text}>
+            <button type="button" class="example" onClick={() => ask(text)}>{text}</button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** Copies `text`; the button says "Copied" for a moment. */
+function copyText(button: HTMLButtonElement, text: string): void {
+  navigator.clipboard?.writeText(text).then(() => {
+    button.dataset.copied = "";
+    setTimeout(() => delete button.dataset.copied, 1500);
+  }, () => {});
 }
 
 function MessageItem({ message }: { message: Message }): JSX.Element {
@@ -90,6 +142,7 @@ function MessageItem({ message }: { message: Message }): JSX.Element {
           : null}
         <Answer message={message} />
         <EndNote message={message} />
+        {state === "streaming" ? null : <AnswerActions message={message} />}
       </div>
     </li>
   );
@@ -106,12 +159,32 @@ function Answer({ message }: { message: Message }): JSX.Element {
         ? (
           <div
             class="answer md"
+            onClick={(event) => {
+              const button = (event.target as Element).closest?.(".copy-code");
+              const code = button?.nextElementSibling?.textContent;
+              if (button && code != null) copyText(button as HTMLButtonElement, code);
+            }}
             // deno-lint-ignore react-no-danger
             dangerouslySetInnerHTML={{ __html: render(text) }}
           />
         )
         : <div class="answer plain">{text}</div>}
       {streaming ? <span class="caret" aria-hidden="true" /> : null}
+    </div>
+  );
+}
+
+/** Copy under a finished answer. */
+function AnswerActions({ message }: { message: Message }): JSX.Element {
+  return (
+    <div class="actions">
+      <button
+        type="button"
+        class="act copy"
+        onClick={(event) => copyText(event.currentTarget, message.text.value)}
+      >
+        Copy
+      </button>
     </div>
   );
 }

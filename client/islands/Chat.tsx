@@ -82,12 +82,48 @@ export default function Chat(props: ChatProps): JSX.Element {
   const ready = hydrated.value;
   const overSse = chat.transportKind.value !== "ws";
   const focusInput = () => input.current?.focus();
+  // Esc stops a streaming answer, wherever the focus is.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape" && chat.busy.value) {
+        event.preventDefault();
+        chat.stop();
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, []);
+  const attachFiles = (files: Iterable<File>) => {
+    let any = false;
+    for (const file of files) {
+      any = true;
+      if (!chat.attach(file) && overSse) attachNote.value = ATTACH_HINT;
+    }
+    return any;
+  };
   return (
-    <div class="chat">
+    <div
+      class="chat"
+      onDragOver={(event) => {
+        if (event.dataTransfer?.types.includes("Files")) event.preventDefault();
+      }}
+      onDrop={(event) => {
+        if (!event.dataTransfer?.files.length) return;
+        event.preventDefault();
+        attachFiles(Array.from(event.dataTransfer.files));
+        focusInput();
+      }}
+    >
       <Toolbar chat={chat} ready={ready} focusInput={focusInput} />
-      <MessageList chat={chat} />
+      <MessageList chat={chat} ask={(text) => ready && chat.send(text)} />
       <Attachments chat={chat} note={overSse ? attachNote.value : undefined} />
-      <Composer chat={chat} ready={ready} input={input} attachNote={attachNote} />
+      <Composer
+        chat={chat}
+        ready={ready}
+        input={input}
+        attachNote={attachNote}
+        paste={attachFiles}
+      />
     </div>
   );
 }
@@ -140,9 +176,11 @@ function Toolbar({ chat, ready, focusInput }: PartProps & { focusInput(): void }
 
 /** The question box with Attach and Send (Stop while an answer streams). */
 function Composer(
-  { chat, ready, input, attachNote }: PartProps & {
+  { chat, ready, input, attachNote, paste }: PartProps & {
     input: { current: HTMLTextAreaElement | null };
     attachNote: Signal<string | undefined>;
+    /** Attaches pasted files; true when there were any. */
+    paste(files: Iterable<File>): boolean;
   },
 ): JSX.Element {
   const busy = chat.busy.value;
@@ -152,6 +190,7 @@ function Composer(
     const el = input.current;
     if (!el || !chat.send(el.value)) return;
     el.value = "";
+    grow(el);
     el.focus();
   };
   return (
@@ -166,6 +205,11 @@ function Composer(
           ? "Ask something… (Enter to send, Shift+Enter for a new line)"
           : "Loading the chat…"}
         disabled={!ready}
+        onInput={(event) => grow(event.currentTarget)}
+        onPaste={(event) => {
+          const files = Array.from(event.clipboardData?.files ?? []);
+          if (files.length && paste(files)) event.preventDefault();
+        }}
         onKeyDown={(event) => {
           if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
             event.preventDefault();
@@ -176,6 +220,12 @@ function Composer(
       <SendButton chat={chat} ready={ready} focusInput={focusInput} />
     </form>
   );
+}
+
+/** Grows the question box with its text, up to the CSS max-height. */
+function grow(el: HTMLTextAreaElement): void {
+  el.style.height = "auto";
+  el.style.height = `${el.scrollHeight + 2}px`;
 }
 
 /** The hidden file picker and the paperclip button that opens it. */

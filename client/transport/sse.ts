@@ -6,7 +6,7 @@
  * {@link Answers}.
  * @module
  */
-import { ErrorCode, SSE_PATH } from "../../protocol/codes.ts";
+import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH } from "../../protocol/codes.ts";
 import { decodeFrame } from "../codec.ts";
 import {
   type Answer,
@@ -38,8 +38,10 @@ export interface SseTransportOptions extends SessionOptions {
 /**
  * An SSE transport: one `EventSource` per answer (`GET /agent_chat_stream`).
  *
- * SSE cannot carry a `cancel`, so cancelling closes the stream (the server
- * stops the agent when the client goes away) and ends the answer locally.
+ * SSE cannot carry a `cancel`, and closing the stream is a drop the server
+ * keeps the answer running through (for a resume), so cancelling POSTs
+ * the answer's `request_id` (chosen here and sent with the question) to
+ * `/agent_chat_stream/cancel`, closes the stream and ends the answer locally.
  * When the stream drops mid-answer, the browser's own reconnect sends
  * `Last-Event-ID` (`<request_id>:<seq>`) and the server sends the rest of
  * the answer; the stream is closed on `done`/`error` (and on a drop before
@@ -74,14 +76,17 @@ export class SseTransport extends TransportSession implements ChatTransport {
   }
 
   ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
-    const params = new URLSearchParams({ query: ask.query });
+    const params = new URLSearchParams({ query: ask.query, request_id: ask.requestId });
     if (ask.sessionId) params.set("session_id", ask.sessionId);
     const source = new this.#Ctor(`${this.#base}${SSE_PATH}?${params}`);
     this.#open.add(source);
     if (this.state !== "reconnecting") this.setState("connecting");
     const answer = this.answers.open(ask.requestId, handlers, {
       phase: "streaming",
-      onSettle: (reason) => this.#end(source, reason),
+      onSettle: (reason) => {
+        if (reason === "cancel") this.#cancelOnServer(ask.requestId);
+        this.#end(source, reason);
+      },
     });
     const live = () => this.answers.get(answer.requestId) === answer;
     source.onopen = () => {
@@ -102,6 +107,16 @@ export class SseTransport extends TransportSession implements ChatTransport {
     for (const source of this.#open) source.close();
     this.#open.clear();
     this.setState("closed");
+  }
+
+  /** Asks the server to stop the answer; a failure (already over, offline) is harmless. */
+  #cancelOnServer(requestId: string): void {
+    this.#fetch(`${this.#base}${SSE_CANCEL_PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ request_id: requestId }),
+      keepalive: true,
+    }).then((res) => res.body?.cancel(), () => {});
   }
 
   #receive(answer: Answer, text: string): void {

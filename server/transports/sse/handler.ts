@@ -16,7 +16,7 @@
  * @module
  */
 import type { Handler } from "hono";
-import { ID_PATTERN } from "../../../protocol/codes.ts";
+import { ErrorCode, ID_PATTERN } from "../../../protocol/codes.ts";
 import { decodeSseQuery, type QueryFrame } from "../../../protocol/frames.ts";
 import type { Config } from "../../config.ts";
 import type { ConnectionRegistry } from "../../connections.ts";
@@ -56,14 +56,24 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
     const decoded = decodeSseQuery({
       query: c.req.query("query"),
       session_id: c.req.query("session_id"),
+      request_id: c.req.query("request_id"),
     });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
     const frame = decoded.frame as QueryFrame;
+    if (frame.request_id && deps.hub.local(frame.request_id)) {
+      return errorResponse(
+        c,
+        409,
+        ErrorCode.Busy,
+        `Cannot start: answer "${frame.request_id}" is already streaming`,
+      );
+    }
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();
     const body = openStream(deps, {
       query: frame.query,
       sessionId: frame.session_id,
+      requestId: frame.request_id,
       resume: parseLastEventId(c.req.header("last-event-id")),
       lease,
       identity: c.get("identity") as string | undefined,
@@ -75,6 +85,8 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
 interface SseRequest {
   query: string;
   sessionId?: string;
+  /** Chosen by the client so a cancel can name it; default a fresh id. */
+  requestId?: string;
   resume?: ResumePoint;
   lease?: Lease;
   identity?: string;
@@ -84,7 +96,7 @@ interface SseRequest {
 function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Array<ArrayBuffer>> {
   const { config, registry, hub } = deps;
   const resume = request.resume;
-  const requestId = resume?.requestId ?? newId();
+  const requestId = resume?.requestId ?? request.requestId ?? newId();
   const encoder = new NativeEncoder(resume && { requestId, lastSeq: resume.lastSeq });
   let stall: ReturnType<typeof setTimeout> | undefined;
   let paused: (() => void) | undefined;
