@@ -156,7 +156,8 @@ Deno.test({
         await page.waitForSelector("[data-testid=attachment][data-status=ready]");
         await page.screenshot({ path: new URL("attach-chip.png", ARTIFACTS).pathname });
         await ask(page, "what is the launch code?");
-        assertEquals(await page.locator("[data-testid=attachment]").count(), 0);
+        // The file stays attached for the rest of the chat.
+        assertEquals(await page.locator("[data-testid=attachment]").count(), 1);
         assertEquals(await waitEnded(page), "stop");
         assertStringIncludes(await page.textContent(`${lastTurn} .user`) ?? "", "notes.txt");
         const answer = await page.textContent(`${lastTurn} .answer`) ?? "";
@@ -179,9 +180,10 @@ Deno.test({
         assert(await page.isDisabled("button.send"), "Send waits until the failed file is removed");
         await page.screenshot({ path: new URL("attach-error.png", ARTIFACTS).pathname });
         // Keyboard: the remove button is reachable and works with Enter.
-        await page.focus("[data-testid=attachment] .chip-remove");
+        await page.focus("[data-testid=attachment][data-status=error] .chip-remove");
         await page.keyboard.press("Enter");
-        assertEquals(await page.locator("[data-testid=attachment]").count(), 0);
+        assertEquals(await page.locator("[data-testid=attachment]").count(), 1, "notes.txt stays");
+        assertEquals(await page.locator("[data-testid=attachment][data-status=error]").count(), 0);
         assert(!await page.isDisabled("button.send"));
       });
 

@@ -60,7 +60,9 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
     });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
     const frame = decoded.frame as QueryFrame;
-    if (frame.request_id && deps.hub.local(frame.request_id)) {
+    const resume = parseLastEventId(c.req.header("last-event-id"));
+    // EventSource reconnects to the same URL (same request_id) with Last-Event-ID: a resume.
+    if (!resume && frame.request_id && deps.hub.local(frame.request_id)) {
       return errorResponse(
         c,
         409,
@@ -74,7 +76,7 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
       query: frame.query,
       sessionId: frame.session_id,
       requestId: frame.request_id,
-      resume: parseLastEventId(c.req.header("last-event-id")),
+      resume,
       lease,
       identity: c.get("identity") as string | undefined,
     });
