@@ -19,14 +19,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
+import type { Browser } from "playwright-core";
+import { parseFlags } from "./lib/args.ts";
 import {
-  type Runtime,
+  oursAvailable,
   type ServerHandle,
   type ServerKind,
   startServer,
   type Workload,
-} from "./common.ts";
-import { oursAvailable } from "./latency.ts";
+} from "./lib/launch.ts";
+import type { Runtime } from "./lib/runtime.ts";
 
 /** One scenario's outcome. */
 export interface BrowserScenario {
@@ -160,6 +162,94 @@ function pageProbe(
   });
 }
 
+/** A server the browser visits: its page, and whether to try WebSockets. */
+interface Visit {
+  server: ServerHandle;
+  page: string;
+  ws: boolean;
+}
+
+/** Writes a self-signed certificate for 127.0.0.1 into `dir`. */
+function selfSignedCert(dir: string): { cert: string; key: string } {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+  ], { stdio: "ignore" });
+  return { cert, key };
+}
+
+/**
+ * Starts ours (HTTP/1.1), raw (HTTP/1.1) and, with `openssl`, raw over TLS
+ * (HTTP/2); pushes each onto `servers` as soon as it runs.
+ */
+async function startVisits(
+  opts: BrowserOptions,
+  ctx: { certDir: string; servers: ServerHandle[]; log: (line: string) => void },
+): Promise<Visit[]> {
+  const visits: Visit[] = [];
+  const start = async (kind: ServerKind, env?: Record<string, string>) => {
+    const s = await startServer(kind, opts.workload, { runtime: "deno", env });
+    ctx.servers.push(s);
+    return s;
+  };
+  if (oursAvailable()) visits.push({ server: await start("ours"), page: "/healthz", ws: true });
+  visits.push({ server: await start("raw"), page: "/", ws: true });
+  if (hasOpenssl()) {
+    const { cert, key } = selfSignedCert(ctx.certDir);
+    const tls = await start("raw", { TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
+    visits.push({ server: tls, page: "/", ws: false });
+  } else {
+    ctx.log("browser: openssl not found, skipping HTTP/2");
+  }
+  return visits;
+}
+
+/** One scenario in a fresh context (no pooled connections carried over). */
+async function probe(
+  browser: Browser,
+  visit: Visit,
+  opts: BrowserOptions & { kind: "sse" | "ws" },
+): Promise<BrowserScenario> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(visit.server.url + visit.page);
+  const r = await page.evaluate(pageProbe, {
+    kind: opts.kind,
+    n: opts.streams,
+    windowMs: opts.windowMs,
+    ssePath: SSE_PATH,
+    wsPath: WS_PATH,
+  });
+  await context.close();
+  return {
+    server: visit.server.kind,
+    runtime: visit.server.runtime,
+    protocol: r.proto,
+    transport: opts.kind,
+    requested: opts.streams,
+    opened: r.opened,
+    receiving: r.receiving,
+    fetchWhileOpenMs: r.fetchMs === null ? null : Math.round(r.fetchMs * 10) / 10,
+  };
+}
+
 /** Runs the browser scenarios; returns `skipped` when Chromium is missing. */
 export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
   const log = opts.log ?? (() => {});
@@ -188,70 +278,9 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
     ],
   });
   try {
-    const targets: { server: ServerHandle; page: string; ws: boolean }[] = [];
-    if (oursAvailable()) {
-      const s = await startServer("ours", opts.workload, { runtime: "deno" });
-      servers.push(s);
-      targets.push({ server: s, page: "/healthz", ws: true });
-    }
-    const raw = await startServer("raw", opts.workload, { runtime: "deno" });
-    servers.push(raw);
-    targets.push({ server: raw, page: "/", ws: true });
-    if (hasOpenssl()) {
-      const cert = join(certDir, "cert.pem");
-      const key = join(certDir, "key.pem");
-      execFileSync("openssl", [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ], { stdio: "ignore" });
-      const tls = await startServer("raw", opts.workload, {
-        runtime: "deno",
-        env: { TLS_CERT_FILE: cert, TLS_KEY_FILE: key },
-      });
-      servers.push(tls);
-      targets.push({ server: tls, page: "/", ws: false });
-    } else {
-      log("browser: openssl not found, skipping HTTP/2");
-    }
-    for (const target of targets) {
-      for (const kind of target.ws ? ["sse", "ws"] as const : ["sse"] as const) {
-        // A fresh context per scenario: no pooled connections carried over.
-        const context = await browser.newContext({ ignoreHTTPSErrors: true });
-        const page = await context.newPage();
-        await page.goto(target.server.url + target.page);
-        const r = await page.evaluate(pageProbe, {
-          kind,
-          n: opts.streams,
-          windowMs: opts.windowMs,
-          ssePath: SSE_PATH,
-          wsPath: WS_PATH,
-        });
-        await context.close();
-        const scenario: BrowserScenario = {
-          server: target.server.kind,
-          runtime: target.server.runtime,
-          protocol: r.proto,
-          transport: kind,
-          requested: opts.streams,
-          opened: r.opened,
-          receiving: r.receiving,
-          fetchWhileOpenMs: r.fetchMs === null ? null : Math.round(r.fetchMs * 10) / 10,
-        };
+    for (const visit of await startVisits(opts, { certDir, servers, log })) {
+      for (const kind of visit.ws ? ["sse", "ws"] as const : ["sse"] as const) {
+        const scenario = await probe(browser, visit, { ...opts, kind });
         scenarios.push(scenario);
         log(
           `browser: ${scenario.server} ${scenario.protocol} ${kind}: ${scenario.receiving}/${scenario.requested} streaming, fetch ${
@@ -265,16 +294,12 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
     await Promise.all(servers.map((s) => s.close()));
     rmSync(certDir, { recursive: true, force: true });
   }
-  return {
-    chromium: browser.version(),
-    windowMs: opts.windowMs,
-    scenarios,
-  };
+  return { chromium: browser.version(), windowMs: opts.windowMs, scenarios };
 }
 
 if (import.meta.main) {
   const report = await runBrowser({
-    ...(process.argv.includes("--smoke") ? SMOKE_BROWSER : FULL_BROWSER),
+    ...(parseFlags({ smoke: "boolean" }).smoke ? SMOKE_BROWSER : FULL_BROWSER),
     log: (l) => console.error(l),
   });
   console.log(JSON.stringify(report, null, 2));

@@ -4,7 +4,7 @@
  * chart over a log-scaled x axis (memory / throughput vs connections).
  * @module
  */
-import type { Stats } from "./common.ts";
+import type { Stats } from "./lib/stats.ts";
 
 const FONT = 'font-family="sans-serif" font-size="12"';
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];

@@ -2,61 +2,54 @@
  * `deno bench` groups: time to last chunk of one answer on every server under
  * test (`ours-deno`, `raw-deno`, `ours-bun`, `raw-bun`; `raw-deno` is the
  * group's baseline; the Bun servers are left out when `bun` is not installed),
- * per transport and mode.
+ * per transport and mode, on the targets of `bench/lib/latency.ts`.
  *
  * Run: `deno bench -A bench/latency_bench.ts` (or `deno task bench`).
  * `BENCH_SMOKE=1` shrinks the workload to a few chunks.
  * @module
  */
 import process from "node:process";
+import type { ServerHandle } from "./lib/launch.ts";
+import { startServers } from "./lib/launch.ts";
 import {
-  ALL_SERVERS,
-  availableServers,
-  parseServer,
-  queryOnce,
-  ReusedWs,
-  type ServerHandle,
-  type Transport,
-  transportAvailable,
-  TRANSPORTS,
-  type Workload,
-} from "./common.ts";
-import { startServers } from "./latency.ts";
+  FULL_LATENCY,
+  openTargets,
+  SMOKE_LATENCY,
+  usableServers,
+  usableTransports,
+} from "./lib/latency.ts";
 
 const smoke = process.env.BENCH_SMOKE === "1";
-const modes: { name: string; workload: Workload }[] = [
-  {
-    name: "burst",
-    workload: { chunks: smoke ? 20 : 1000, chunkBytes: 16, intervalMs: 0 },
-  },
+const burst = (smoke ? SMOKE_LATENCY : FULL_LATENCY).burst;
+const modes = [
+  { name: "burst", workload: burst, n: smoke ? 5 : 200, warmup: smoke ? 1 : 20 },
   {
     name: "paced",
     workload: { chunks: smoke ? 3 : 10, chunkBytes: 16, intervalMs: 20 },
+    n: smoke ? 2 : 20,
+    warmup: 1,
   },
 ];
-const picked = availableServers(ALL_SERVERS.map(parseServer));
-for (const note of picked.skipped) console.error(`skipped: ${note}`);
+const specs = usableServers(undefined, { log: (l) => console.error(l) });
+const transports = usableTransports();
 const started: ServerHandle[] = [];
 globalThis.addEventListener("unload", () => {
   for (const s of started) s.close();
 });
 
 for (const mode of modes) {
-  const servers = await startServers(picked.servers, mode.workload);
+  const servers = await startServers(specs, mode.workload);
   started.push(...servers);
-  for (const transport of TRANSPORTS.filter(transportAvailable)) {
-    for (const server of servers) {
-      const reused = transport === "ws-reused" ? new ReusedWs(server.url) : undefined;
-      await reused?.ready();
+  const targets = await openTargets(servers, transports);
+  for (const transport of transports) {
+    for (const target of targets.filter((t) => t.transport === transport)) {
       Deno.bench({
-        name: `${server.name} ${transport}`,
+        name: target.name,
         group: `${mode.name} ${mode.workload.chunks} chunks, ${transport}`,
-        baseline: server.name === "raw-deno",
-        n: mode.name === "burst" ? (smoke ? 5 : 200) : (smoke ? 2 : 20),
-        warmup: mode.name === "burst" ? (smoke ? 1 : 20) : 1,
-        async fn() {
-          await queryOnce(transport as Transport, server.url, reused);
-        },
+        baseline: target.server.name === "raw-deno",
+        n: mode.n,
+        warmup: mode.warmup,
+        fn: () => target.query().then(() => {}),
       });
     }
   }

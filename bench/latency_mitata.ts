@@ -2,7 +2,8 @@
  * mitata runner: time to last chunk of one answer on every server under test
  * (`ours-deno`, `raw-deno`, `ours-bun`, `raw-bun`), per transport, with the
  * raw baseline on the bench's own runtime marked `.baseline()`; runs under
- * Deno or Bun (the runtime of the client side; printed first).
+ * Deno or Bun (the runtime of the client side; printed first), on the
+ * targets of `bench/lib/latency.ts`.
  *
  * Run: `deno run -A bench/latency_mitata.ts` or `bun bench/latency_mitata.ts`
  * (`--smoke` for a few chunks, `--json` for mitata's JSON output,
@@ -13,69 +14,51 @@
  */
 import process from "node:process";
 import { bench, group, run, summary } from "mitata";
+import { parseFlags } from "./lib/args.ts";
+import { parseServers, type ServerHandle } from "./lib/launch.ts";
 import {
-  ALL_SERVERS,
-  availableServers,
-  parseServer,
-  parseServers,
-  queryOnce,
-  ReusedWs,
-  RUNTIME,
-  RUNTIME_VERSION,
-  type ServerHandle,
-  transportAvailable,
-  TRANSPORTS,
-} from "./common.ts";
-import { startServers } from "./latency.ts";
+  FULL_LATENCY,
+  type LatencyTarget,
+  SMOKE_LATENCY,
+  usableServers,
+  usableTransports,
+  withTargets,
+} from "./lib/latency.ts";
+import { RUNTIME, RUNTIME_VERSION } from "./lib/runtime.ts";
 
-const smoke = process.argv.includes("--smoke");
-const at = process.argv.indexOf("--servers");
-const workload = { chunks: smoke ? 20 : 1000, chunkBytes: 16, intervalMs: 0 };
-const picked = availableServers(
-  at >= 0 ? parseServers(process.argv[at + 1] ?? "") : ALL_SERVERS.map(parseServer),
-);
-for (const note of picked.skipped) console.error(`skipped: ${note}`);
-const servers: ServerHandle[] = await startServers(picked.servers, workload);
-// The baseline: raw on the bench's runtime, else any raw server.
-const baseline = servers.find((s) => s.kind === "raw" && s.runtime === RUNTIME) ??
-  servers.find((s) => s.kind === "raw");
-const sockets: ReusedWs[] = [];
-const json = process.argv.includes("--json");
-
-// The header goes to stderr with --json, so stdout stays one JSON document.
-(json ? console.error : console.log)(
-  `mitata, client runtime ${RUNTIME} ${RUNTIME_VERSION}: ${workload.chunks}-chunk burst, servers ${
-    servers.map((s) => s.name).join(", ")
-  }${baseline ? `, baseline ${baseline.name}` : ""}`,
-);
-try {
-  for (const transport of TRANSPORTS.filter(transportAvailable)) {
-    const reused = new Map<ServerHandle, ReusedWs>();
-    if (transport === "ws-reused") {
-      for (const s of servers) {
-        const ws = new ReusedWs(s.url);
-        await ws.ready();
-        reused.set(s, ws);
-        sockets.push(ws);
-      }
-    }
-    group(`${transport}, ${workload.chunks}-chunk burst, TTLC`, () => {
+/** Registers one mitata group per transport, the baseline server marked. */
+function register(targets: LatencyTarget[], baseline: ServerHandle | undefined, chunks: number) {
+  for (const transport of usableTransports()) {
+    group(`${transport}, ${chunks}-chunk burst, TTLC`, () => {
       summary(() => {
-        for (const s of servers) {
-          const b = bench(
-            `${s.name} ${transport}`,
-            () => queryOnce(transport, s.url, reused.get(s)),
-          );
-          if (s === baseline) b.baseline(true);
+        for (const t of targets.filter((t) => t.transport === transport)) {
+          const b = bench(t.name, () => t.query());
+          if (t.server === baseline) b.baseline(true);
         }
       });
     });
   }
-  await run(
-    json ? { format: { json: { samples: false, debug: false } } } : { colors: false },
-  );
-} finally {
-  for (const ws of sockets) ws.close();
-  await Promise.all(servers.map((s) => s.close()));
 }
+
+const args = parseFlags({ smoke: "boolean", json: "boolean", servers: "string" });
+const workload = (args.smoke ? SMOKE_LATENCY : FULL_LATENCY).burst;
+const specs = usableServers(
+  args.servers === undefined ? undefined : parseServers(args.servers),
+  { log: (l) => console.error(l) },
+);
+await withTargets(specs, { workload, transports: usableTransports() }, async (targets, servers) => {
+  // The baseline: raw on the bench's runtime, else any raw server.
+  const baseline = servers.find((s) => s.kind === "raw" && s.runtime === RUNTIME) ??
+    servers.find((s) => s.kind === "raw");
+  // The header goes to stderr with --json, so stdout stays one JSON document.
+  (args.json ? console.error : console.log)(
+    `mitata, client runtime ${RUNTIME} ${RUNTIME_VERSION}: ${workload.chunks}-chunk burst, servers ${
+      servers.map((s) => s.name).join(", ")
+    }${baseline ? `, baseline ${baseline.name}` : ""}`,
+  );
+  register(targets, baseline, workload.chunks);
+  await run(
+    args.json ? { format: { json: { samples: false, debug: false } } } : { colors: false },
+  );
+});
 process.exit(0);

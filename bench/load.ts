@@ -15,20 +15,27 @@
  * Deno first; twice the run time).
  * @module
  */
+import type { ChildProcess } from "node:child_process";
 import process from "node:process";
+import { parseFlags, parseList, parseNumbers, pickChoice } from "./lib/args.ts";
+import { queryOnce } from "./lib/clients.ts";
 import {
-  BUN_BIN,
-  DENO_BIN,
-  queryOnce,
-  RUNTIME,
-  type Runtime,
-  runtimeAvailable,
+  parseServerRuntimes,
+  type ServerHandle,
   type ServerKind,
-  sleep,
   spawnLimited,
   startServer,
+  stderrTail,
   type Workload,
-} from "./common.ts";
+} from "./lib/launch.ts";
+import {
+  RUNTIME,
+  type Runtime,
+  runtimeArgv,
+  runtimeAvailable,
+  RUNTIMES,
+  sleep,
+} from "./lib/runtime.ts";
 import type { LoadResult } from "./load_gen.ts";
 
 /** One level of the ramp. */
@@ -72,16 +79,6 @@ export interface LoadOptions {
   log?: (line: string) => void;
 }
 
-/** Parses `--server-runtime deno|bun|both` (undefined → `["deno"]`). */
-export function parseServerRuntimes(value: string | undefined): Runtime[] {
-  if (value === undefined || value === "deno") return ["deno"];
-  if (value === "bun") return ["bun"];
-  if (value === "both") return ["deno", "bun"];
-  throw new Error(
-    `Cannot parse server runtime: "${value}" is not one of "deno", "bun", "both"`,
-  );
-}
-
 /** Full run: up to 10,000 streams, 20 chunks of 16 B every 100 ms, 2 turns. */
 export const FULL_LOAD: LoadOptions = {
   levels: [100, 1_000, 5_000, 10_000],
@@ -104,6 +101,72 @@ export const SMOKE_LOAD: LoadOptions = {
   timeoutMs: 10_000,
 };
 
+/** The load generator's command line for one level. */
+function loadGenArgv(
+  opts: LoadOptions,
+  target: { url: string; transport: "ws" | "sse"; connections: number },
+): string[] {
+  const flags: Record<string, string | number> = {
+    url: target.url,
+    transport: target.transport,
+    connections: target.connections,
+    turns: opts.turns,
+    chunks: opts.workload.chunks,
+    "idle-ms": opts.idleMs,
+    "ramp-ms": opts.rampMs,
+    "timeout-ms": opts.timeoutMs,
+  };
+  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  return [...runtimeArgv(opts.client ?? RUNTIME, "bench/load_gen.ts"), ...args];
+}
+
+/**
+ * Follows the load generator's stdout: samples the server's idle RSS on
+ * `PHASE connected`, its peak RSS and CPU from `PHASE streaming` to the
+ * `RESULT` line; resolves with the result (undefined if none came) and the
+ * exit code.
+ */
+async function followLoadGen(
+  child: ChildProcess,
+  server: ServerHandle,
+  ctx: { level: LoadLevel; idleMs: number; killAfterMs: number },
+): Promise<{ result?: LoadResult; code: number | null }> {
+  const { level } = ctx;
+  let out = "";
+  let result: LoadResult | undefined;
+  let sampler: ReturnType<typeof setInterval> | undefined;
+  let cpu0 = 0, t0 = 0;
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+  const killer = setTimeout(() => child.kill("SIGKILL"), ctx.killAfterMs);
+  const onLine = (line: string) => {
+    if (line === "PHASE connected") {
+      setTimeout(() => level.idleRss = server.rss(), Math.min(500, ctx.idleMs / 2));
+    } else if (line === "PHASE streaming") {
+      cpu0 = server.cpuMs();
+      t0 = performance.now();
+      sampler = setInterval(() => level.peakRss = Math.max(level.peakRss, server.rss()), 100);
+    } else if (line.startsWith("RESULT ")) {
+      const cpu1 = server.cpuMs(), t1 = performance.now();
+      clearInterval(sampler);
+      level.serverCpuPercent = t1 > t0 ? Math.round(((cpu1 - cpu0) / (t1 - t0)) * 1000) / 10 : 0;
+      result = JSON.parse(line.slice(7));
+    }
+  };
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (d: string) => {
+    out += d;
+    let nl;
+    while ((nl = out.indexOf("\n")) >= 0) {
+      onLine(out.slice(0, nl));
+      out = out.slice(nl + 1);
+    }
+  });
+  const code = await exited;
+  clearTimeout(killer);
+  clearInterval(sampler);
+  return { result, code };
+}
+
 /** Runs one level: fresh server, load generator process, `/proc` sampling. */
 export async function runLevel(
   opts: LoadOptions,
@@ -111,7 +174,6 @@ export async function runLevel(
   connections: number,
   serverRuntime: Runtime = "deno",
 ): Promise<LoadLevel> {
-  const client = opts.client ?? RUNTIME;
   const kind = opts.server ?? "ours";
   const server = await startServer(kind, opts.workload, {
     fdLimit: 20_000,
@@ -122,7 +184,7 @@ export async function runLevel(
     serverRuntime,
     transport,
     connections,
-    client,
+    client: opts.client ?? RUNTIME,
     baseRss: 0,
     peakRss: 0,
     streamingBytesPerConn: 0,
@@ -134,92 +196,28 @@ export async function runLevel(
     await queryOnce("sse-fetch", server.url);
     await sleep(200);
     level.baseRss = server.rss();
-    const args = [
-      "bench/load_gen.ts",
-      "--url",
-      server.url,
-      "--transport",
-      transport,
-      "--connections",
-      String(connections),
-      "--turns",
-      String(opts.turns),
-      "--chunks",
-      String(opts.workload.chunks),
-      "--idle-ms",
-      String(opts.idleMs),
-      "--ramp-ms",
-      String(opts.rampMs),
-      "--timeout-ms",
-      String(opts.timeoutMs),
-    ];
-    const argv = client === "bun" ? [BUN_BIN, ...args] : [DENO_BIN, "run", "-A", ...args];
+    const argv = loadGenArgv(opts, { url: server.url, transport, connections });
     const child = spawnLimited(argv, { fdLimit: 20_000 });
-    let out = "";
-    let result: LoadResult | undefined;
-    let sampler: ReturnType<typeof setInterval> | undefined;
-    let cpu0 = 0;
-    let t0 = 0;
-    let cpu1 = 0;
-    let t1 = 0;
-    let stderr = "";
-    child.stderr!.setEncoding("utf8");
+    const stderr = stderrTail(child, 2000);
     child.stderr!.on("data", (d: string) => {
-      stderr = (stderr + d).slice(-2000);
-      for (const line of d.split("\n")) {
-        if (line.trim()) opts.log?.(`    ${line.trim()}`);
-      }
+      for (const line of d.split("\n")) if (line.trim()) opts.log?.(`    ${line.trim()}`);
     });
-    const exited = new Promise<number | null>((resolve) =>
-      child.on("exit", (code) => resolve(code))
-    );
-    const killer = setTimeout(
-      () => child.kill("SIGKILL"),
-      opts.timeoutMs + opts.idleMs + 60_000,
-    );
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (d: string) => {
-      out += d;
-      let nl;
-      while ((nl = out.indexOf("\n")) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line === "PHASE connected") {
-          setTimeout(() => {
-            level.idleRss = server.rss();
-          }, Math.min(500, opts.idleMs / 2));
-        } else if (line === "PHASE streaming") {
-          cpu0 = server.cpuMs();
-          t0 = performance.now();
-          sampler = setInterval(() => {
-            level.peakRss = Math.max(level.peakRss, server.rss());
-          }, 100);
-        } else if (line.startsWith("RESULT ")) {
-          cpu1 = server.cpuMs();
-          t1 = performance.now();
-          clearInterval(sampler);
-          result = JSON.parse(line.slice(7));
-        }
-      }
+    const killAfterMs = opts.timeoutMs + opts.idleMs + 60_000;
+    const { result, code } = await followLoadGen(child, server, {
+      level,
+      idleMs: opts.idleMs,
+      killAfterMs,
     });
-    const code = await exited;
-    clearTimeout(killer);
-    clearInterval(sampler);
     if (!result) {
-      level.failure = `Load generator exited with code ${code}: ${stderr.slice(-400)}`;
+      level.failure = `Load generator exited with code ${code}: ${stderr().slice(-400)}`;
       return level;
     }
     level.result = result;
     level.peakRss = Math.max(level.peakRss, level.idleRss ?? 0);
-    level.streamingBytesPerConn = Math.round(
-      (level.peakRss - level.baseRss) / connections,
-    );
+    level.streamingBytesPerConn = Math.round((level.peakRss - level.baseRss) / connections);
     if (level.idleRss !== undefined) {
-      level.idleBytesPerConn = Math.round(
-        (level.idleRss - level.baseRss) / connections,
-      );
+      level.idleBytesPerConn = Math.round((level.idleRss - level.baseRss) / connections);
     }
-    level.serverCpuPercent = t1 > t0 ? Math.round(((cpu1 - cpu0) / (t1 - t0)) * 1000) / 10 : 0;
     return level;
   } catch (err) {
     level.failure = (err as Error).message;
@@ -272,24 +270,23 @@ async function runLogged(
   return level;
 }
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 if (import.meta.main) {
-  const base = process.argv.includes("--smoke") ? SMOKE_LOAD : FULL_LOAD;
-  const levels = argValue("levels");
-  const client = argValue("client");
-  const transports = argValue("transports");
-  const server = argValue("server");
+  const args = parseFlags({
+    smoke: "boolean",
+    levels: "string",
+    transports: "string",
+    client: "string",
+    "server-runtime": "string",
+    server: "string",
+  });
+  const base = args.smoke ? SMOKE_LOAD : FULL_LOAD;
   const result = await runLoadRamp({
     ...base,
-    levels: levels ? levels.split(",").map(Number) : base.levels,
-    transports: transports ? transports.split(",") as ("ws" | "sse")[] : base.transports,
-    client: client === "bun" || client === "deno" ? client : undefined,
-    server: server === "raw" ? "raw" : "ours",
-    serverRuntimes: parseServerRuntimes(argValue("server-runtime")),
+    levels: parseNumbers(args.levels) ?? base.levels,
+    transports: (parseList(args.transports) as ("ws" | "sse")[] | undefined) ?? base.transports,
+    client: pickChoice(args.client, RUNTIMES),
+    server: args.server === "raw" ? "raw" : "ours",
+    serverRuntimes: parseServerRuntimes(args["server-runtime"]),
     log: (l) => console.error(l),
   });
   console.log(JSON.stringify(result, null, 2));

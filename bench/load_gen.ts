@@ -19,8 +19,11 @@
  * @module
  */
 import process from "node:process";
-import { createParser } from "eventsource-parser";
 import { SSE_PATH, WS_PATH } from "../protocol/codes.ts";
+import { parseFlags } from "./lib/args.ts";
+import { readSse } from "./lib/clients.ts";
+import { epochNow as now } from "./lib/runtime.ts";
+import { Histogram } from "./lib/stats.ts";
 
 /** What the load generator reports. */
 export interface LoadResult {
@@ -63,58 +66,8 @@ export interface LoadResult {
   loadGenRssBytes: number;
 }
 
-/** A log-bucketed histogram (≈1% resolution) of non-negative ms values. */
-export class Histogram {
-  #buckets = new Float64Array(2400);
-  #count = 0;
-  #max = 0;
-  static #LOG = Math.log(1.01);
-  /** Counts one value (negative values count as 0). */
-  add(ms: number): void {
-    const us = ms > 0 ? ms * 1000 : 0;
-    let i = Math.floor(Math.log1p(us) / Histogram.#LOG);
-    if (i >= 2400) i = 2399;
-    this.#buckets[i]++;
-    this.#count++;
-    if (ms > this.#max) this.#max = ms;
-  }
-  /** Number of values. */
-  get count(): number {
-    return this.#count;
-  }
-  /** Upper edge of the bucket holding the p-th percentile, in ms. */
-  percentile(p: number): number {
-    if (this.#count === 0) return NaN;
-    const rank = Math.ceil((p / 100) * this.#count);
-    let seen = 0;
-    for (let i = 0; i < this.#buckets.length; i++) {
-      seen += this.#buckets[i];
-      if (seen >= rank) {
-        return Math.min(this.#max, Math.expm1((i + 1) * Histogram.#LOG) / 1000);
-      }
-    }
-    return this.#max;
-  }
-  /** p50/p95/p99/max summary. */
-  summary(): { p50: number; p95: number; p99: number; max: number } {
-    return {
-      p50: this.percentile(50),
-      p95: this.percentile(95),
-      p99: this.percentile(99),
-      max: this.#count ? this.#max : NaN,
-    };
-  }
-}
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-const now = () => performance.timeOrigin + performance.now();
-
-/** Runs the load; exported for the smoke test, used by the CLI below. */
-export async function runLoad(opts: {
+/** Options of {@link runLoad}. */
+export interface LoadGenOptions {
   url: string;
   transport: "ws" | "sse";
   connections: number;
@@ -126,19 +79,14 @@ export async function runLoad(opts: {
   /** Called with `connected` / `streaming` when a phase begins. */
   onPhase?: (phase: string) => void;
   log?: (line: string) => void;
-}): Promise<LoadResult> {
-  const { transport, connections: n, turns, chunks } = opts;
-  const url = new URL(opts.url);
-  if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
-    throw new Error(
-      `Cannot run load: target must be 127.0.0.1, got "${url.hostname}"`,
-    );
-  }
-  const log = opts.log ?? (() => {});
-  const latency = new Histogram();
-  const ttfc = new Histogram();
-  const ttlc = new Histogram();
-  const errors = {
+}
+
+/** Counters and histograms of one run, and the per-answer frame check. */
+class Tally {
+  readonly latency = new Histogram();
+  readonly ttfc = new Histogram();
+  readonly ttlc = new Histogram();
+  readonly errors: LoadResult["errors"] = {
     connect: 0,
     closedEarly: 0,
     seq: 0,
@@ -146,244 +94,288 @@ export async function runLoad(opts: {
     serverError: 0,
     timeout: 0,
   };
-  let messages = 0;
-  let answersOk = 0;
-  let finishedClients = 0;
-  let allDone!: () => void;
-  const finished = new Promise<void>((r) => (allDone = r));
-  const clientFinished = () => {
-    if (++finishedClients === n) allDone();
-  };
+  messages = 0;
+  answersOk = 0;
+  connected = 0;
+  finishedClients = 0;
+  /** Set once the run is over: closes are no longer errors. */
+  stopped = false;
+  readonly closers: (() => void)[] = [];
+  /** Each client's first query, started by the ramp. */
+  readonly starters: (() => void)[] = [];
+  readonly finished: Promise<void>;
+  #allDone!: () => void;
+  #n: number;
+  #chunks: number;
 
-  /** Per-answer frame checker shared by both transports. */
-  class Answer {
-    expect = 0;
-    count = 0;
-    bad = false;
-    t0 = now();
-    /** Returns true when the answer ended. */
-    frame(text: string): boolean {
-      const t = now();
-      const f = JSON.parse(text);
-      if (f.seq !== this.expect) {
-        if (f.type === "error") {
-          errors.serverError++;
+  constructor(n: number, chunks: number) {
+    this.#n = n;
+    this.#chunks = chunks;
+    this.finished = new Promise<void>((r) => (this.#allDone = r));
+  }
+
+  /** Counts one client as finished. */
+  clientFinished(): void {
+    if (++this.finishedClients === this.#n) this.#allDone();
+  }
+
+  /** A checker of one answer's frames: `frame(text)` is true when it ended. */
+  answer(): { frame(text: string): boolean } {
+    const t0 = now();
+    let expect = 0, count = 0, bad = false;
+    return {
+      frame: (text: string) => {
+        const t = now();
+        const f = JSON.parse(text);
+        if (f.seq !== expect) {
+          if (f.type === "error") {
+            this.errors.serverError++;
+            return true;
+          }
+          this.errors.seq++;
+          bad = true;
+        }
+        expect = f.seq + 1;
+        if (f.type === "content") {
+          if (count++ === 0) this.ttfc.add(t - t0);
+          this.messages++;
+          this.latency.add(t - f.ts);
+          return false;
+        }
+        if (f.type === "done") {
+          this.ttlc.add(t - t0);
+          if (count !== this.#chunks) {
+            this.errors.lostChunks++;
+            bad = true;
+          }
+          if (!bad) this.answersOk++;
           return true;
         }
-        errors.seq++;
-        this.bad = true;
-      }
-      this.expect = f.seq + 1;
-      const type = f.type;
-      if (type === "content") {
-        if (this.count++ === 0) ttfc.add(t - this.t0);
-        messages++;
-        latency.add(t - f.ts);
-        return false;
-      }
-      if (type === "done") {
-        ttlc.add(t - this.t0);
-        if (this.count !== chunks) {
-          errors.lostChunks++;
-          this.bad = true;
-        }
-        if (!this.bad) answersOk++;
-        return true;
-      }
-      if (type === "error") {
-        errors.serverError++;
-        return true;
-      }
-      return false;
-    }
+        if (f.type === "error") this.errors.serverError++;
+        return f.type === "error";
+      },
+    };
   }
+}
 
-  const stopped = { value: false };
-  const closers: (() => void)[] = [];
-  const starters: (() => void)[] = [];
-  const wsBase = url.origin.replace(/^http/, "ws") + WS_PATH;
-  const tConnect = now();
-  let connected = 0;
-  let connectMs = 0;
+/** One WS client: opens, registers its first query as a starter, asks `turns` times. */
+function wsClient(
+  tally: Tally,
+  ctx: { wsBase: string; id: number; turns: number; onSettled: (opened: boolean) => void },
+): void {
+  const ws = new WebSocket(ctx.wsBase);
+  const session = `load-${ctx.id}`;
+  let answer: { frame(text: string): boolean } | undefined;
+  let turn = 0, opened = false, over = false;
+  const end = () => {
+    if (over) return;
+    over = true;
+    tally.clientFinished();
+  };
+  const ask = () => {
+    answer = tally.answer();
+    ws.send(`{"query":"bench","session_id":"${session}"}`);
+  };
+  ws.onopen = () => {
+    opened = true;
+    tally.connected++;
+    tally.starters.push(ask);
+    ctx.onSettled(true);
+  };
+  ws.onmessage = (e) => {
+    if (answer && answer.frame(e.data as string)) {
+      answer = undefined;
+      if (++turn < ctx.turns && !tally.stopped) ask();
+      else end();
+    }
+  };
+  ws.onerror = () => {};
+  ws.onclose = () => {
+    if (!opened) {
+      tally.errors.connect++;
+      end();
+      ctx.onSettled(false);
+    } else if (!over && !tally.stopped) {
+      tally.errors.closedEarly++;
+      end();
+    }
+  };
+  tally.closers.push(() => ws.close());
+}
 
-  if (transport === "ws") {
-    // Open all sockets first (at most 256 handshakes in flight).
-    let next = 0;
-    let inflight = 0;
-    await new Promise<void>((resolveAll) => {
-      const pump = () => {
-        while (inflight < 256 && next < n) {
-          const id = next++;
-          inflight++;
-          const ws = new WebSocket(wsBase);
-          const session = `load-${id}`;
-          let answer: Answer | undefined;
-          let turn = 0;
-          let opened = false;
-          let over = false;
-          const end = () => {
-            if (over) return;
-            over = true;
-            clientFinished();
-          };
-          const ask = () => {
-            answer = new Answer();
-            ws.send(`{"query":"bench","session_id":"${session}"}`);
-          };
-          ws.onopen = () => {
-            opened = true;
-            connected++;
+/** Opens every WebSocket first, at most 256 handshakes in flight. */
+function openWsClients(tally: Tally, opts: LoadGenOptions & { wsBase: string }): Promise<void> {
+  const n = opts.connections;
+  let next = 0, inflight = 0;
+  return new Promise<void>((resolveAll) => {
+    const pump = () => {
+      while (inflight < 256 && next < n) {
+        inflight++;
+        wsClient(tally, {
+          wsBase: opts.wsBase,
+          id: next++,
+          turns: opts.turns,
+          onSettled: () => {
             inflight--;
-            starters.push(ask);
-            if (connected + errors.connect === n) resolveAll();
+            if (tally.connected + tally.errors.connect === n) resolveAll();
             else pump();
-          };
-          ws.onmessage = (e) => {
-            if (answer && answer.frame(e.data as string)) {
-              answer = undefined;
-              if (++turn < turns && !stopped.value) ask();
-              else end();
-            }
-          };
-          ws.onerror = () => {};
-          ws.onclose = () => {
-            if (!opened) {
-              errors.connect++;
-              inflight--;
-              end();
-              if (connected + errors.connect === n) resolveAll();
-              else pump();
-            } else if (!over && !stopped.value) {
-              errors.closedEarly++;
-              end();
-            }
-          };
-          closers.push(() => ws.close());
-        }
-      };
-      pump();
-      if (n === 0) resolveAll();
-    });
-    connectMs = Math.round(now() - tConnect);
-    log(`connected ${connected}/${n} in ${connectMs} ms`);
-    opts.onPhase?.("connected");
-    await new Promise((r) => setTimeout(r, opts.idleMs));
-  } else {
-    const sseBase = url.origin + SSE_PATH;
-    for (let id = 0; id < n; id++) {
-      const session = `load-${id}`;
-      const controller = new AbortController();
-      closers.push(() => controller.abort());
-      starters.push(async () => {
-        for (let turn = 0; turn < turns && !stopped.value; turn++) {
-          const answer = new Answer();
-          let ended = false;
-          try {
-            const res = await fetch(
-              `${sseBase}?query=bench&session_id=${session}`,
-              { signal: controller.signal },
-            );
-            if (!res.ok || !res.body) {
-              errors.connect++;
-              break;
-            }
-            if (turn === 0) connected++;
-            const parser = createParser({
-              onEvent(ev) {
-                if (!ended && answer.frame(ev.data)) ended = true;
-              },
-            });
-            const reader = res.body.pipeThrough(new TextDecoderStream())
-              .getReader();
-            while (!ended) {
-              const { value, done } = await reader.read();
-              if (done) break;
-              parser.feed(value);
-            }
-            if (!ended) {
-              if (!stopped.value) errors.closedEarly++;
-              break;
-            }
-          } catch {
-            if (!stopped.value) errors.connect++;
-            break;
-          }
-        }
-        clientFinished();
-      });
+          },
+        });
+      }
+    };
+    pump();
+    if (n === 0) resolveAll();
+  });
+}
+
+/** One SSE client: a request per answer, `turns` answers one after another. */
+async function sseClient(
+  tally: Tally,
+  ctx: { url: string; turns: number; signal: AbortSignal },
+): Promise<void> {
+  for (let turn = 0; turn < ctx.turns && !tally.stopped; turn++) {
+    const answer = tally.answer();
+    try {
+      const res = await fetch(ctx.url, { signal: ctx.signal });
+      if (!res.ok || !res.body) {
+        tally.errors.connect++;
+        break;
+      }
+      if (turn === 0) tally.connected++;
+      if (!await readSse(res.body, (data) => answer.frame(data))) {
+        if (!tally.stopped) tally.errors.closedEarly++;
+        break;
+      }
+    } catch {
+      if (!tally.stopped) tally.errors.connect++;
+      break;
     }
   }
+  tally.clientFinished();
+}
 
-  // Start every client's first query, staggered over rampMs.
-  const cpu0 = process.cpuUsage();
-  const tStream = now();
-  const slices = Math.max(1, Math.round(opts.rampMs / 10));
+/** Starts every client's first query, staggered over `rampMs`. */
+async function ramp(starters: (() => void)[], rampMs: number): Promise<void> {
+  const slices = Math.max(1, Math.round(rampMs / 10));
   const perSlice = Math.ceil(starters.length / slices);
   for (let i = 0; i < starters.length; i += perSlice) {
     for (const start of starters.slice(i, i + perSlice)) start();
-    if (i + perSlice < starters.length) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    if (i + perSlice < starters.length) await new Promise((r) => setTimeout(r, 10));
   }
-  opts.onPhase?.("streaming");
-  log(`streaming on ${starters.length} clients`);
+}
+
+/** Waits for every client, logging progress; true when `timeoutMs` passed first. */
+async function awaitClients(tally: Tally, opts: LoadGenOptions): Promise<boolean> {
+  const log = opts.log ?? (() => {});
   const progress = setInterval(() => {
     log(
-      `  ${messages} msgs, ${answersOk} answers ok, ${finishedClients}/${n} clients done`,
+      `  ${tally.messages} msgs, ${tally.answersOk} answers ok, ${tally.finishedClients}/${opts.connections} clients done`,
     );
   }, 2000);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = await Promise.race([
-    finished.then(() => false),
-    new Promise<boolean>((
-      r,
-    ) => (timer = setTimeout(() => r(true), opts.timeoutMs))),
+    tally.finished.then(() => false),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(true), opts.timeoutMs))),
   ]);
   clearTimeout(timer);
   clearInterval(progress);
-  const streamMs = now() - tStream;
-  const cpu = process.cpuUsage(cpu0);
-  stopped.value = true;
-  if (timedOut) errors.timeout = n - finishedClients;
-  for (const close of closers) close();
+  return timedOut;
+}
+
+/** The result of a finished run. */
+function summarize(
+  tally: Tally,
+  opts: LoadGenOptions,
+  m: { connectMs: number; streamMs: number; cpu: { user: number; system: number } },
+): LoadResult {
+  const { streamMs, cpu } = m;
   return {
     runtime: "Bun" in globalThis ? "bun" : "deno",
-    transport,
-    connections: n,
-    turns,
-    chunksPerAnswer: chunks,
-    connected,
-    connectMs,
+    transport: opts.transport,
+    connections: opts.connections,
+    turns: opts.turns,
+    chunksPerAnswer: opts.chunks,
+    connected: tally.connected,
+    connectMs: m.connectMs,
     streamMs: Math.round(streamMs),
-    answersOk,
-    answersExpected: n * turns,
-    messages,
-    messagesPerSec: Math.round(messages / (streamMs / 1000)),
-    latencyMs: latency.summary(),
-    ttfcMs: ttfc.summary(),
-    ttlcMs: ttlc.summary(),
-    errors,
+    answersOk: tally.answersOk,
+    answersExpected: opts.connections * opts.turns,
+    messages: tally.messages,
+    messagesPerSec: Math.round(tally.messages / (streamMs / 1000)),
+    latencyMs: tally.latency.summary(),
+    ttfcMs: tally.ttfc.summary(),
+    ttlcMs: tally.ttlc.summary(),
+    errors: tally.errors,
     loadGenCpu: {
       userMs: Math.round(cpu.user / 1000),
       systemMs: Math.round(cpu.system / 1000),
-      percentOfOneCore: Math.round(
-        ((cpu.user + cpu.system) / 1000 / streamMs) * 1000,
-      ) / 10,
+      percentOfOneCore: Math.round(((cpu.user + cpu.system) / 1000 / streamMs) * 1000) / 10,
     },
     loadGenRssBytes: process.memoryUsage().rss,
   };
 }
 
+/** Runs the load; exported for the smoke test, used by the CLI below. */
+export async function runLoad(opts: LoadGenOptions): Promise<LoadResult> {
+  const n = opts.connections;
+  const url = new URL(opts.url);
+  if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
+    throw new Error(`Cannot run load: target must be 127.0.0.1, got "${url.hostname}"`);
+  }
+  const log = opts.log ?? (() => {});
+  const tally = new Tally(n, opts.chunks);
+  const tConnect = now();
+  let connectMs = 0;
+  if (opts.transport === "ws") {
+    await openWsClients(tally, { ...opts, wsBase: url.origin.replace(/^http/, "ws") + WS_PATH });
+    connectMs = Math.round(now() - tConnect);
+    log(`connected ${tally.connected}/${n} in ${connectMs} ms`);
+    opts.onPhase?.("connected");
+    await new Promise((r) => setTimeout(r, opts.idleMs));
+  } else {
+    for (let id = 0; id < n; id++) {
+      const controller = new AbortController();
+      tally.closers.push(() => controller.abort());
+      const sseUrl = `${url.origin}${SSE_PATH}?query=bench&session_id=load-${id}`;
+      tally.starters.push(() =>
+        sseClient(tally, { url: sseUrl, turns: opts.turns, signal: controller.signal })
+      );
+    }
+  }
+  const cpu0 = process.cpuUsage();
+  const tStream = now();
+  await ramp(tally.starters, opts.rampMs);
+  opts.onPhase?.("streaming");
+  log(`streaming on ${tally.starters.length} clients`);
+  const timedOut = await awaitClients(tally, opts);
+  const streamMs = now() - tStream;
+  const cpu = process.cpuUsage(cpu0);
+  tally.stopped = true;
+  if (timedOut) tally.errors.timeout = n - tally.finishedClients;
+  for (const close of tally.closers) close();
+  return summarize(tally, opts, { connectMs, streamMs, cpu });
+}
+
 if (import.meta.main) {
+  const args = parseFlags({
+    url: "string",
+    transport: "string",
+    connections: "string",
+    turns: "string",
+    chunks: "string",
+    "idle-ms": "string",
+    "ramp-ms": "string",
+    "timeout-ms": "string",
+  });
   const result = await runLoad({
-    url: flag("url", "http://127.0.0.1:8000"),
-    transport: flag("transport", "ws") === "sse" ? "sse" : "ws",
-    connections: Number(flag("connections", "100")),
-    turns: Number(flag("turns", "2")),
-    chunks: Number(flag("chunks", "20")),
-    idleMs: Number(flag("idle-ms", "1500")),
-    rampMs: Number(flag("ramp-ms", "1000")),
-    timeoutMs: Number(flag("timeout-ms", "60000")),
+    url: args.url ?? "http://127.0.0.1:8000",
+    transport: args.transport === "sse" ? "sse" : "ws",
+    connections: Number(args.connections ?? "100"),
+    turns: Number(args.turns ?? "2"),
+    chunks: Number(args.chunks ?? "20"),
+    idleMs: Number(args["idle-ms"] ?? "1500"),
+    rampMs: Number(args["ramp-ms"] ?? "1000"),
+    timeoutMs: Number(args["timeout-ms"] ?? "60000"),
     onPhase: (p) => console.log(`PHASE ${p}`),
     log: (line) => console.error(line),
   });

@@ -10,7 +10,10 @@
  * @module
  */
 import process from "node:process";
-import { queryOnce, ReusedWs, type ServerKind, startServer, type Transport } from "./common.ts";
+import { parseFlags } from "./lib/args.ts";
+import type { Transport } from "./lib/clients.ts";
+import { type ServerKind, startServer } from "./lib/launch.ts";
+import { LatencyTarget } from "./lib/latency.ts";
 
 interface ProfileNode {
   id: number;
@@ -21,11 +24,6 @@ interface Profile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
 /** Self time per function, in percent of all samples, highest first. */
@@ -47,9 +45,10 @@ export function selfTime(
 }
 
 if (import.meta.main) {
-  const transport = arg("transport", "ws-reused") as Transport;
-  const answers = Number(arg("answers", "200"));
-  const kind = arg("server", "ours") as ServerKind;
+  const args = parseFlags({ transport: "string", answers: "string", server: "string" });
+  const transport = (args.transport ?? "ws-reused") as Transport;
+  const answers = Number(args.answers ?? "200");
+  const kind = (args.server ?? "ours") as ServerKind;
   const server = await startServer(kind, {
     chunks: 1000,
     chunkBytes: 16,
@@ -75,15 +74,12 @@ if (import.meta.main) {
       });
     await call("Profiler.enable");
     await call("Profiler.setSamplingInterval", { interval: 100 });
-    const reused = transport === "ws-reused" ? new ReusedWs(server.url) : undefined;
-    await reused?.ready();
-    for (let i = 0; i < 20; i++) await queryOnce(transport, server.url, reused);
+    const target = await LatencyTarget.open(server, transport);
+    for (let i = 0; i < 20; i++) await target.query();
     await call("Profiler.start");
-    for (let i = 0; i < answers; i++) {
-      await queryOnce(transport, server.url, reused);
-    }
+    for (let i = 0; i < answers; i++) await target.query();
     const { profile } = await call("Profiler.stop") as { profile: Profile };
-    reused?.close();
+    target.close();
     ws.close();
     console.log(
       `CPU profile of ${kind} (${transport}, ${answers} × 1000-chunk bursts), self time:`,

@@ -13,17 +13,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals } from "@std/assert";
 import { runSuite, writeReport } from "../bench/report.ts";
-import { Histogram } from "../bench/load_gen.ts";
+import { Histogram } from "../bench/lib/stats.ts";
 import {
-  BUN_BIN,
-  DENO_BIN,
   parseServer,
+  parseServerRuntimes,
   parseServers,
-  ROOT,
-  runtimeAvailable,
   startServer,
-} from "../bench/common.ts";
-import { parseServerRuntimes } from "../bench/load.ts";
+} from "../bench/lib/launch.ts";
+import { BUN_BIN, DENO_BIN, ROOT, runtimeAvailable } from "../bench/lib/runtime.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const HAS_BUN = runtimeAvailable("bun");
