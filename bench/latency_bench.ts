@@ -49,7 +49,9 @@ for (const mode of modes) {
         baseline: target.server.name === "raw-deno",
         n: mode.n,
         warmup: mode.warmup,
-        fn: () => target.query().then(() => {}),
+        async fn() {
+          await target.query();
+        },
       });
     }
   }
