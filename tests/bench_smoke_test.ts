@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals } from "@std/assert";
 import { runSuite, writeReport } from "../bench/report.ts";
+import { renderReport, type SuiteResult, TARGETS } from "../bench/report/mod.ts";
+import { parseFlags } from "../bench/lib/args.ts";
 import { Histogram } from "../bench/lib/stats.ts";
 import {
   parseServer,
@@ -50,6 +52,50 @@ Deno.test("bench server names and runtime flags parse", () => {
   assert(message.startsWith('Cannot parse server: "ours-node"'), message);
   assertEquals(parseServerRuntimes(undefined), ["deno"]);
   assertEquals(parseServerRuntimes("both"), ["deno", "bun"]);
+});
+
+Deno.test("bench flags parse with the one parser; an unknown flag is refused", () => {
+  const spec = { smoke: "boolean", servers: "string" } as const;
+  assertEquals(parseFlags(spec, ["--smoke", "--servers", "ours-deno"]), {
+    smoke: true,
+    servers: "ours-deno",
+  });
+  assertEquals(parseFlags(spec, []), { smoke: false, servers: undefined });
+  let message = "";
+  try {
+    parseFlags(spec, ["--smokey"]);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  assert(message.startsWith("Cannot parse arguments:"), message);
+});
+
+const COMMITTED = join(ROOT, "bench", "results", "2026-11-24-deno");
+
+Deno.test("bench report renders the committed JSON into the committed Markdown", () => {
+  const saved = JSON.parse(readFileSync(`${COMMITTED}.json`, "utf8")) as SuiteResult;
+  const files = renderReport(saved, "2026-11-24-deno");
+  assertEquals(files.get("2026-11-24-deno.md"), readFileSync(`${COMMITTED}.md`, "utf8"));
+  for (const svg of ["burst-ttlc", "paced-oneway", "memory", "throughput"]) {
+    const name = `2026-11-24-deno-${svg}.svg`;
+    assertEquals(files.get(name), readFileSync(join(ROOT, "bench", "results", name), "utf8"));
+  }
+});
+
+Deno.test("bench headline judges each target of the table against its limit", () => {
+  const saved = JSON.parse(readFileSync(`${COMMITTED}.json`, "utf8")) as SuiteResult;
+  const cell = (server: string) =>
+    saved.latency!.cells.find((c) =>
+      c.mode === "burst" && c.transport === "ws-reused" && `${c.server}-${c.runtime}` === server
+    )!;
+  const limit = TARGETS.find((t) => t.name.includes("WS (reused) TTLC p50"))!.limit!;
+  cell("ours-deno").ttlc.p50 = cell("raw-deno").ttlc.p50 * (limit + 0.5);
+  const wsRow = () =>
+    renderReport(saved, "x").get("x.md")!.split("\n")
+      .find((l) => l.startsWith("| ours-deno/raw-deno, WS (reused) TTLC"));
+  assert(wsRow()?.endsWith(`| ≤ ${limit}× **missed** |`), wsRow());
+  cell("ours-deno").ttlc.p50 = cell("raw-deno").ttlc.p50 * (limit - 0.1);
+  assert(wsRow()?.endsWith(`| ≤ ${limit}× **met** |`), wsRow());
 });
 
 Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
