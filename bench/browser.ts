@@ -224,9 +224,9 @@ async function startVisits(
 /** One scenario in a fresh context (no pooled connections carried over). */
 async function probe(
   browser: Browser,
-  visit: Visit,
-  opts: BrowserOptions & { kind: "sse" | "ws" },
+  opts: BrowserOptions & { visit: Visit; kind: "sse" | "ws" },
 ): Promise<BrowserScenario> {
+  const { visit } = opts;
   const context = await browser.newContext({ ignoreHTTPSErrors: true });
   const page = await context.newPage();
   await page.goto(visit.server.url + visit.page);
@@ -280,7 +280,7 @@ export async function runBrowser(opts: BrowserOptions): Promise<BrowserReport> {
   try {
     for (const visit of await startVisits(opts, { certDir, servers, log })) {
       for (const kind of visit.ws ? ["sse", "ws"] as const : ["sse"] as const) {
-        const scenario = await probe(browser, visit, { ...opts, kind });
+        const scenario = await probe(browser, { ...opts, visit, kind });
         scenarios.push(scenario);
         log(
           `browser: ${scenario.server} ${scenario.protocol} ${kind}: ${scenario.receiving}/${scenario.requested} streaming, fetch ${

@@ -46,7 +46,7 @@ const specs = usableServers(
   args.servers === undefined ? undefined : parseServers(args.servers),
   { log: (l) => console.error(l) },
 );
-await withTargets(specs, { workload, transports: usableTransports() }, async (targets, servers) => {
+await withTargets({ specs, workload, transports: usableTransports() }, async (targets, servers) => {
   // The baseline: raw on the bench's runtime, else any raw server.
   const baseline = servers.find((s) => s.kind === "raw" && s.runtime === RUNTIME) ??
     servers.find((s) => s.kind === "raw");

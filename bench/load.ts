@@ -128,10 +128,9 @@ function loadGenArgv(
  */
 async function followLoadGen(
   child: ChildProcess,
-  server: ServerHandle,
-  ctx: { level: LoadLevel; idleMs: number; killAfterMs: number },
+  ctx: { server: ServerHandle; level: LoadLevel; idleMs: number; killAfterMs: number },
 ): Promise<{ result?: LoadResult; code: number | null }> {
-  const { level } = ctx;
+  const { level, server } = ctx;
   let out = "";
   let result: LoadResult | undefined;
   let sampler: ReturnType<typeof setInterval> | undefined;
@@ -167,13 +166,16 @@ async function followLoadGen(
   return { result, code };
 }
 
+/** One level of the ramp: transport, connections, server runtime (default Deno). */
+export interface LevelSpec {
+  transport: "ws" | "sse";
+  connections: number;
+  serverRuntime?: Runtime;
+}
+
 /** Runs one level: fresh server, load generator process, `/proc` sampling. */
-export async function runLevel(
-  opts: LoadOptions,
-  transport: "ws" | "sse",
-  connections: number,
-  serverRuntime: Runtime = "deno",
-): Promise<LoadLevel> {
+export async function runLevel(opts: LoadOptions, at: LevelSpec): Promise<LoadLevel> {
+  const { transport, connections, serverRuntime = "deno" } = at;
   const kind = opts.server ?? "ours";
   const server = await startServer(kind, opts.workload, {
     fdLimit: 20_000,
@@ -203,7 +205,8 @@ export async function runLevel(
       for (const line of d.split("\n")) if (line.trim()) opts.log?.(`    ${line.trim()}`);
     });
     const killAfterMs = opts.timeoutMs + opts.idleMs + 60_000;
-    const { result, code } = await followLoadGen(child, server, {
+    const { result, code } = await followLoadGen(child, {
+      server,
       level,
       idleMs: opts.idleMs,
       killAfterMs,
@@ -242,21 +245,20 @@ export async function runLoadRamp(opts: LoadOptions): Promise<LoadLevel[]> {
   for (const rt of runtimes) {
     for (const transport of opts.transports) {
       for (const n of opts.levels) {
-        out.push(await runLogged(opts, transport, n, rt));
+        out.push(await runLogged(opts, { transport, connections: n, serverRuntime: rt }));
       }
     }
   }
   return out;
 }
 
-async function runLogged(
-  opts: LoadOptions,
-  transport: "ws" | "sse",
-  n: number,
-  rt: Runtime,
-): Promise<LoadLevel> {
-  opts.log?.(`load: ${opts.server ?? "ours"}-${rt}, ${transport} × ${n} connections`);
-  const level = await runLevel(opts, transport, n, rt);
+async function runLogged(opts: LoadOptions, at: LevelSpec): Promise<LoadLevel> {
+  opts.log?.(
+    `load: ${
+      opts.server ?? "ours"
+    }-${at.serverRuntime}, ${at.transport} × ${at.connections} connections`,
+  );
+  const level = await runLevel(opts, at);
   const r = level.result;
   opts.log?.(
     r

@@ -285,9 +285,13 @@ async function awaitClients(tally: Tally, opts: LoadGenOptions): Promise<boolean
 /** The result of a finished run. */
 function summarize(
   tally: Tally,
-  opts: LoadGenOptions,
-  m: { connectMs: number; streamMs: number; cpu: { user: number; system: number } },
+  m: LoadGenOptions & {
+    connectMs: number;
+    streamMs: number;
+    cpu: { user: number; system: number };
+  },
 ): LoadResult {
+  const opts = m;
   const { streamMs, cpu } = m;
   return {
     runtime: "Bun" in globalThis ? "bun" : "deno",
@@ -353,7 +357,7 @@ export async function runLoad(opts: LoadGenOptions): Promise<LoadResult> {
   tally.stopped = true;
   if (timedOut) tally.errors.timeout = n - tally.finishedClients;
   for (const close of tally.closers) close();
-  return summarize(tally, opts, { connectMs, streamMs, cpu });
+  return summarize(tally, { ...opts, connectMs, streamMs, cpu });
 }
 
 if (import.meta.main) {

@@ -163,11 +163,10 @@ export async function openTargets(
  * always closes the sockets and stops the servers.
  */
 export async function withTargets<T>(
-  specs: readonly ServerSpec[],
-  opts: { workload: Workload; transports: readonly Transport[] },
+  opts: { specs: readonly ServerSpec[]; workload: Workload; transports: readonly Transport[] },
   fn: (targets: LatencyTarget[], servers: ServerHandle[]) => Promise<T>,
 ): Promise<T> {
-  const servers = await startServers(specs, opts.workload);
+  const servers = await startServers(opts.specs, opts.workload);
   const targets: LatencyTarget[] = [];
   try {
     targets.push(...await openTargets(servers, opts.transports));
@@ -251,7 +250,11 @@ function cell(mode: "burst" | "paced", t: LatencyTarget): LatencyCell {
 }
 
 /** Burst: every target sampled round-robin, in a shuffled order each round. */
-async function burstRounds(targets: LatencyTarget[], w: Sampled, log: (l: string) => void) {
+async function burstRounds(
+  targets: LatencyTarget[],
+  ctx: { w: Sampled; log: (l: string) => void },
+) {
+  const { w, log } = ctx;
   log(`burst: ${w.chunks} chunks × ${w.samples} samples × ${targets.length} combinations`);
   const rounds = w.warmup + w.samples;
   for (let i = 0; i < rounds; i++) {
@@ -261,7 +264,11 @@ async function burstRounds(targets: LatencyTarget[], w: Sampled, log: (l: string
 }
 
 /** Paced: every target at once, each answer after the other. */
-async function pacedConcurrent(targets: LatencyTarget[], w: Sampled, log: (l: string) => void) {
+async function pacedConcurrent(
+  targets: LatencyTarget[],
+  ctx: { w: Sampled; log: (l: string) => void },
+) {
+  const { w, log } = ctx;
   log(
     `paced: ${w.chunks} chunks every ${w.intervalMs} ms × ${w.samples} samples × ${targets.length} combinations (concurrent)`,
   );
@@ -279,8 +286,8 @@ export async function runLatency(opts: LatencyOptions): Promise<LatencyReport> {
   const cells: LatencyCell[] = [];
   const modes = [["burst", burstRounds], ["paced", pacedConcurrent]] as const;
   for (const [mode, run] of modes) {
-    await withTargets(specs, { workload: opts[mode], transports }, async (targets) => {
-      await run(targets, opts[mode], log);
+    await withTargets({ specs, workload: opts[mode], transports }, async (targets) => {
+      await run(targets, { w: opts[mode], log });
       cells.push(...targets.map((t) => cell(mode, t)));
     });
   }

@@ -267,9 +267,9 @@ export function workloadEnv(w: Workload): Record<string, string> {
 /** Resolves with the base URL of the child's `Listening on` line. */
 function listeningUrl(
   child: ChildProcess,
-  name: string,
-  opts: { timeoutMs: number; stderr: () => string },
+  opts: { name: string; timeoutMs: number; stderr: () => string },
 ): Promise<string> {
+  const { name } = opts;
   return new Promise<string>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => {
@@ -332,7 +332,11 @@ export async function startServer(
   });
   const stderr = stderrTail(child, 4000);
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const url = await listeningUrl(child, name, { timeoutMs: opts.timeoutMs ?? 60_000, stderr });
+  const url = await listeningUrl(child, {
+    name,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    stderr,
+  });
   const pid = child.pid!;
   return {
     kind,

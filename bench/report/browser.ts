@@ -39,8 +39,8 @@ export function browserSection(b: BrowserReport): string[] {
       b.scenarios[0]?.requested ?? 10
     } streams to one origin, count after ${b.windowMs} ms, then time one plain \`fetch\` to the same origin (null = still blocked after 1.5 s).`,
     "",
-    ...table(
-      [
+    ...table({
+      header: [
         "server",
         "protocol",
         "transport",
@@ -49,8 +49,8 @@ export function browserSection(b: BrowserReport): string[] {
         "receiving",
         "fetch while open (ms)",
       ],
-      ["l", "l", "l", "r", "r", "r", "r"],
-      b.scenarios.map((s) => [
+      align: ["l", "l", "l", "r", "r", "r", "r"],
+      rows: b.scenarios.map((s) => [
         `${s.server}-${s.runtime ?? "deno"}`,
         s.protocol,
         s.transport,
@@ -59,7 +59,7 @@ export function browserSection(b: BrowserReport): string[] {
         String(s.receiving),
         String(s.fetchWhileOpenMs ?? "blocked"),
       ]),
-    ),
+    }),
     "",
     ...findings(b),
     "",

@@ -24,10 +24,11 @@ import {
 const ttlc50: Pick = (c: LatencyCell) => c.ttlc.p50;
 
 /** The transports measured on both runtimes for a server kind in a mode. */
-function bothRuntimes(lat: LatencyReport, mode: Mode, kind: ServerKind): Transport[] {
+function bothRuntimes(lat: LatencyReport, q: { mode: Mode; kind: ServerKind }): Transport[] {
+  const { mode, kind } = q;
   return TRANSPORTS.filter((t) =>
-    findCell(lat, mode, { kind, runtime: "deno" }, t) &&
-    findCell(lat, mode, { kind, runtime: "bun" }, t)
+    findCell(lat, { mode, server: { kind, runtime: "deno" }, transport: t }) &&
+    findCell(lat, { mode, server: { kind, runtime: "bun" }, transport: t })
   );
 }
 
@@ -57,21 +58,23 @@ function wsVsSse(lat: LatencyReport): string[] {
   const specs = ALL_SERVERS.map(parseServer).filter((s) =>
     lat.cells.some((c) => c.server === s.kind && c.runtime === s.runtime)
   );
-  return table(
-    ["server", ...WS_SSE_COLUMNS.map((c) => c[3])],
-    ["l", ...WS_SSE_COLUMNS.map(() => "r" as const)],
-    specs.map((s) => [
+  return table({
+    header: ["server", ...WS_SSE_COLUMNS.map((c) => c[3])],
+    align: ["l", ...WS_SSE_COLUMNS.map(() => "r" as const)],
+    rows: specs.map((s) => [
       serverName(s),
-      ...WS_SSE_COLUMNS.map(([mode, pair, st]) => fx(transportRatio(lat, mode, s, pair, stat(st)))),
+      ...WS_SSE_COLUMNS.map(([mode, pair, st]) =>
+        fx(transportRatio(lat, { mode, server: s, transports: pair, pick: stat(st) }))
+      ),
     ]),
-  );
+  });
 }
 
 /** The section; says why when both runtimes' servers did not run. */
 export function denoVsBunSection(lat: LatencyReport): string[] {
   const md: string[] = ["## Deno vs Bun", ""];
-  const oursT = bothRuntimes(lat, "burst", "ours");
-  const rawT = bothRuntimes(lat, "burst", "raw");
+  const oursT = bothRuntimes(lat, { mode: "burst", kind: "ours" });
+  const rawT = bothRuntimes(lat, { mode: "burst", kind: "raw" });
   if (oursT.length === 0 && rawT.length === 0) {
     const why = lat.skipped.filter((s) => /-(bun|deno):/.test(s));
     md.push(
@@ -87,16 +90,16 @@ export function denoVsBunSection(lat: LatencyReport): string[] {
   md.push(
     `The same clients (the bench runs under **${client}**) against each server on each runtime, in the same round-robin as above. ${INTRO}`,
     "",
-    ...table(
-      ["transport", ...RUNTIME_COLUMNS.map((c) => c[3])],
-      ["l", ...RUNTIME_COLUMNS.map(() => "r" as const)],
-      transports.map((t) => [
+    ...table({
+      header: ["transport", ...RUNTIME_COLUMNS.map((c) => c[3])],
+      align: ["l", ...RUNTIME_COLUMNS.map(() => "r" as const)],
+      rows: transports.map((t) => [
         t,
         ...RUNTIME_COLUMNS.map(([kind, mode, st]) =>
-          fx(runtimeRatio(lat, mode, t, stat(st), kind))
+          fx(runtimeRatio(lat, { mode, transport: t, pick: stat(st), kind }))
         ),
       ]),
-    ),
+    }),
     "",
     "### WS vs SSE on each runtime",
     "",
@@ -121,13 +124,21 @@ function tally(rs: Named): string {
 }
 
 /** Bun / Deno per transport measured on both. */
-function runtimeRatios(lat: LatencyReport, mode: Mode, kind: ServerKind, pick: Pick): Named {
-  return bothRuntimes(lat, mode, kind).map((t) => [t, runtimeRatio(lat, mode, t, pick, kind)!]);
+function runtimeRatios(
+  lat: LatencyReport,
+  q: { mode: Mode; kind: ServerKind; pick: Pick },
+): Named {
+  const { mode, kind, pick } = q;
+  return bothRuntimes(lat, q).map((
+    t,
+  ) => [t, runtimeRatio(lat, { mode, transport: t, pick, kind })!]);
 }
 
 /** Geometric mean of ours/raw TTLC p50 over transports on a runtime. */
 function overhead(lat: LatencyReport, rt: Runtime): number | undefined {
-  const xs = TRANSPORTS.map((t) => ratio(lat, "burst", t, ttlc50, rt))
+  const xs = TRANSPORTS.map((t) =>
+    ratio(lat, { mode: "burst", transport: t, pick: ttlc50, runtime: rt })
+  )
     .filter((x): x is number => x !== undefined);
   return xs.length ? geomean(xs) : undefined;
 }
@@ -150,10 +161,12 @@ function overheadSentence(lat: LatencyReport): string | undefined {
 function wsSentence(lat: LatencyReport): string | undefined {
   const ws: [Runtime, number][] = [];
   for (const rt of RUNTIMES) {
-    const x = transportRatio(lat, "burst", { kind: "ours", runtime: rt }, [
-      "ws-reused",
-      "sse-fetch",
-    ], ttlc50);
+    const x = transportRatio(lat, {
+      mode: "burst",
+      server: { kind: "ours", runtime: rt },
+      transports: ["ws-reused", "sse-fetch"],
+      pick: ttlc50,
+    });
     if (x !== undefined) ws.push([rt, x]);
   }
   if (!ws.length) return undefined;
@@ -171,9 +184,9 @@ function wsSentence(lat: LatencyReport): string | undefined {
 /** Sentences of conclusion for {@link denoVsBunSection}, derived from the ratios. */
 export function denoVsBunConclusion(lat: LatencyReport): string[] {
   const out: (string | undefined)[] = [];
-  const ours = runtimeRatios(lat, "burst", "ours", ttlc50);
-  const raw = runtimeRatios(lat, "burst", "raw", ttlc50);
-  const paced = runtimeRatios(lat, "paced", "ours", (c) => c.oneWay.p50);
+  const ours = runtimeRatios(lat, { mode: "burst", kind: "ours", pick: ttlc50 });
+  const raw = runtimeRatios(lat, { mode: "burst", kind: "raw", pick: ttlc50 });
+  const paced = runtimeRatios(lat, { mode: "paced", kind: "ours", pick: stat("oneWay.p50") });
   const g = (rs: Named) => geomean(rs.map(([, x]) => x));
   if (ours.length) {
     out.push(

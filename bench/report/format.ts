@@ -39,7 +39,9 @@ export function speedWords(ratio: number, than: string): string {
 }
 
 /** A Markdown table: header, alignment row (`---` or `---:` per column), rows. */
-export function table(header: string[], align: ("l" | "r")[], rows: string[][]): string[] {
+export function table(
+  { header, align, rows }: { header: string[]; align: ("l" | "r")[]; rows: string[][] },
+): string[] {
   return [
     `| ${header.join(" | ")} |`,
     `| ${align.map((a) => a === "r" ? "---:" : "---").join(" | ")} |`,

@@ -14,8 +14,8 @@ import { headline } from "./targets.ts";
 
 /** The per-cell table of a mode. */
 function latencyTable(cells: LatencyCell[]): string[] {
-  return table(
-    [
+  return table({
+    header: [
       "server",
       "transport",
       "answers",
@@ -24,8 +24,8 @@ function latencyTable(cells: LatencyCell[]): string[] {
       "one-way per chunk p50 / p95 / p99",
       "TTLC p50 / p95 / p99",
     ],
-    ["l", "l", "r", "r", "l", "l", "l"],
-    cells.map((c) => [
+    align: ["l", "l", "r", "r", "l", "l", "l"],
+    rows: cells.map((c) => [
       cellServer(c),
       c.transport,
       String(c.samples),
@@ -34,14 +34,21 @@ function latencyTable(cells: LatencyCell[]): string[] {
       pct(c.oneWay),
       pct(c.ttlc),
     ]),
-  );
+  });
 }
 
 /** Rows of ours/raw ratios per (runtime, transport) for the given statistics. */
-function overheadRows(lat: LatencyReport, mode: Mode, stats: StatName[]): string[][] {
+function overheadRows(lat: LatencyReport, q: { mode: Mode; stats: StatName[] }): string[][] {
+  const { mode, stats } = q;
   const transports = TRANSPORTS.filter((t) => lat.cells.some((c) => c.transport === t));
   return overheadRuntimes(lat).flatMap((rt) =>
-    transports.map((t) => [rt, t, ...stats.map((s) => fx(ratio(lat, mode, t, stat(s), rt)))])
+    transports.map((
+      t,
+    ) => [
+      rt,
+      t,
+      ...stats.map((s) => fx(ratio(lat, { mode, transport: t, pick: stat(s), runtime: rt }))),
+    ])
   );
 }
 
@@ -66,11 +73,14 @@ export function burstSection(lat: LatencyReport, baseName: string): string[] {
     "",
     "### Overhead against the raw baseline (ours / raw, same runtime)",
     "",
-    ...table(
-      ["runtime", "transport", "TTFC p50", "one-way p50", "TTLC p50", "TTLC p95"],
-      ["l", "l", "r", "r", "r", "r"],
-      overheadRows(lat, "burst", ["ttfc.p50", "oneWay.p50", "ttlc.p50", "ttlc.p95"]),
-    ),
+    ...table({
+      header: ["runtime", "transport", "TTFC p50", "one-way p50", "TTLC p50", "TTLC p95"],
+      align: ["l", "l", "r", "r", "r", "r"],
+      rows: overheadRows(lat, {
+        mode: "burst",
+        stats: ["ttfc.p50", "oneWay.p50", "ttlc.p50", "ttlc.p95"],
+      }),
+    }),
     "",
     `![burst TTLC](${baseName}-burst-ttlc.svg)`,
     "",
@@ -86,17 +96,17 @@ export function pacedSection(lat: LatencyReport, baseName: string): string[] {
     "",
     ...latencyTable(cellsOf(lat, "paced")),
     "",
-    ...table(
-      [
+    ...table({
+      header: [
         "runtime",
         "transport",
         "ours/raw one-way p50",
         "ours/raw one-way p99",
         "ours/raw TTFC p50",
       ],
-      ["l", "l", "r", "r", "r"],
-      overheadRows(lat, "paced", ["oneWay.p50", "oneWay.p99", "ttfc.p50"]),
-    ),
+      align: ["l", "l", "r", "r", "r"],
+      rows: overheadRows(lat, { mode: "paced", stats: ["oneWay.p50", "oneWay.p99", "ttfc.p50"] }),
+    }),
     "",
     `![paced one-way](${baseName}-paced-oneway.svg)`,
     "",

@@ -60,8 +60,8 @@ export function loadSection(load: LoadData, baseName: string): string[] {
     "",
     method(load),
     "",
-    ...table(
-      [
+    ...table({
+      header: [
         "server",
         "transport",
         "conns",
@@ -76,9 +76,9 @@ export function loadSection(load: LoadData, baseName: string): string[] {
         "KiB/conn idle",
         "KiB/conn streaming",
       ],
-      ["l", "l", "r", "l", "l", "l", "l", "l", "r", "r", "r", "r", "r"],
-      load.levels.map((l) => levelRow(l, load.options.workload.intervalMs)),
-    ),
+      align: ["l", "l", "r", "l", "l", "l", "l", "l", "r", "r", "r", "r", "r"],
+      rows: load.levels.map((l) => levelRow(l, load.options.workload.intervalMs)),
+    }),
     "",
     "SSE has no idle column: an SSE connection exists only while an answer streams, so between turns it costs the server nothing, where an idle WebSocket keeps its memory.",
     "",

@@ -23,74 +23,73 @@ export function stat(name: StatName): Pick {
   return (c) => c[measure][p];
 }
 
+/** One side of a ratio: a server and a transport. */
+export interface Side {
+  server: ServerSpec;
+  transport: Transport | string;
+}
+
 /** The cell of a (mode, server, transport), if it ran with samples. */
-export function findCell(
-  report: LatencyReport,
-  mode: "burst" | "paced",
-  server: ServerSpec,
-  transport: Transport | string,
-): LatencyCell | undefined {
+export function findCell(report: LatencyReport, q: Side & { mode: Mode }): LatencyCell | undefined {
   const c = report.cells.find((c) =>
-    c.mode === mode && c.transport === transport && c.server === server.kind &&
-    (c.runtime ?? "deno") === server.runtime
+    c.mode === q.mode && c.transport === q.transport && c.server === q.server.kind &&
+    (c.runtime ?? "deno") === q.server.runtime
   );
   return c && c.samples ? c : undefined;
 }
 
-/** `a / b` of a statistic between two servers' cells, if both ran. */
-export function serverRatio(
+/** `a / b` of a statistic between two cells of a mode, if both ran. */
+export function cellRatio(
   report: LatencyReport,
-  mode: "burst" | "paced",
-  transport: Transport | string,
-  pick: (c: LatencyCell) => number,
-  a: ServerSpec,
-  b: ServerSpec,
+  q: { mode: Mode; pick: Pick; a: Side; b: Side },
 ): number | undefined {
-  const x = findCell(report, mode, a, transport);
-  const y = findCell(report, mode, b, transport);
-  return x && y ? pick(x) / pick(y) : undefined;
+  const x = findCell(report, { mode: q.mode, ...q.a });
+  const y = findCell(report, { mode: q.mode, ...q.b });
+  return x && y ? q.pick(x) / q.pick(y) : undefined;
 }
 
-/**
- * `ours / raw` ratio of a statistic for a mode and transport on one server
- * runtime (default Deno), if both ran.
- */
+/** What the ratios of one transport ask for. */
+export interface RatioQuery {
+  mode: Mode;
+  transport: Transport | string;
+  pick: Pick;
+}
+
+/** `a / b` of a statistic on one transport between two servers, if both ran. */
+function acrossServers(
+  report: LatencyReport,
+  q: RatioQuery & { a: ServerSpec; b: ServerSpec },
+): number | undefined {
+  const side = (server: ServerSpec) => ({ server, transport: q.transport });
+  return cellRatio(report, { ...q, a: side(q.a), b: side(q.b) });
+}
+
+/** `ours / raw` of a statistic on one server runtime (default Deno), if both ran. */
 export function ratio(
   report: LatencyReport,
-  mode: "burst" | "paced",
-  transport: Transport | string,
-  pick: (c: LatencyCell) => number,
-  runtime: Runtime = "deno",
+  q: RatioQuery & { runtime?: Runtime },
 ): number | undefined {
-  return serverRatio(report, mode, transport, pick, { kind: "ours", runtime }, {
-    kind: "raw",
-    runtime,
-  });
+  const runtime = q.runtime ?? "deno";
+  return acrossServers(report, { ...q, a: { kind: "ours", runtime }, b: { kind: "raw", runtime } });
 }
 
-/** `bun / deno` ratio of a statistic for one server kind, if both ran. */
+/** `bun / deno` of a statistic for one server kind (default ours), if both ran. */
 export function runtimeRatio(
   report: LatencyReport,
-  mode: "burst" | "paced",
-  transport: Transport | string,
-  pick: (c: LatencyCell) => number,
-  kind: ServerKind = "ours",
+  q: RatioQuery & { kind?: ServerKind },
 ): number | undefined {
-  return serverRatio(report, mode, transport, pick, { kind, runtime: "bun" }, {
-    kind,
-    runtime: "deno",
-  });
+  const kind = q.kind ?? "ours";
+  return acrossServers(report, { ...q, a: { kind, runtime: "bun" }, b: { kind, runtime: "deno" } });
 }
 
-/** `a / b` ratio between two transports on one server, if both ran. */
+/** `a / b` between two transports on one server, if both ran. */
 export function transportRatio(
   report: LatencyReport,
-  mode: "burst" | "paced",
-  server: ServerSpec,
-  transports: [Transport | string, Transport | string],
-  pick: (c: LatencyCell) => number,
+  q: { mode: Mode; server: ServerSpec; transports: [Transport, Transport]; pick: Pick },
 ): number | undefined {
-  const x = findCell(report, mode, server, transports[0]);
-  const y = findCell(report, mode, server, transports[1]);
-  return x && y ? pick(x) / pick(y) : undefined;
+  return cellRatio(report, {
+    ...q,
+    a: { server: q.server, transport: q.transports[0] },
+    b: { server: q.server, transport: q.transports[1] },
+  });
 }

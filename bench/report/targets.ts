@@ -125,38 +125,47 @@ function verdict(t: Target, met: boolean | undefined): string {
   return t.comparison === "claim" ? `(claim: ${t.note})` : `(see ${t.note})`;
 }
 
+/** A target on the latency report. */
+type LatencyTarget = Target & { measure: Exclude<Measure, { kind: "load" }> };
+
+/** True for a target on the load ramp. */
+function isLoad(t: Target): t is Target & { measure: { kind: "load" } } {
+  return t.measure.kind === "load";
+}
+
 /** A latency target's row on one runtime. */
-function latencyRow(t: Target, m: Measure, d: HeadlineData, rt: Runtime): string[] {
+function latencyRow(
+  t: LatencyTarget,
+  at: { d: HeadlineData; rt: Runtime },
+): string[] {
+  const { d, rt } = at;
+  const m = t.measure;
   const name = t.name.replaceAll("{rt}", rt).replace("{chunks}", String(d.lat.burst.chunks));
+  const q = { mode: m.mode, pick: stat(m.stat) };
   if (m.kind === "overhead") {
-    const x = ratio(d.lat, m.mode, m.transport, stat(m.stat), rt);
+    const x = ratio(d.lat, { ...q, transport: m.transport, runtime: rt });
     const spread = m.spread
-      ? ` (${m.spread.split(".")[1]} ${fx(ratio(d.lat, m.mode, m.transport, stat(m.spread), rt))})`
+      ? ` (${m.spread.split(".")[1]} ${
+        fx(ratio(d.lat, { ...q, transport: m.transport, pick: stat(m.spread), runtime: rt }))
+      })`
       : "";
     return [name, `${fx(x)}${spread}`, verdict(t, x === undefined ? x : x <= t.limit!)];
   }
   if (m.kind === "transports") {
-    const x = transportRatio(
-      d.lat,
-      m.mode,
-      { kind: "ours", runtime: rt },
-      m.transports,
-      stat(m.stat),
-    );
+    const server = { kind: "ours", runtime: rt } as const;
+    const x = transportRatio(d.lat, { ...q, server, transports: m.transports });
     return [name, fx(x), verdict(t, undefined)];
   }
-  if (m.kind === "runtimes") {
-    return [
-      name,
-      fx(runtimeRatio(d.lat, m.mode, m.transport, stat(m.stat))),
-      verdict(t, undefined),
-    ];
-  }
-  return [];
+  return [name, fx(runtimeRatio(d.lat, { ...q, transport: m.transport })), verdict(t, undefined)];
 }
 
 /** A load target's row on one server runtime, if that level ran. */
-function loadRow(t: Target, m: Measure & { kind: "load" }, d: HeadlineData, rt: Runtime) {
+function loadRow(
+  t: Target & { measure: { kind: "load" } },
+  at: { d: HeadlineData; rt: Runtime },
+): string[] | undefined {
+  const { d, rt } = at;
+  const m = t.measure;
   const level = d.loadLevels.find((l) =>
     l.transport === m.transport && l.connections >= m.connections &&
     (l.serverRuntime ?? "deno") === rt
@@ -176,8 +185,7 @@ function groupRows(group: Target[], d: HeadlineData): string[][] {
   const rows: string[][] = [];
   for (const rt of runtimesFor(group[0].measure.kind, d)) {
     for (const t of group) {
-      const m = t.measure;
-      const row = m.kind === "load" ? loadRow(t, m, d, rt) : latencyRow(t, m, d, rt);
+      const row = isLoad(t) ? loadRow(t, { d, rt }) : latencyRow(t as LatencyTarget, { d, rt });
       if (row) rows.push(row);
     }
   }
@@ -192,9 +200,9 @@ export function headline(d: HeadlineData, targets: readonly Target[] = TARGETS):
     if (last && last[0].measure.kind === t.measure.kind) last.push(t);
     else groups.push([t]);
   }
-  return table(
-    ["measure", "value", "target"],
-    ["l", "l", "l"],
-    groups.flatMap((g) => groupRows(g, d)),
-  );
+  return table({
+    header: ["measure", "value", "target"],
+    align: ["l", "l", "l"],
+    rows: groups.flatMap((g) => groupRows(g, d)),
+  });
 }
