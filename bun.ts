@@ -30,6 +30,7 @@ interface BunServe {
 /** Serves with `Bun.serve`. */
 export const bunAdapter: RuntimeAdapter = {
   runtime: "bun",
+  command: "bun run start:bun",
   upgradeWebSocket,
   serve(app, config) {
     const { Bun } = globalThis as unknown as { Bun: BunServe };

@@ -22,6 +22,7 @@ export type { RunningServer } from "./server/entry.ts";
 /** Serves with `Deno.serve` (on Deno Deploy, on the platform's address). */
 export const denoAdapter: RuntimeAdapter = {
   runtime: "deno",
+  command: "deno task start",
   upgradeWebSocket,
   async serve(app, config) {
     const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();

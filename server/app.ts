@@ -28,6 +28,9 @@ import { StreamHub } from "./streams/hub.ts";
 import { sseCancelHandler } from "./transports/sse/cancel.ts";
 import { sseHandler } from "./transports/sse/handler.ts";
 import { wsHandler } from "./transports/ws/mod.ts";
+import { countRefusals, metricsRoutes } from "./telemetry/http.ts";
+import { Telemetry } from "./telemetry/mod.ts";
+import { timedBackend } from "./telemetry/store.ts";
 
 /** Everything the app needs from its runtime. */
 export interface AppDeps {
@@ -41,6 +44,8 @@ export interface AppDeps {
   logger: Logger;
   /** Reads the client address for the connection limit; default: the peer address. */
   clientAddress?: ClientAddress;
+  /** Where traces and metrics go; default: the global OpenTelemetry providers. */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -64,7 +69,9 @@ const STREAM_TIMING = {
  * @throws {Error} when authentication is configured but the store cannot record session owners.
  */
 export function createApp(deps: AppDeps): Hono {
-  const { config, backend, logger } = deps;
+  const { config, logger } = deps;
+  const telemetry = deps.telemetry ?? new Telemetry();
+  const backend = timedBackend(deps.backend, telemetry);
   const creds = credentials(config);
   if (creds.length > 0 && !backend.history.claim) {
     throw new Error(
@@ -84,6 +91,7 @@ export function createApp(deps: AppDeps): Hono {
     graceMs: config.RESUME_GRACE_MS,
     leaseMs: config.PRODUCER_LEASE_MS,
     ...STREAM_TIMING,
+    telemetry,
   });
   // On restart every answer runs to its end (logged, resumable elsewhere);
   // those still running when the drain times out are stopped.
@@ -107,8 +115,11 @@ export function createApp(deps: AppDeps): Hono {
     return c.json({ ready: true, backend: backend.name });
   });
   if (auth) app.post("/auth/ticket", originGuard(config.ALLOWED_ORIGINS), ticketHandler(auth));
+  // Prometheus text on the public port only behind METRICS_TOKEN (METRICS_PORT: see the entry).
+  if (config.METRICS_TOKEN) app.route("/", metricsRoutes(telemetry, config.METRICS_TOKEN));
   app.get(
     WS_PATH,
+    countRefusals(telemetry, "ws"),
     ...guards,
     wsHandler({
       hub,
@@ -120,7 +131,12 @@ export function createApp(deps: AppDeps): Hono {
     }),
     (c) => errorResponse(c, 426, ErrorCode.UpgradeRequired, "Expected a WebSocket upgrade request"),
   );
-  app.get(SSE_PATH, ...guards, sseHandler({ hub, config, registry, logger }));
+  app.get(
+    SSE_PATH,
+    countRefusals(telemetry, "sse"),
+    ...guards,
+    sseHandler({ hub, config, registry, logger }),
+  );
   // Same guards as the stream, bar the connection count: a cancel holds no slot.
   const [drain, url, origin, authenticate] = guards;
   app.post(SSE_CANCEL_PATH, drain, url, origin, authenticate, sseCancelHandler(hub));

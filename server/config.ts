@@ -3,6 +3,7 @@
  * @module
  */
 import { z } from "zod";
+import { LOG_LEVELS } from "./log.ts";
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce
@@ -31,8 +32,8 @@ const ConfigSchema = z.object({
   OPENAI_MODEL: z.string().min(1, { error: "must not be empty" }).optional(),
   SSE_HEARTBEAT_MS: int(100, 15_000, 15_000),
   SSE_RETRY_MS: int(0, 600_000, 3_000),
-  LOG_LEVEL: z.enum(["debug", "info", "error", "silent"], {
-    error: 'must be one of "debug", "info", "error", "silent"',
+  LOG_LEVEL: z.enum(LOG_LEVELS, {
+    error: `must be one of ${LOG_LEVELS.map((level) => `"${level}"`).join(", ")}`,
   }).default("info"),
   MAX_FRAME_BYTES: int(1_024, 16 * 1024 * 1024, 64 * 1024),
   MAX_URL_BYTES: int(1_024, 1024 * 1024, 64 * 1024),
@@ -57,6 +58,14 @@ const ConfigSchema = z.object({
     error: 'must be a URL like "redis://host:6379" or "rediss://user:password@host:6380/0"',
   }).optional(),
   PRODUCER_LEASE_MS: int(300, 60_000, 5_000),
+  METRICS_PORT: z.coerce.number({ error: "must be an integer from 0 to 65535" })
+    .int({ error: "must be an integer from 0 to 65535" })
+    .min(0, { error: "must be an integer from 0 to 65535" })
+    .max(65_535, { error: "must be an integer from 0 to 65535" })
+    .optional(),
+  METRICS_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/=-]{16,512}$/, {
+    error: "must be 16-512 characters of A-Z, a-z, 0-9 or ._~+/=-",
+  }).optional(),
 });
 
 function list(error: string) {

@@ -57,6 +57,16 @@ export interface TurnOptions {
    * with a `forbidden` error and nothing of the session is read or written.
    */
   identity?: string;
+  /** Told when the agent is called and when its stream is over (the answer's trace). */
+  trace?: AgentTrace;
+}
+
+/** What the core tells an answer's trace about the agent call. */
+export interface AgentTrace {
+  /** The agent is called. */
+  agentStarted(): void;
+  /** The agent's stream ended, failed or was abandoned. */
+  agentEnded(): void;
 }
 
 /** The longest answer kept in one stored turn (KV values max out at 64 KiB). */
@@ -151,6 +161,11 @@ export class ChatCore {
     this.#timeoutMs = deps.agentTimeoutMs ?? 0;
   }
 
+  /** The agent's name (for traces and logs). */
+  get agentName(): string {
+    return this.#agent.name;
+  }
+
   /**
    * Runs one turn to its end. Never throws: failures become an `error`
    * event, cancellation a `finish` with reason `cancelled`, an abort with a
@@ -188,11 +203,16 @@ export class ChatCore {
       else if (error instanceof StoreUnavailable && !signal.aborted) {
         turn.reason = "error";
         turn.persist = false;
-        this.#log.error("Session store unreachable", { requestId, sessionId, error: error.cause });
+        const cause = error.cause;
+        this.#log.error("Session store unreachable", {
+          request_id: requestId,
+          session_id: sessionId,
+          error: cause,
+        });
         turn.failure = { type: "error", code: ErrorCode.Unavailable, message: error.message };
       } else if (!signal.aborted) {
         turn.reason = "error";
-        this.#log.error("Agent failed", { requestId, sessionId, error });
+        this.#log.error("Agent failed", { request_id: requestId, session_id: sessionId, error });
         turn.failure = {
           type: "error",
           code: ErrorCode.AgentError,
@@ -201,6 +221,7 @@ export class ChatCore {
       }
     } finally {
       watchdog.stop();
+      options.trace?.agentEnded();
       options.signal.removeEventListener("abort", forward);
     }
     if (signal.aborted) {
@@ -277,6 +298,7 @@ export class ChatCore {
     watchdog.progress++;
     const history = await storeCall(() => this.#store.load(sessionId));
     if (signal.aborted) return;
+    options.trace?.agentStarted();
     const events = this.#agent.stream(
       { query: request.query, sessionId, history, attachments: request.attachments },
       { signal },
@@ -310,12 +332,15 @@ export class ChatCore {
     turn.failure = { type: "error", code: stop.code, message: stop.message };
     if (stop.code === ErrorCode.TooManyToolCalls) {
       this.#log.error("Agent exceeded the tool call limit", {
-        requestId: turn.requestId,
-        sessionId: turn.sessionId,
+        request_id: turn.requestId,
+        session_id: turn.sessionId,
         message: stop.message,
       });
     } else if (stop.code === ErrorCode.Timeout) {
-      this.#log.error("Agent timed out", { requestId: turn.requestId, sessionId: turn.sessionId });
+      this.#log.error("Agent timed out", {
+        request_id: turn.requestId,
+        session_id: turn.sessionId,
+      });
     }
   }
 
@@ -328,7 +353,7 @@ export class ChatCore {
     try {
       await this.#store.append(sessionId, turn);
     } catch (error) {
-      this.#log.error("Cannot persist turn", { sessionId, error });
+      this.#log.error("Cannot persist turn", { session_id: sessionId, error });
     }
   }
 }

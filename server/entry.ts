@@ -15,24 +15,23 @@ import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { registryOf } from "./connections.ts";
 import { loadDocs } from "./docs.ts";
 import { createLogger } from "./log.ts";
+import { listen, type Listener, ListenError } from "./listen.ts";
 import { openBackend } from "./store/mod.ts";
+import { metricsRoutes } from "./telemetry/http.ts";
+import { Telemetry } from "./telemetry/mod.ts";
 import type { Backend } from "./store/types.ts";
 
 /** How long the listener's own shutdown may take once every stream is closed. */
 const LISTENER_STOP_MS = 1_000;
 
-/** A listening socket, as a runtime adapter opened it. */
-export interface Listener {
-  /** `http://host:port` of the listener. */
-  url: string;
-  /** Stops accepting and closes the listener. */
-  shutdown(): Promise<void>;
-}
+export type { Listener } from "./listen.ts";
 
 /** What a runtime supplies: its name, its WebSocket upgrade and how it serves. */
 export interface RuntimeAdapter {
   /** Chooses the backend (Deno: KV; Bun: SQLite + memory). */
   runtime: "deno" | "bun";
+  /** The command that starts the server, for messages (`deno task start`). */
+  command: string;
   /** Hono's `upgradeWebSocket` for the runtime. */
   upgradeWebSocket: UpgradeWebSocket;
   /** Serves `app` on `config`'s host and port. */
@@ -43,6 +42,8 @@ export interface RuntimeAdapter {
 export interface RunningServer {
   /** `http://host:port` of the listener. */
   url: string;
+  /** `http://host:port` of the `/metrics` listener when `METRICS_PORT` is set. */
+  metricsUrl?: string;
   /**
    * Graceful shutdown: refuses new streams (503), ends every running turn
    * (persisted) and closes sockets with 1012 and SSE streams with a final
@@ -58,6 +59,10 @@ export interface StartOptions {
   agent?: Agent;
   /** Replaces the runtime's backend (tests use it); closed with the server. */
   backend?: Backend;
+  /** Where traces and metrics go (tests pass SDK providers); default: the global ones. */
+  telemetry?: Telemetry;
+  /** Where log lines go; default: stderr. */
+  writeLog?: (line: string) => void;
 }
 
 /** Opens the backend, builds the app from `config` and serves it with `adapter`. */
@@ -66,7 +71,8 @@ export async function startServer(
   adapter: RuntimeAdapter,
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, { write: options.writeLog });
+  const telemetry = options.telemetry ?? new Telemetry();
   const agent = options.agent ?? createAgent(config, await loadDocs());
   const backend = options.backend ?? await openBackend(config, adapter.runtime);
   const app = createApp({
@@ -75,25 +81,41 @@ export async function startServer(
     backend,
     upgradeWebSocket: adapter.upgradeWebSocket,
     logger,
+    telemetry,
   });
-  let listener: Listener;
+  const listening = { serve: adapter.serve, config, command: adapter.command };
+  const listeners: Listener[] = [];
   try {
-    listener = await adapter.serve(app, config);
+    listeners.push(await listen(app, { ...listening, variable: "PORT" }));
+    if (config.METRICS_PORT !== undefined) {
+      const metrics = metricsRoutes(telemetry, config.METRICS_TOKEN);
+      listeners.push(await listen(metrics, { ...listening, variable: "METRICS_PORT" }));
+    }
   } catch (error) {
+    await Promise.all(listeners.map((listener) => listener.shutdown()));
     await backend.close();
     throw error;
   }
+  const [listener, metricsListener] = listeners;
+  logger.info("Started", {
+    url: listener.url,
+    metrics_url: metricsListener?.url,
+    agent: agent.name,
+    backend: backend.name,
+    log_level: config.LOG_LEVEL,
+  });
   const registry = registryOf(app);
   let closing: Promise<void> | undefined;
   return {
     url: listener.url,
+    metricsUrl: metricsListener?.url,
     close() {
       closing ??= (async () => {
         const report = await registry.drain(config.SHUTDOWN_TIMEOUT_MS);
         // Sockets and streams are closed; bound the listener's own wait too.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          listener.shutdown(),
+          Promise.all(listeners.map((open) => open.shutdown())),
           new Promise<void>((resolve) => (timer = setTimeout(resolve, LISTENER_STOP_MS))),
         ]);
         clearTimeout(timer);
@@ -125,7 +147,14 @@ export async function runEntry(
     process.exit(1);
   }
   await build();
-  const running = await startServer(config, adapter);
+  let running: RunningServer;
+  try {
+    running = await startServer(config, adapter);
+  } catch (error) {
+    if (!(error instanceof ListenError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
   console.log(listeningLine(running.url, config.AGENT));
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     try {

@@ -24,7 +24,9 @@ export function originGuard(allowed: readonly string[]): MiddlewareHandler {
       c,
       403,
       ErrorCode.Forbidden,
-      `Cannot accept origin ${JSON.stringify(origin.slice(0, 200))}: not allowed`,
+      `Cannot accept origin ${
+        JSON.stringify(origin.slice(0, 200))
+      }: not allowed; the server operator can add it to ALLOWED_ORIGINS`,
     );
   };
 }

@@ -8,6 +8,7 @@
 import { ErrorCode } from "../../protocol/codes.ts";
 import { isFinal, TurnStop } from "../core.ts";
 import type { Logger } from "../log.ts";
+import type { Transport } from "../telemetry/mod.ts";
 import type { LoggedEvent } from "../store/types.ts";
 import type { Producer, ResumeResult, StartRequest, StreamHub, Subscriber } from "./hub.ts";
 
@@ -59,6 +60,8 @@ export interface DeliveryOptions {
   onEnd?(): void;
   /** Where failures are logged. */
   logger: Logger;
+  /** The client's transport, for metrics. */
+  transport: Transport;
 }
 
 /** One answer (`answerId`) delivered to one client connection. */
@@ -71,9 +74,12 @@ export class Delivery {
   #following = new AbortController();
   #ended = Promise.withResolvers<void>();
   #over = false;
+  /** Events written to this client (added to the metrics once, at the end). */
+  #sent = 0;
   #subscriber: Subscriber = {
     deliver: (item) => {
       if (this.#over) return;
+      this.#sent++;
       this.#options.write(item);
       if (isFinal(item.event)) this.#end();
       else return this.#options.pace?.();
@@ -122,20 +128,42 @@ export class Delivery {
         identity: this.#options.identity,
         onAttach: (producer) => (this.#producer = producer),
       });
+      this.#resumed(afterSeq, result);
       if (result !== "resumed") refused(resumeRefusal(result, this.answerId));
       // Everything was replayed (the final event included, unless the client
       // already had it): the answer is over for this client.
       else if (this.#producer && !this.#producer.ended) return;
     } catch (error) {
-      this.#options.logger.error("Cannot resume answer", { requestId: this.answerId, error });
+      this.#options.logger.error("Cannot resume answer", { request_id: this.answerId, error });
     }
     this.#end();
   }
 
+  /** Counts a resume and marks it on the answer's span (when it runs here). */
+  #resumed(afterSeq: number, result: string): void {
+    const { transport, logger } = this.#options;
+    this.#hub.telemetry.resumed(transport, result);
+    this.#producer?.trace.event("resume", {
+      "chat.transport": transport,
+      "chat.resume.after_seq": afterSeq,
+    });
+    logger.debug("Resume", {
+      request_id: this.answerId,
+      trace_id: this.#producer?.trace.traceId,
+      transport,
+      after_seq: afterSeq,
+      result,
+    });
+  }
+
   /** Cancels the answer, wherever it runs (the client asked). */
   async cancel(): Promise<void> {
-    if (this.#producer) this.#producer.cancel();
-    else await this.#hub.cancel(this.answerId, this.#options.identity);
+    const { transport, logger, identity } = this.#options;
+    const cancelled = this.#producer
+      ? (this.#producer.cancel(), true)
+      : await this.#hub.cancel(this.answerId, identity);
+    if (cancelled) this.#hub.telemetry.cancelled(transport);
+    logger.debug("Cancel", { request_id: this.answerId, transport, found: cancelled });
   }
 
   /** Ends the answer with an `error` of `reason`'s code (stall, timeout). */
@@ -165,6 +193,7 @@ export class Delivery {
   #end(): void {
     if (this.#over) return;
     this.#over = true;
+    this.#hub.telemetry.chunksSent(this.#options.transport, this.#sent);
     this.#ended.resolve();
     this.#options.onEnd?.();
   }

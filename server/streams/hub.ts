@@ -17,6 +17,7 @@ import type { ChatCore, CoreEvent } from "../core.ts";
 import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, LogRead, StreamLog } from "../store/types.ts";
+import { Telemetry } from "../telemetry/mod.ts";
 import {
   type HubOptions,
   Producer,
@@ -40,6 +41,8 @@ export class StreamHub implements ProducerHost {
   readonly logger: Logger;
   /** Timing settings. */
   readonly options: HubOptions;
+  /** Where answers are traced and counted. */
+  readonly telemetry: Telemetry;
   #producers = new Map<string, Producer>();
   #latest = new Map<string, Producer>();
   #draining = false;
@@ -50,6 +53,7 @@ export class StreamHub implements ProducerHost {
     this.streamLog = streamLog;
     this.logger = logger;
     this.options = options;
+    this.telemetry = options.telemetry ?? new Telemetry();
   }
 
   /** Starts an answer with `subscriber` attached from its first event. */
@@ -140,7 +144,7 @@ export class StreamHub implements ProducerHost {
       try {
         read = await this.streamLog.read(requestId, afterSeq);
       } catch (error) {
-        this.logger.error("Cannot read stream log", { requestId, error });
+        this.logger.error("Cannot read stream log", { request_id: requestId, error });
         return "unavailable";
       }
       if (read || Date.now() >= deadline || signal?.aborted) return read;
@@ -208,7 +212,10 @@ export class StreamHub implements ProducerHost {
       } catch (error) {
         failingSince ??= Date.now();
         if (Date.now() - failingSince > leaseMs) {
-          this.logger.error("Cannot follow answer: stream log unreachable", { requestId, error });
+          this.logger.error("Cannot follow answer: stream log unreachable", {
+            request_id: requestId,
+            error,
+          });
           return void await subscriber.deliver(finalEvent(seen, unavailable()));
         }
         read = { ...read, events: [] };
@@ -224,7 +231,10 @@ export class StreamHub implements ProducerHost {
   async #interrupt(requestId: string, read: LogRead, seen: number): Promise<void> {
     const final = finalEvent(Math.max(read.next - 1, seen), interrupted());
     if (!await this.streamLog.seal(requestId, final)) return;
-    this.logger.error("Answer interrupted: its producing instance stopped", { requestId });
+    this.telemetry.interrupted();
+    this.logger.error("Answer interrupted: its producing instance stopped", {
+      request_id: requestId,
+    });
     const all = await this.streamLog.read(requestId, -1);
     let answer = "";
     const tools: string[] = [];

@@ -11,6 +11,8 @@ import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../cor
 import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, StreamLog } from "../store/types.ts";
+import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
+import type { AnswerTrace, Dialect, Telemetry, Transport } from "../telemetry/mod.ts";
 
 /** Attempts at writing one batch to the stream log before its readers are told it is lost. */
 const LOG_ATTEMPTS = 3;
@@ -41,6 +43,8 @@ export interface HubOptions {
   leaseMs: number;
   /** Longest a reader waits for a wake-up before reading the log again. */
   tailWaitMs: number;
+  /** Where answers are traced and counted; default: the global OpenTelemetry providers. */
+  telemetry?: Telemetry;
   /**
    * How long a resume waits for an answer to appear in the log (another
    * instance may still be writing its first batch) before calling it unknown.
@@ -48,10 +52,19 @@ export interface HubOptions {
   unknownWaitMs: number;
 }
 
+/** Where an answer was asked for: its transport, dialect and trace context. */
+export interface AnswerOrigin {
+  transport: Transport;
+  dialect: Dialect;
+  /** The context the answer's span continues (the socket's span, the request's). */
+  parent?: Context;
+}
+
 /** A request the hub can start. */
 export type StartRequest =
   & Required<Pick<TurnRequest, "query" | "sessionId" | "requestId">>
-  & TurnRequest;
+  & TurnRequest
+  & { origin?: AnswerOrigin };
 
 /** What a producer needs from the hub that runs it. */
 export interface ProducerHost {
@@ -65,6 +78,8 @@ export interface ProducerHost {
   readonly options: HubOptions;
   /** True while the instance restarts: answers run to their end. */
   readonly draining: boolean;
+  /** Where answers are traced and counted. */
+  readonly telemetry: Telemetry;
   /** Called by a producer when it has finished and flushed. */
   forget(producer: Producer): void;
 }
@@ -83,6 +98,8 @@ export class Producer {
   readonly events: LoggedEvent[] = [];
   /** Settles when the answer ended and its log (if any) is flushed. */
   readonly done: Promise<void>;
+  /** The answer's trace (span, first-chunk time, metrics). */
+  readonly trace: AnswerTrace;
   #hub: ProducerHost;
   #subscribers = new Set<Subscriber>();
   /** Subscribers still being sent their backlog. */
@@ -105,7 +122,24 @@ export class Producer {
     this.sessionId = request.sessionId;
     this.identity = identity;
     this.query = request.query;
-    this.done = this.#run(request);
+    const origin = request.origin ?? { transport: "ws", dialect: "native" };
+    this.trace = hub.telemetry.answer({
+      transport: origin.transport,
+      dialect: origin.dialect,
+      agent: hub.core.agentName,
+      requestId: this.requestId,
+      sessionId: this.sessionId,
+      parent: origin.parent ?? ROOT_CONTEXT,
+    });
+    hub.logger.debug("Answer started", {
+      request_id: this.requestId,
+      session_id: this.sessionId,
+      trace_id: this.trace.traceId,
+      transport: origin.transport,
+      dialect: origin.dialect,
+      query_chars: request.query.length,
+    });
+    this.done = this.#run(request, origin);
   }
 
   /** True once the final event was produced. */
@@ -116,6 +150,12 @@ export class Producer {
 
   /** Stops the answer; `reason` may be a `TurnStop` (see the core). */
   cancel(reason?: unknown): void {
+    if (!this.#abort.signal.aborted && !this.ended) {
+      const code = (reason as { code?: unknown } | undefined)?.code;
+      this.trace.event("cancel", {
+        "chat.cancel.reason": typeof code === "string" ? code : "cancel",
+      });
+    }
     this.#abort.abort(reason);
   }
 
@@ -172,13 +212,15 @@ export class Producer {
     this.#startLogging();
   }
 
-  async #run(request: StartRequest): Promise<void> {
+  async #run(request: StartRequest, origin: AnswerOrigin): Promise<void> {
     try {
       await this.#hub.core.run(request, {
         signal: this.#abort.signal,
         identity: this.identity,
         emit: (event) => this.#emit(event),
+        trace: this.trace,
       });
+      this.#traced(origin);
     } finally {
       clearTimeout(this.#graceTimer);
       this.#logStop.abort();
@@ -190,9 +232,36 @@ export class Producer {
     }
   }
 
+  /** Ends the answer's trace and writes its access line. */
+  #traced(origin: AnswerOrigin): void {
+    const last = this.events.at(-1)?.event;
+    const code = last?.type === "error" ? last.code : undefined;
+    const reason = last?.type === "finish" ? last.reason : "error";
+    const summary = this.trace.end({ reason, code, chunks: Math.max(0, this.events.length - 2) });
+    this.#hub.logger.info("Answer", {
+      request_id: this.requestId,
+      session_id: this.sessionId,
+      trace_id: this.trace.traceId,
+      transport: origin.transport,
+      dialect: origin.dialect,
+      agent: this.#hub.core.agentName,
+      reason,
+      code,
+      chunks: summary.chunks,
+      duration_ms: Math.round(summary.durationMs),
+      first_chunk_ms: summary.firstChunkMs === undefined
+        ? undefined
+        : Math.round(summary.firstChunkMs),
+    });
+  }
+
   #emit(event: CoreEvent): void | Promise<void> {
     const item: LoggedEvent = { seq: this.events.length, event };
     this.events.push(item);
+    // Per chunk, the trace costs a comparison; tool calls open and close spans.
+    if (event.type === "text-delta") {
+      if (!this.trace.started) this.trace.firstChunk();
+    } else this.trace.observe(event);
     if (this.#logging) {
       this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#hub.options.flushMs);
     }
@@ -222,7 +291,7 @@ export class Producer {
     const signal = this.#logStop.signal;
     const renew = setInterval(() => {
       streamLog.renew(this.requestId, options.leaseMs).catch((error) => {
-        logger.error("Cannot renew answer lease", { requestId: this.requestId, error });
+        logger.error("Cannot renew answer lease", { request_id: this.requestId, error });
       });
     }, Math.max(50, Math.floor(options.leaseMs / 3)));
     signal.addEventListener("abort", () => clearInterval(renew), { once: true });
@@ -276,7 +345,7 @@ export class Producer {
    */
   async #loseLog(batch: LoggedEvent[], error: unknown): Promise<void> {
     const requestId = this.requestId;
-    this.#hub.logger.error("Cannot log stream events", { requestId, error });
+    this.#hub.logger.error("Cannot log stream events", { request_id: requestId, error });
     if (this.#logLost) return;
     this.#logLost = true;
     const final: LoggedEvent = {
@@ -289,7 +358,7 @@ export class Producer {
       },
     };
     await this.#hub.streamLog.seal(requestId, final).catch((error) => {
-      this.#hub.logger.error("Cannot seal stream log", { requestId, error });
+      this.#hub.logger.error("Cannot seal stream log", { request_id: requestId, error });
     });
   }
 }

@@ -37,6 +37,7 @@ export function sseCancelHandler(hub: StreamHub): Handler<GuardEnv> {
         `Cannot cancel: no running answer with request_id "${requestId}"`,
       );
     }
+    hub.telemetry.cancelled("sse");
     return c.json({ cancelled: true, request_id: requestId });
   };
 }

@@ -15,6 +15,7 @@
  * Last-Event-ID to whichever instance the load balancer picks.
  * @module
  */
+import type { Context } from "@opentelemetry/api";
 import type { Handler } from "hono";
 import { ErrorCode, ID_PATTERN } from "../../../protocol/codes.ts";
 import { decodeSseQuery, type QueryFrame } from "../../../protocol/frames.ts";
@@ -27,6 +28,7 @@ import { errorResponse } from "../../http_error.ts";
 import type { Logger } from "../../log.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
 import type { StreamHub } from "../../streams/hub.ts";
+import { requestContext } from "../../telemetry/mod.ts";
 import { EVENT_STREAM_HEADERS, EventStream } from "./event_stream.ts";
 
 /** What the SSE handler needs. */
@@ -79,6 +81,7 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
       resume,
       lease,
       identity: c.get("identity") as string | undefined,
+      parent: requestContext(c.req.header("traceparent")),
     });
     return new Response(body, { headers: EVENT_STREAM_HEADERS });
   };
@@ -92,6 +95,8 @@ interface SseRequest {
   resume?: ResumePoint;
   lease?: Lease;
   identity?: string;
+  /** The trace context the answer continues. */
+  parent: Context;
 }
 
 /** Streams one answer (new or resumed) as an event stream. */
@@ -104,6 +109,7 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
   let paused: (() => void) | undefined;
   let sendRetry = true;
   let released = false;
+  const connection = hub.telemetry.connection("sse", { parent: request.parent });
   const unpause = () => {
     clearTimeout(stall);
     paused?.();
@@ -113,6 +119,7 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
   const release = () => {
     if (released) return false;
     released = true;
+    connection.end();
     unpause();
     unregister();
     request.lease?.release();
@@ -141,6 +148,7 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
   const delivery = new Delivery(hub, requestId, {
     identity: request.identity,
     logger: deps.logger,
+    transport: "sse",
     write: (item) => send(encoder.encode(item), item.seq),
     pace: () => {
       if (!stream.full) return;
@@ -170,7 +178,11 @@ function openStream(deps: SseDeps, request: SseRequest): ReadableStream<Uint8Arr
       send(JSON.stringify({ type: "error", ...refusal, request_id: requestId }), resume.lastSeq);
     });
   } else {
-    delivery.start({ query: request.query, sessionId: request.sessionId ?? newId() });
+    delivery.start({
+      query: request.query,
+      sessionId: request.sessionId ?? newId(),
+      origin: { transport: "sse", dialect: "native", parent: request.parent },
+    });
   }
   return stream.body;
 }

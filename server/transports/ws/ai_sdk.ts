@@ -72,7 +72,7 @@ function send(session: WsSession, frame: SendFrame): void {
   }
   if (rejectIfBusy(session, frame.requestId)) return;
   session.start(
-    { query: decoded.query, sessionId: frame.id, requestId: frame.requestId },
+    { dialect: "ai_sdk", query: decoded.query, sessionId: frame.id, requestId: frame.requestId },
     new UiChunkEncoder(frame.requestId),
   );
 }

@@ -9,6 +9,7 @@
  * 1000) leaves its answer running for the grace period to be resumed.
  * @module
  */
+import { type Context, isSpanContextValid, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import type { WSContext } from "hono/ws";
 import { CloseCode, ErrorCode } from "../../../protocol/codes.ts";
 import { decodeClientFrame, type ServerFrame } from "../../../protocol/frames.ts";
@@ -44,6 +45,8 @@ const DRAIN_POLL_MS = 10;
 export interface WsConnectionOptions {
   /** The authenticated identity, when authentication is on. */
   identity?: string;
+  /** The socket's trace context (its answers' spans are children). */
+  trace?: Context;
 }
 
 /** Reads how many bytes a socket has queued but not yet written. */
@@ -73,6 +76,7 @@ function truncateReason(reason: string): string {
 export class WsConnection implements Drainable, WsSession {
   readonly deps: WsDeps;
   readonly identity: string | undefined;
+  #trace: Context;
   #ws: WSContext;
   #active: ActiveAnswer | undefined;
   #uploads: WsUploads;
@@ -87,6 +91,7 @@ export class WsConnection implements Drainable, WsSession {
   constructor(deps: WsDeps, ws: WSContext, options: WsConnectionOptions = {}) {
     this.deps = deps;
     this.identity = options.identity;
+    this.#trace = options.trace ?? ROOT_CONTEXT;
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
     this.#uploads = new WsUploads(this);
@@ -95,6 +100,12 @@ export class WsConnection implements Drainable, WsSession {
   /** The answer streaming on this socket, if any. */
   get active(): ActiveAnswer | undefined {
     return this.#active;
+  }
+
+  /** The socket's trace id, when it is traced or continues a caller's trace. */
+  get traceId(): string | undefined {
+    const context = trace.getSpanContext(this.#trace);
+    return context && isSpanContextValid(context) ? context.traceId : undefined;
   }
 
   /** Sends one text frame; dropped once the socket closed. */
@@ -149,6 +160,12 @@ export class WsConnection implements Drainable, WsSession {
 
   /** Tells the client it is over a limit, then closes 4029. */
   reject(rejection: Rejection): void {
+    this.deps.hub.telemetry.refused("ws", ErrorCode.RateLimited);
+    this.deps.logger.warn("WebSocket refused", {
+      trace_id: this.traceId,
+      reason: ErrorCode.RateLimited,
+      detail: rejection.message,
+    });
     this.send(JSON.stringify(
       {
         type: "error",
@@ -211,6 +228,7 @@ export class WsConnection implements Drainable, WsSession {
   }
 
   #tooLarge(): void {
+    this.deps.hub.telemetry.refused("ws", ErrorCode.TooLarge);
     this.#shut(
       CloseCode.MessageTooBig,
       `Frame too large: limit is ${this.deps.config.MAX_FRAME_BYTES} bytes`,
@@ -230,6 +248,7 @@ export class WsConnection implements Drainable, WsSession {
       delivery: new Delivery(this.deps.hub, answerId, {
         identity: this.identity,
         logger: this.deps.logger,
+        transport: "ws",
         write: (item) => encoder.write(item, this.send),
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
@@ -252,7 +271,12 @@ export class WsConnection implements Drainable, WsSession {
   start(turn: StartTurn, encoder: FrameEncoder): void {
     const requestId = turn.requestId ?? newId();
     const delivery = this.attach(requestId, requestId, encoder);
-    delivery.start({ ...turn, sessionId: turn.sessionId ?? newId() });
+    const { dialect, ...request } = turn;
+    delivery.start({
+      ...request,
+      sessionId: turn.sessionId ?? newId(),
+      origin: { transport: "ws", dialect, parent: this.#trace },
+    });
   }
 
   /**

@@ -14,6 +14,7 @@ import type { MiddlewareHandler } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { ConnectionRegistry } from "../../connections.ts";
 import type { GuardEnv, Lease, Rejection } from "../../guards/env.ts";
+import { type ConnectionTrace, requestContext } from "../../telemetry/mod.ts";
 import { WsConnection } from "./connection.ts";
 import type { WsDeps } from "./session.ts";
 
@@ -36,12 +37,16 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
     const rejection = c.get("rejection") as Rejection | undefined;
     const lease = c.get("lease") as Lease | undefined;
     if (c.req.header("upgrade") === "websocket") lease?.hold();
+    const parent = requestContext(c.req.header("traceparent"));
     let connection: WsConnection | undefined;
     let unregister: (() => void) | undefined;
+    let trace: ConnectionTrace | undefined;
     const get = (ws: WSContext) => {
       if (!connection) {
-        connection = new WsConnection(deps, ws, { identity });
+        trace = deps.hub.telemetry.connection("ws", { parent, span: "chat.ws" });
+        connection = new WsConnection(deps, ws, { identity, trace: trace.context });
         unregister = deps.registry.add(connection);
+        deps.logger.debug("WebSocket open", { trace_id: connection.traceId });
       }
       return connection;
     };
@@ -49,6 +54,11 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
       connection?.close(code);
       unregister?.();
       lease?.release();
+      if (trace && code !== undefined) trace.end({ "chat.ws.close_code": code });
+      else trace?.end();
+      if (connection) {
+        deps.logger.debug("WebSocket closed", { trace_id: connection.traceId, code });
+      }
     };
     return {
       onOpen: (_event, ws) => {

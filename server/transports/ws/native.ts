@@ -54,6 +54,7 @@ async function query(session: WsSession, frame: QueryFrame): Promise<void> {
   }
   session.start(
     {
+      dialect: "native",
       query: frame.query,
       sessionId: frame.session_id,
       requestId: frame.request_id,
@@ -102,7 +103,10 @@ export async function cancelAnswer(
     await active.delivery.cancel();
     return;
   }
-  if (requestId && await session.deps.hub.cancel(requestId, session.identity)) return;
+  if (requestId && await session.deps.hub.cancel(requestId, session.identity)) {
+    session.deps.hub.telemetry.cancelled("ws");
+    return;
+  }
   session.send(errorFrame(
     ErrorCode.NotFound,
     `Cannot cancel: no running answer${requestId ? ` with request_id "${requestId}"` : ""}`,

@@ -11,6 +11,7 @@ import type { FrameEncoder } from "../../encode.ts";
 import type { Logger } from "../../log.ts";
 import type { UploadStore } from "../../store/types.ts";
 import type { Delivery } from "../../streams/delivery.ts";
+import type { Dialect } from "../../telemetry/mod.ts";
 import type { StreamHub } from "../../streams/hub.ts";
 
 /** What a WebSocket connection needs. */
@@ -31,6 +32,8 @@ export interface ActiveAnswer {
 
 /** A question to start on this socket. */
 export interface StartTurn {
+  /** The dialect the question came in. */
+  dialect: Dialect;
   query: string;
   sessionId?: string;
   requestId?: string;
