@@ -94,6 +94,15 @@ export function assertMatch(
   wrap(() => assert.match(actual, expected), msg);
 }
 
+/** Asserts that a string does not match a pattern. */
+export function assertNotMatch(
+  actual: string,
+  expected: RegExp,
+  msg?: string,
+): void {
+  wrap(() => assert.doesNotMatch(actual, expected), msg);
+}
+
 /** Asserts that an array contains all the given values. */
 export function assertArrayIncludes<T>(
   actual: ArrayLike<T>,

@@ -4,8 +4,8 @@
  * @module
  */
 import { startServer as startMain } from "../../main.ts";
-import type { Agent } from "../../server/agents/types.ts";
 import { loadConfig } from "../../server/config.ts";
+import type { StartOptions } from "../../server/entry.ts";
 
 /** A server under test. */
 export interface TestServer {
@@ -13,14 +13,19 @@ export interface TestServer {
   url: string;
   /** `ws://127.0.0.1:<port>/ws/chat` */
   wsUrl: string;
+  /** `http://127.0.0.1:<port>` of the `/metrics` listener, when `METRICS_PORT` is set. */
+  metricsUrl?: string;
   /** Stops the server and closes its store. */
   close(): Promise<void>;
 }
 
-/** Starts a server; `env` overrides the defaults, `agent` replaces the configured agent. */
+/**
+ * Starts a server; `env` overrides the defaults; `options` replace the
+ * configured agent, the telemetry providers, where log lines go.
+ */
 export async function startServer(
   env: Record<string, string> = {},
-  options: { agent?: Agent } = {},
+  options: StartOptions = {},
 ): Promise<TestServer> {
   const config = loadConfig({
     PORT: "0",
@@ -34,6 +39,7 @@ export async function startServer(
   return {
     url: running.url,
     wsUrl: running.url.replace(/^http/, "ws") + "/ws/chat",
+    metricsUrl: running.metricsUrl,
     close: running.close,
   };
 }

@@ -31,9 +31,14 @@ export class WsTestClient {
     for (const waiter of this.#waiters.splice(0)) waiter();
   }
 
-  /** Opens a socket to `url` and waits until it is open. */
-  static async connect(url: string): Promise<WsTestClient> {
-    const socket = new WebSocket(url);
+  /** Opens a socket to `url` (with extra upgrade `headers`, Deno only) and waits until it is open. */
+  static async connect(
+    url: string,
+    options: { headers?: Record<string, string> } = {},
+  ): Promise<WsTestClient> {
+    const socket = options.headers
+      ? new WebSocket(url, { headers: options.headers } as unknown as string[])
+      : new WebSocket(url);
     const client = new WsTestClient(socket);
     await new Promise<void>((resolve, reject) => {
       socket.onopen = () => resolve();
