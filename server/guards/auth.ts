@@ -88,7 +88,8 @@ export class Authenticator {
   }
 }
 
-function bearer(header: string | undefined): string | undefined {
+/** The token of an `Authorization: Bearer <token>` header, or `undefined`. */
+export function bearer(header: string | undefined): string | undefined {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match?.[1];
 }
@@ -139,7 +140,8 @@ export function ticketHandler(auth: Authenticator): MiddlewareHandler {
   };
 }
 
-async function sha256(value: string): Promise<string> {
+/** The hex SHA-256 of `value` (secrets are compared by hash, so timing says nothing). */
+export async function sha256(value: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", text.encode(value)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -6,6 +6,7 @@
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
+import { bearer, sha256 } from "../guards/auth.ts";
 import { errorResponse } from "../http_error.ts";
 import type { Telemetry, Transport } from "./mod.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
@@ -30,22 +31,17 @@ export function countRefusals(telemetry: Telemetry, transport: Transport): Middl
   };
 }
 
-async function digest(value: string): Promise<string> {
-  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value));
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * `GET /metrics`: the Prometheus exposition of `telemetry`. With `token`,
  * only for `Authorization: Bearer <token>` (401 otherwise).
  */
 export function metricsRoutes(telemetry: Telemetry, token?: string): Hono {
-  const expected = token === undefined ? undefined : digest(token);
+  const expected = token === undefined ? undefined : sha256(token);
   return new Hono().get("/metrics", async (c) => {
     if (expected !== undefined) {
-      const given = c.req.header("authorization")?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+      const given = bearer(c.req.header("authorization"));
       // Hashes compared, so the comparison's time says nothing about the token.
-      if (given === undefined || await digest(given) !== await expected) {
+      if (given === undefined || await sha256(given) !== await expected) {
         c.header("www-authenticate", 'Bearer realm="metrics"');
         return errorResponse(
           c,
