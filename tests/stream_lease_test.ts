@@ -5,7 +5,7 @@
  * end with wake-ups; a cancel from another instance stops the producer.
  * @module
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ErrorCode } from "../protocol/codes.ts";
 import type { Agent, AgentEvent } from "../server/agents/types.ts";
 import { ChatCore } from "../server/core.ts";
@@ -111,6 +111,8 @@ for (const backend of BACKENDS) {
         const again = collector();
         await hub.resume("dead", -1, again.subscriber, { signal: new AbortController().signal });
         assertEquals(again.items.map((i) => i.seq), [0, 1, 2, 3]);
+        // Counted once, by the reader that sealed it (chat_answers_interrupted_total).
+        assertMatch(hub.telemetry.registry.render(), /^chat_answers_interrupted_total 1$/m);
         const turns = await opened.history.load("s-dead");
         assertEquals(
           turns.map((t) => [t.query, t.answer, t.finishReason]),
