@@ -83,6 +83,8 @@ export const ErrorCode = {
   StreamLost: "stream_lost",
   /** A plain HTTP request reached the WebSocket endpoint (HTTP 426). */
   UpgradeRequired: "upgrade_required",
+  /** The server failed to handle an HTTP request; the detail is only in the server log. */
+  Internal: "internal_error",
 } as const;
 
 /** One of the {@link ErrorCode} values. */

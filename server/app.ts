@@ -106,6 +106,19 @@ export function createApp(deps: AppDeps): Hono {
     authGuard(auth),
     connectionLimit(config.MAX_CONNECTIONS_PER_IP, deps.clientAddress),
   ] as const;
+  // Every HTTP error has the one shape, unknown paths and unexpected failures too.
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      404,
+      ErrorCode.NotFound,
+      `Cannot find ${JSON.stringify(c.req.path.slice(0, 200))}`,
+    )
+  );
+  app.onError((error, c) => {
+    logger.error("Request failed", { path: c.req.path, error });
+    return errorResponse(c, 500, ErrorCode.Internal, "The server failed to handle the request");
+  });
   app.get("/healthz", (c) => c.json({ ok: true, agent: deps.agent.name }));
   app.get("/readyz", async (c) => {
     if (registry.draining) return c.json({ ready: false, reason: "draining" }, 503);

@@ -222,6 +222,9 @@ Deno.test("errors: one JSON shape; the 403 names ALLOWED_ORIGINS", async () => {
     const upgrade = await plain.json();
     assertEquals(Object.keys(upgrade), ["error"]);
     assertEquals(upgrade.error.code, "upgrade_required");
+    const missing = await fetch(`${server.url}/no-such-page`);
+    assertEquals(missing.status, 404);
+    assertEquals((await missing.json()).error.code, "not_found");
   } finally {
     await server.close();
   }
