@@ -96,6 +96,9 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .send{width:5.5rem;flex:none}
 .send:not(:disabled){background:var(--accent);color:var(--bg);border-color:var(--accent)}
 .send.stop{background:var(--err);border-color:var(--err)}
+.sign-in{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;margin:.5rem 1rem;font-size:.85rem}
+.sign-in input{font:inherit;padding:.25rem .5rem;border:1px solid var(--line);border-radius:.4rem;background:var(--bg);color:var(--fg)}
+.sign-in-error{color:var(--err)}
 .notice{margin:.5rem 1rem;padding:.5rem .75rem;border:1px solid var(--line);border-radius:.5rem;font-size:.85rem}
 @media (max-width:34rem){body{font-size:15px}.metrics{padding:.2rem .75rem;gap:.35rem;font-size:.7rem}.metric{min-height:0;padding:.1rem .4rem;gap:0 .4rem}.metric-name{width:auto}.metric-median{display:none}.top{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}.composer textarea{min-height:2.6rem;height:2.6rem}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
 `;

@@ -11,6 +11,8 @@ export const WS_PATH = "/ws/chat";
 export const SSE_PATH = "/agent_chat_stream";
 /** Path of the SSE endpoint's cancel (`POST`, JSON `{ "request_id" }`). */
 export const SSE_CANCEL_PATH = "/agent_chat_stream/cancel";
+/** Path where a bearer token is traded for a short-lived ticket (browsers pass it as `?ticket=`). */
+export const AUTH_TICKET_PATH = "/auth/ticket";
 
 /** Formats the line a server prints once it listens (`url` without a trailing slash). */
 export function listeningLine(url: string, agent: string): string {

@@ -29,6 +29,8 @@ export interface ChatProps {
   markdownUrl?: string;
   /** The server's `UPLOAD_MAX_BYTES`; larger files are refused before upload. */
   uploadMaxBytes?: number;
+  /** True when the server requires authentication: connect only once signed in. */
+  auth?: boolean;
 }
 
 /** Default upload limit, the server's default `UPLOAD_MAX_BYTES`. */

@@ -8,7 +8,7 @@
  */
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
-import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH, WS_PATH } from "../protocol/codes.ts";
+import { AUTH_TICKET_PATH, ErrorCode, SSE_CANCEL_PATH, SSE_PATH, WS_PATH } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
 import { type Config, credentials } from "./config.ts";
 import { registryOf } from "./connections.ts";
@@ -127,7 +127,7 @@ export function createApp(deps: AppDeps): Hono {
     }
     return c.json({ ready: true, backend: backend.name });
   });
-  if (auth) app.post("/auth/ticket", originGuard(config.ALLOWED_ORIGINS), ticketHandler(auth));
+  if (auth) app.post(AUTH_TICKET_PATH, originGuard(config.ALLOWED_ORIGINS), ticketHandler(auth));
   // Prometheus text on the public port only behind METRICS_TOKEN (METRICS_PORT: see the entry).
   if (config.METRICS_TOKEN) app.route("/", metricsRoutes(telemetry, config.METRICS_TOKEN));
   app.get(
@@ -159,6 +159,7 @@ export function createApp(deps: AppDeps): Hono {
     pageRoutes({
       store: auth ? undefined : backend.history,
       uploadMaxBytes: config.UPLOAD_MAX_BYTES,
+      auth: auth !== undefined,
     }),
   );
   return app as unknown as Hono;

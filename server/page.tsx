@@ -16,6 +16,7 @@ import type { Manifest } from "../client/build.ts";
 import { Island } from "../client/island.tsx";
 import Chat from "../client/islands/Chat.tsx";
 import MetricsStrip from "../client/islands/MetricsStrip.tsx";
+import SignIn from "../client/islands/SignIn.tsx";
 import {
   type ChatProps,
   type HistoryTurn,
@@ -46,6 +47,8 @@ export interface PageDeps {
    * refuses larger files before sending them. Omitted: the default 256 KiB.
    */
   uploadMaxBytes?: number;
+  /** True when the server requires authentication: the page shows the sign-in field. */
+  auth?: boolean;
 }
 
 /** The page's icon: a speech bubble in the accent colour. */
@@ -132,6 +135,7 @@ function Page(
             JavaScript is off: the conversation is readable, but asking needs JavaScript.
           </p>
         </noscript>
+        {chat.auth ? <Island name="SignIn" component={SignIn} props={{}} /> : null}
         <Island name="Chat" component={Chat} props={chat} />
         {boot ? <script type="module" src={boot} /> : null}
       </body>
@@ -159,6 +163,7 @@ export function pageRoutes(deps: PageDeps): Hono {
       history,
       markdownUrl: manifest && `/static/${manifest.markdown.file}`,
       uploadMaxBytes: deps.uploadMaxBytes,
+      auth: deps.auth || undefined,
     };
     const html = "<!doctype html>" +
       renderToString(<Page chat={chat} manifest={manifest} styles={styles} />);

@@ -35,7 +35,8 @@ function useChat(props: ChatProps): { chat: ChatController; hydrated: Signal<boo
         history: props.history,
         sessionId: props.sessionId,
         transport: props.transport,
-        createTransport: (kind) => createTransport(kind, { origin: location.origin }),
+        createTransport: (kind) =>
+          createTransport(kind, { origin: location.origin, auth: props.auth }),
         persistence: browserPersistence,
         uploadMaxBytes: props.uploadMaxBytes,
       }),

@@ -6,10 +6,12 @@
 import type { ComponentType } from "preact";
 import Chat from "./Chat.tsx";
 import MetricsStrip from "./MetricsStrip.tsx";
+import SignIn from "./SignIn.tsx";
 
 /** Island components by name. */
 // deno-lint-ignore no-explicit-any
 export const islands: Record<string, ComponentType<any>> = {
   Chat,
   MetricsStrip,
+  SignIn,
 };

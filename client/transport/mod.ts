@@ -9,6 +9,7 @@
  * @module
  */
 import { WS_PATH } from "../../protocol/codes.ts";
+import { withTicket } from "../auth.ts";
 import { SseTransport } from "./sse.ts";
 import type { ChatTransport, TransportKind } from "./types.ts";
 import { WsTransport } from "./ws.ts";
@@ -23,13 +24,20 @@ export * from "./sse.ts";
 export interface CreateTransportOptions {
   /** The page's origin, e.g. `location.origin`. */
   origin: string;
+  /** True when the server requires authentication: no connection before sign-in. */
+  auth?: boolean;
 }
 
-/** Creates the transport of the given kind for a page at `origin`. */
+/**
+ * Creates the transport of the given kind for a page at `origin`. Each
+ * connection carries a fresh ticket when the tab is signed in (`client/auth.ts`).
+ */
 export function createTransport(
   kind: TransportKind,
   options: CreateTransportOptions,
 ): ChatTransport {
-  if (kind === "sse") return new SseTransport({ baseUrl: options.origin });
-  return new WsTransport({ url: options.origin.replace(/^http/, "ws") + WS_PATH });
+  const authorize = (url: string) =>
+    withTicket(url, { origin: options.origin, required: options.auth });
+  if (kind === "sse") return new SseTransport({ baseUrl: options.origin, authorize });
+  return new WsTransport({ url: options.origin.replace(/^http/, "ws") + WS_PATH, authorize });
 }

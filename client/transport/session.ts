@@ -199,6 +199,11 @@ export interface SessionOptions {
    * running for 15 s).
    */
   resumeTimeoutMs?: number;
+  /**
+   * Turns a URL into the one a new connection uses (with a fresh
+   * `?ticket=` when signed in, see `client/auth.ts`); none: used as is.
+   */
+  authorize?: (url: string) => Promise<string>;
 }
 
 /**
@@ -210,6 +215,8 @@ export class TransportSession {
   protected readonly answers: Answers;
   /** The timers everything here runs on. */
   protected readonly timers: Timers;
+  /** {@link SessionOptions.authorize}. */
+  protected readonly authorize: ((url: string) => Promise<string>) | undefined;
   #state: ConnectionState;
   #listeners = new Set<(state: ConnectionState) => void>();
   #backoff: BackoffOptions;
@@ -220,6 +227,7 @@ export class TransportSession {
     this.#state = initial;
     this.#backoff = options.backoff ?? {};
     this.timers = options.timers ?? defaultTimers;
+    this.authorize = options.authorize;
     this.answers = new Answers({
       timers: this.timers,
       resumeTimeoutMs: options.resumeTimeoutMs ?? RESUME_TIMEOUT_MS,

@@ -78,8 +78,8 @@ export class SseTransport extends TransportSession implements ChatTransport {
   ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
     const params = new URLSearchParams({ query: ask.query, request_id: ask.requestId });
     if (ask.sessionId) params.set("session_id", ask.sessionId);
-    const source = new this.#Ctor(`${this.#base}${SSE_PATH}?${params}`);
-    this.#open.add(source);
+    const url = `${this.#base}${SSE_PATH}?${params}`;
+    let source: EventSource | undefined;
     if (this.state !== "reconnecting") this.setState("connecting");
     const answer = this.answers.open(ask.requestId, handlers, {
       phase: "streaming",
@@ -89,15 +89,27 @@ export class SseTransport extends TransportSession implements ChatTransport {
       },
     });
     const live = () => this.answers.get(answer.requestId) === answer;
-    source.onopen = () => {
-      if (live()) this.#back(answer);
+    const listen = (opened: EventSource) => {
+      source = opened;
+      this.#open.add(opened);
+      opened.onopen = () => {
+        if (live()) this.#back(answer);
+      };
+      opened.onmessage = (event: MessageEvent) => {
+        if (live()) this.#receive(answer, String(event.data));
+      };
+      opened.onerror = () => {
+        if (live()) this.#dropped(answer, opened);
+      };
     };
-    source.onmessage = (event: MessageEvent) => {
-      if (live()) this.#receive(answer, String(event.data));
-    };
-    source.onerror = () => {
-      if (live()) this.#dropped(answer, source);
-    };
+    if (!this.authorize) listen(new this.#Ctor(url));
+    else {
+      // The ticket rides in the URL; the browser's own reconnect reuses it while it is valid.
+      this.authorize(url).then(
+        (authorized) => live() && !this.#closed && listen(new this.#Ctor(authorized)),
+        (error) => live() && this.answers.lose(answer, `Cannot connect: ${error.message}`),
+      );
+    }
     return { requestId: ask.requestId, cancel: () => this.answers.cancel(answer) };
   }
 
@@ -154,9 +166,11 @@ export class SseTransport extends TransportSession implements ChatTransport {
   }
 
   /** Closes an answer's stream once the answer left the book. */
-  #end(source: EventSource, reason: SettleReason): void {
-    source.close();
-    this.#open.delete(source);
+  #end(source: EventSource | undefined, reason: SettleReason): void {
+    if (source) {
+      source.close();
+      this.#open.delete(source);
+    }
     if (this.#open.size === 0 && this.state !== "reconnecting" && !this.#closed) {
       this.setState("idle");
     }

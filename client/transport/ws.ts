@@ -123,9 +123,19 @@ export class WsTransport extends TransportSession implements ChatTransport {
   #connect(): void {
     if (this.#closed) return;
     this.#retryTimer = undefined;
+    if (!this.authorize) return this.#open(this.#url);
+    // A fresh ticket for every socket; no ticket (server down, token refused): try again later.
+    this.authorize(this.#url).then(
+      (url) => this.#open(url),
+      () => this.#scheduleRetry(),
+    );
+  }
+
+  #open(url: string): void {
+    if (this.#closed) return;
     let ws: WebSocket;
     try {
-      ws = new this.#Ctor(this.#url);
+      ws = new this.#Ctor(url);
     } catch {
       this.#scheduleRetry();
       return;

@@ -1,0 +1,98 @@
+/**
+ * The chat page with authentication on, in real Chromium: the sign-in
+ * field keeps the token in `sessionStorage`, and every WebSocket and
+ * EventSource connects with a fresh ticket (`?ticket=`), never the token.
+ * Ignored, with a message, when Chromium is not installed.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { ensureClientBuild } from "../client/build.ts";
+import { HAS_CHROMIUM, launchChromium, warnIfNoChromium } from "./helpers/chromium.ts";
+import { startServer } from "./helpers/server.ts";
+
+warnIfNoChromium("The sign-in browser test is");
+
+const TOKEN = "alice-token-0123456789abcdef";
+const lastTurn = ".log li.turn:last-child";
+
+Deno.test({
+  name: "e2e auth: sign in with a token, then chat over WebSocket and SSE with tickets",
+  ignore: !HAS_CHROMIUM,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    await ensureClientBuild();
+    const server = await startServer({ AUTH_TOKENS: `alice:${TOKEN}`, DEMO_DELAY_MS: "5" });
+    const browser = await launchChromium();
+    const page = browser.context.pages()[0] ?? await browser.context.newPage();
+    const errors: string[] = [];
+    const urls: string[] = [];
+    page.on("pageerror", (error) => errors.push(String(error)));
+    page.on("request", (request) => urls.push(request.url()));
+    page.on("websocket", (ws) => urls.push(ws.url()));
+    const ask = async (question: string) => {
+      await page.fill("#chat-input", question);
+      await page.press("#chat-input", "Enter");
+      await page.waitForSelector(`${lastTurn}:not([data-state="streaming"])`);
+      return {
+        state: await page.getAttribute(lastTurn, "data-state"),
+        text: await page.textContent(`${lastTurn} .answer`) ?? "",
+      };
+    };
+    try {
+      await t.step("the page asks for a token; a wrong one is refused", async () => {
+        await page.goto(`${server.url}/`);
+        await page.waitForSelector('[data-island="SignIn"][data-hydrated]');
+        await page.fill("#auth-token", "wrong-token-0123456789abcdef");
+        await page.click(".sign-in button[type=submit]");
+        await page.waitForSelector(".sign-in-error");
+        assertEquals(await page.textContent(".sign-in-error"), "That token was refused");
+        assertEquals(await page.evaluate(() => sessionStorage.getItem("chat.token")), null);
+      });
+
+      await t.step("the right token signs in; WebSocket chat works with a ticket", async () => {
+        await page.fill("#auth-token", TOKEN);
+        urls.length = 0; // From here on every stream must carry a ticket.
+        await Promise.all([page.waitForEvent("load"), page.click(".sign-in button[type=submit]")]);
+        await page.waitForSelector("[data-testid=signed-in]");
+        await page.waitForFunction(() =>
+          document.querySelector("[data-testid=connection]")?.textContent === "Connected"
+        );
+        const { state, text } = await ask("what is 2+3*4");
+        assertEquals(state, "stop");
+        assertStringIncludes(text, "14");
+        assertEquals(await page.evaluate(() => sessionStorage.getItem("chat.token")), TOKEN);
+        assertEquals(await page.evaluate(() => localStorage.getItem("chat.token")), null);
+      });
+
+      await t.step("SSE works with a ticket too", async () => {
+        await page.click('label:has(input[value="sse"])');
+        await page.waitForSelector("[data-testid=connection]:has-text('Ready')");
+        const { state, text } = await ask("what is 10-3");
+        assertEquals(state, "stop");
+        assertStringIncludes(text, "7");
+      });
+
+      await t.step("signed in, every stream carried a ticket and no URL the token", async () => {
+        const streams = urls.filter((url) => /\/ws\/chat|\/agent_chat_stream/.test(url));
+        console.log(`stream URLs: ${streams.length}, all with ?ticket=`);
+        assert(streams.some((url) => url.includes("/ws/chat")));
+        assert(streams.some((url) => url.includes("/agent_chat_stream")));
+        for (const url of streams) assertStringIncludes(url, "ticket=");
+        for (const url of urls) assert(!url.includes(TOKEN), url);
+      });
+
+      await t.step("sign out forgets the token", async () => {
+        await Promise.all([
+          page.waitForEvent("load"),
+          page.click("[data-testid=signed-in] button"),
+        ]);
+        await page.waitForSelector('[data-island="SignIn"][data-hydrated] #auth-token');
+        assertEquals(await page.evaluate(() => sessionStorage.getItem("chat.token")), null);
+        assertEquals(errors, []);
+      });
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
