@@ -9,6 +9,7 @@
 import { upgradeWebSocket, websocket } from "hono/bun";
 import { ensureClientBuildBun } from "./client/build_bun.ts";
 import type { Config } from "./server/config.ts";
+import { controlPingReceived } from "./server/transports/ws/mod.ts";
 import {
   runEntry,
   type RunningServer,
@@ -23,7 +24,7 @@ interface BunServe {
     hostname: string;
     port: number;
     fetch: (request: Request, server: unknown) => Response | Promise<Response>;
-    websocket: typeof websocket;
+    websocket: typeof websocket & { ping(ws: unknown): void };
   }): { url: URL; stop(closeActive?: boolean): Promise<void> };
 }
 
@@ -38,7 +39,8 @@ export const bunAdapter: RuntimeAdapter = {
       hostname: config.HOST,
       port: config.PORT,
       fetch: app.fetch,
-      websocket,
+      // Bun reports control-frame pings (and answers them): they count against the socket's rate limit.
+      websocket: { ...websocket, ping: (ws) => controlPingReceived(ws) },
     });
     return Promise.resolve({
       url: server.url.href.replace(/\/$/, ""),

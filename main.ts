@@ -1,14 +1,15 @@
 /**
- * Deno entry point: the Deno adapter (`Deno.serve`, `hono/deno`'s
- * `upgradeWebSocket`, Deno KV backend) around the shared server start.
+ * Deno entry point: the Deno adapter (`Deno.serve`, the WebSocket upgrade
+ * of `server/transports/ws/deno_upgrade.ts`, Deno KV backend) around the
+ * shared server start.
  *
  *     deno task start
  * @module
  */
-import { upgradeWebSocket } from "hono/deno";
 import { ensureClientBuild } from "./client/build.ts";
 import type { Config } from "./server/config.ts";
 import { listenOptionsFor } from "./server/deploy.ts";
+import { upgradeWebSocket } from "./server/transports/ws/deno_upgrade.ts";
 import {
   runEntry,
   type RunningServer,

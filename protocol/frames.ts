@@ -239,7 +239,7 @@ export function decodeClientFrame(text: string): DecodeResult {
   const field = issue.path.map(String).join(".");
   return {
     ok: false,
-    code: codeForIssue(field, issue),
+    code: type === "ping" && field === "id" ? ErrorCode.InvalidPingId : codeForIssue(field, issue),
     message: field
       ? `Cannot decode frame: field "${field}" ${issue.message}`
       : `Cannot decode frame: ${issue.message}`,

@@ -72,7 +72,7 @@ Deno.test({
         assertStringIncludes(text, "7");
       });
 
-      await t.step("signed in, every stream carried a ticket and no URL the token", async () => {
+      await t.step("signed in, every stream carried a ticket and no URL the token", () => {
         const streams = urls.filter((url) => /\/ws\/chat|\/agent_chat_stream/.test(url));
         console.log(`stream URLs: ${streams.length}, all with ?ticket=`);
         assert(streams.some((url) => url.includes("/ws/chat")));

@@ -8,6 +8,7 @@ import { type UIMessageChunk, WebSocketChatTransport } from "ai";
 import { ErrorCode } from "../protocol/codes.ts";
 import { ServerFrame } from "../protocol/frames.ts";
 import { BAD_FRAMES, SSE_BAD_QUERIES } from "./helpers/protocol_cases.ts";
+import { RawWs } from "./helpers/raw_ws.ts";
 import { RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
 import { readSse } from "./helpers/sse_client.ts";
@@ -136,6 +137,18 @@ for (const { runtime, ignore } of RUNTIMES) {
           assertEquals(response.status, 426);
           await response.body?.cancel();
         });
+
+        await t.step(
+          "Upgrade: WebSocket in any case upgrades (header values are case-insensitive)",
+          async () => {
+            for (const value of ["WebSocket", "WEBSOCKET"]) {
+              const ws = await RawWs.connect(server.wsUrl, { Upgrade: value });
+              await ws.sendText(JSON.stringify({ type: "ping", id: value }));
+              assertEquals(await ws.nextJson(), { type: "pong", id: value });
+              ws.close();
+            }
+          },
+        );
 
         await t.step("the page and its boot bundle are served", async () => {
           const html = await (await fetch(`${server.url}/`)).text();

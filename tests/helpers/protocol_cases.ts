@@ -39,6 +39,18 @@ export const BAD_FRAMES: [string, string | Uint8Array, string, string][] = [
     'field "session_id"',
   ],
   [
+    "a ping id that is an object",
+    '{"type":"ping","id":{"a":1}}',
+    ErrorCode.InvalidPingId,
+    'field "id"',
+  ],
+  [
+    "a ping id over 64 characters",
+    JSON.stringify({ type: "ping", id: "x".repeat(65) }),
+    ErrorCode.InvalidPingId,
+    'field "id"',
+  ],
+  [
     "a cancel with a bad request_id",
     '{"type":"cancel","request_id":7}',
     ErrorCode.InvalidFrame,

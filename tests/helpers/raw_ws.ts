@@ -222,7 +222,7 @@ export interface RawUpgrade {
   rest: Uint8Array;
 }
 
-/** Sends an upgrade request and reads the response head. */
+/** Sends an upgrade request and reads the response head; `headers` may replace `Upgrade`. */
 export async function rawUpgrade(
   url: string,
   headers: Record<string, string> = {},
@@ -236,7 +236,9 @@ export async function rawUpgrade(
   const lines = [
     `GET ${target.pathname}${target.search} HTTP/1.1`,
     `Host: ${target.host}`,
-    "Upgrade: websocket",
+    ...Object.keys(headers).some((name) => name.toLowerCase() === "upgrade")
+      ? []
+      : ["Upgrade: websocket"],
     "Connection: Upgrade",
     `Sec-WebSocket-Key: ${key}`,
     "Sec-WebSocket-Version: 13",

@@ -41,6 +41,19 @@ const RESTART_REASON = "Server restarting; reconnect and resume";
 /** How often a paused answer checks whether the socket drained. */
 const DRAIN_POLL_MS = 10;
 
+/** What each open socket does with a control-frame ping, by the runtime's raw socket. */
+const controlPings = new WeakMap<object, () => void>();
+
+/**
+ * A runtime adapter reports a control-frame ping a peer sent on `raw` (its
+ * own socket object): it counts against the socket's message rate limit,
+ * so a ping flood is closed 4029 like any other. Bun reports pings; Deno
+ * answers them inside the runtime and never shows them to the app.
+ */
+export function controlPingReceived(raw: unknown): void {
+  if (typeof raw === "object" && raw !== null) controlPings.get(raw)?.();
+}
+
 /** Options of {@link WsConnection}. */
 export interface WsConnectionOptions {
   /** The authenticated identity, when authentication is on. */
@@ -95,6 +108,9 @@ export class WsConnection implements Drainable, WsSession {
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
     this.#uploads = new WsUploads(this);
+    if (typeof ws.raw === "object" && ws.raw !== null) {
+      controlPings.set(ws.raw, () => void (this.#closed || this.#allow()));
+    }
   }
 
   /** The answer streaming on this socket, if any. */

@@ -18,8 +18,16 @@ import { type ConnectionTrace, requestContext } from "../../telemetry/mod.ts";
 import { WsConnection } from "./connection.ts";
 import type { WsDeps } from "./session.ts";
 
-export { WsConnection, type WsConnectionOptions } from "./connection.ts";
+export { controlPingReceived, WsConnection, type WsConnectionOptions } from "./connection.ts";
 export type { WsDeps } from "./session.ts";
+
+/**
+ * True when an `Upgrade` header value names the WebSocket protocol: a
+ * case-insensitive token list (RFC 9110 section 7.8), so `WebSocket` counts.
+ */
+export function isWebSocketUpgrade(header: string | undefined): boolean {
+  return header?.split(",").some((token) => token.trim().toLowerCase() === "websocket") ?? false;
+}
 
 /** What {@link wsHandler} needs besides the connection's dependencies. */
 export interface WsHandlerDeps extends WsDeps {
@@ -36,7 +44,7 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
     const identity = c.get("identity") as string | undefined;
     const rejection = c.get("rejection") as Rejection | undefined;
     const lease = c.get("lease") as Lease | undefined;
-    if (c.req.header("upgrade") === "websocket") lease?.hold();
+    if (isWebSocketUpgrade(c.req.header("upgrade"))) lease?.hold();
     const parent = requestContext(c.req.header("traceparent"));
     let connection: WsConnection | undefined;
     let unregister: (() => void) | undefined;
