@@ -3,7 +3,7 @@
  * full jitter, WebSocket reconnects and the SSE transport, with fake
  * sockets and fake timers (no network, no clocks).
  */
-import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertLess, assertRejects, assertStringIncludes } from "@std/assert";
 import { backoffDelay } from "../client/backoff.ts";
 import { decodeFrame } from "../client/codec.ts";
 import {
@@ -782,4 +782,53 @@ Deno.test("the file picker offers the protocol's image types and the guessable t
   }
   assertEquals(mimeOf({ name: "photo.JPG", type: "" }), "image/jpeg");
   assertEquals(mimeOf({ name: "pic.webp", type: "" }), "image/webp");
+});
+
+Deno.test("signed in: every socket and stream connects with a fresh ticket; without one nothing connects", async () => {
+  const { requestTicket, saveToken, withTicket } = await import("../client/auth.ts");
+  const tickets: string[] = [];
+  const fetchTicket: typeof fetch = (input, init) => {
+    assertEquals(String(input), "http://test/auth/ticket");
+    const auth = new Headers(init?.headers).get("authorization");
+    if (auth !== "Bearer good-token") return Promise.resolve(new Response("{}", { status: 401 }));
+    tickets.push(`t${tickets.length + 1}`);
+    return Promise.resolve(Response.json({ ticket: tickets.at(-1), expires_in: 30 }));
+  };
+  await assertRejects(
+    () => requestTicket("http://test", "bad-token", fetchTicket),
+    Error,
+    "refused",
+  );
+  const authorize = (url: string) =>
+    withTicket(url, { origin: "http://test", required: true, fetch: fetchTicket });
+  saveToken(undefined);
+  await assertRejects(() => authorize("ws://test/ws/chat"), Error, "Sign in first");
+  saveToken("good-token");
+  try {
+    FakeWebSocket.all = [];
+    const timers = new FakeTimers();
+    const ws = new WsTransport({
+      url: "ws://test/ws/chat",
+      WebSocket: FakeWebSocket as unknown as new (url: string) => WebSocket,
+      timers,
+      pingIntervalMs: 0,
+      authorize,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assertEquals(FakeWebSocket.all.map((s) => s.url), ["ws://test/ws/chat?ticket=t1"]);
+    ws.close();
+    FakeEventSource.all = [];
+    const sse = new SseTransport({
+      baseUrl: "http://test",
+      EventSource: FakeEventSource as unknown as new (url: string) => EventSource,
+      timers,
+      authorize,
+    });
+    sse.ask({ query: "q", requestId: "r1" }, recorder().handlers);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assertStringIncludes(FakeEventSource.all[0].url, "&ticket=t2");
+    sse.close();
+  } finally {
+    saveToken(undefined);
+  }
 });

@@ -123,12 +123,16 @@ export class SseTransport extends TransportSession implements ChatTransport {
 
   /** Asks the server to stop the answer; a failure (already over, offline) is harmless. */
   #cancelOnServer(requestId: string): void {
-    this.#fetch(`${this.#base}${SSE_CANCEL_PATH}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ request_id: requestId }),
-      keepalive: true,
-    }).then((res) => res.body?.cancel(), () => {});
+    const post = (url: string) =>
+      this.#fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ request_id: requestId }),
+        keepalive: true,
+      }).then((res) => res.body?.cancel(), () => {});
+    const url = `${this.#base}${SSE_CANCEL_PATH}`;
+    if (!this.authorize) void post(url);
+    else this.authorize(url).then(post, () => {});
   }
 
   #receive(answer: Answer, text: string): void {
