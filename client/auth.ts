@@ -11,15 +11,6 @@ import { AUTH_TICKET_PATH } from "../protocol/codes.ts";
 /** `sessionStorage` key of the access token. */
 export const TOKEN_KEY = "chat.token";
 
-/** The server refused the token (HTTP 401). */
-export class SignInRefused extends Error {
-  /** Creates the error. */
-  constructor() {
-    super("Cannot sign in: the server refused this token");
-    this.name = "SignInRefused";
-  }
-}
-
 /** The token kept for this tab, if any. */
 export function storedToken(): string | undefined {
   try {
@@ -39,54 +30,42 @@ export function saveToken(token: string | undefined): void {
   }
 }
 
+/** What {@link requestTicket} throws when the server refuses the token (HTTP 401). */
+export const REFUSED = "Token refused";
+
 /**
  * Trades `token` for a ticket at `origin`.
- * @throws {SignInRefused} when the server refuses the token.
+ * @throws {Error} with message {@link REFUSED} when the server refuses the token.
  */
 export async function requestTicket(
   origin: string,
   token: string,
-  fetchFn: typeof fetch = (input, init) => fetch(input, init),
+  fetchFn: typeof fetch = fetch,
 ): Promise<string> {
-  const response = await fetchFn(`${origin}${AUTH_TICKET_PATH}`, {
+  const response = await fetchFn(origin + AUTH_TICKET_PATH, {
     method: "POST",
     headers: { Authorization: `Bearer ${token}` },
-    cache: "no-store",
   });
-  if (response.status === 401) {
-    await response.body?.cancel();
-    throw new SignInRefused();
-  }
   if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`Cannot get a ticket: HTTP ${response.status}`);
+    throw new Error(response.status === 401 ? REFUSED : `HTTP ${response.status}`);
   }
-  const { ticket } = await response.json() as { ticket?: unknown };
-  if (typeof ticket !== "string") throw new Error("Cannot get a ticket: no ticket in the answer");
-  return ticket;
-}
-
-/** The server requires a token and this tab has none. */
-export class SignInRequired extends Error {
-  /** Creates the error. */
-  constructor() {
-    super("Sign in first: this server requires a token");
-    this.name = "SignInRequired";
-  }
+  return (await response.json()).ticket;
 }
 
 /**
  * `url` with a fresh `?ticket=` when a token is kept for this tab (else
  * `url` unchanged): what each new WebSocket or EventSource connects to.
- * @throws {SignInRequired} when `required` and no token is kept (nothing is sent).
+ * @throws {Error} when `required` and no token is kept (nothing is sent).
  */
 export async function withTicket(
   url: string,
   options: { origin: string; required?: boolean; fetch?: typeof fetch },
 ): Promise<string> {
   const token = storedToken();
-  if (!token && options.required) throw new SignInRequired();
-  if (!token) return url;
+  if (!token) {
+    if (options.required) throw new Error("Sign in first");
+    return url;
+  }
   const withIt = new URL(url);
   withIt.searchParams.set("ticket", await requestTicket(options.origin, token, options.fetch));
   return withIt.toString();

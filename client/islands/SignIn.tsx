@@ -8,61 +8,45 @@
 import { useSignal } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect } from "preact/hooks";
-import { requestTicket, saveToken, SignInRefused, storedToken } from "../auth.ts";
+import { requestTicket, saveToken, storedToken } from "../auth.ts";
+
+/** Keeps `token` (none: signs out) and reloads, so the chat connects (or not) with it. */
+function keep(token?: string): void {
+  saveToken(token);
+  location.reload();
+}
 
 /** The sign-in island; it takes no props. */
 export default function SignIn(): JSX.Element {
-  const signedIn = useSignal(false);
-  const token = useSignal("");
-  const error = useSignal("");
-  const busy = useSignal(false);
+  /** "in" once signed in, else the last error ("" for none). */
+  const state = useSignal("");
   useEffect(() => {
-    signedIn.value = storedToken() !== undefined;
+    if (storedToken()) state.value = "in";
   }, []);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    const value = token.value.trim();
-    if (!value || busy.value) return;
-    busy.value = true;
-    error.value = "";
-    try {
-      await requestTicket(location.origin, value);
-      saveToken(value);
-      location.reload();
-    } catch (cause) {
-      error.value = cause instanceof SignInRefused
-        ? "That token was refused"
-        : `Cannot sign in: ${cause instanceof Error ? cause.message : String(cause)}`;
-    } finally {
-      busy.value = false;
-    }
-  };
-  const signOut = () => {
-    saveToken(undefined);
-    location.reload();
-  };
-
-  if (signedIn.value) {
+  if (state.value === "in") {
     return (
-      <p class="sign-in" data-testid="signed-in">
-        Signed in <button type="button" onClick={signOut}>Sign out</button>
+      <p class="sign-in signed-in">
+        Signed in <button onClick={() => keep()}>Sign out</button>
       </p>
     );
   }
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const token = (form.elements.namedItem("token") as HTMLInputElement).value.trim();
+    try {
+      await requestTicket(location.origin, token);
+      keep(token);
+    } catch (error) {
+      state.value = (error as Error).message;
+    }
+  };
   return (
     <form class="sign-in" onSubmit={submit}>
-      <label for="auth-token">This server requires a token</label>
-      <input
-        id="auth-token"
-        type="password"
-        autocomplete="current-password"
-        placeholder="Access token"
-        value={token.value}
-        onInput={(e) => token.value = (e.target as HTMLInputElement).value}
-      />
-      <button type="submit" disabled={busy.value}>Sign in</button>
-      {error.value ? <span class="sign-in-error" role="alert">{error.value}</span> : null}
+      <label for="auth-token">Access token</label>
+      <input id="auth-token" name="token" type="password" />
+      <button>Sign in</button>
+      <output class="sign-in-error">{state.value}</output>
     </form>
   );
 }

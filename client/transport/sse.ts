@@ -107,7 +107,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
       // The ticket rides in the URL; the browser's own reconnect reuses it while it is valid.
       this.authorize(url).then(
         (authorized) => live() && !this.#closed && listen(new this.#Ctor(authorized)),
-        (error) => live() && this.answers.lose(answer, `Cannot connect: ${error.message}`),
+        (error) => live() && this.answers.lose(answer, error.message),
       );
     }
     return { requestId: ask.requestId, cancel: () => this.answers.cancel(answer) };
