@@ -42,7 +42,7 @@ Deno.test({
       await t.step("the page asks for a token; a wrong one is refused", async () => {
         await page.goto(`${server.url}/`);
         await page.waitForSelector('[data-island="SignIn"][data-hydrated]');
-        await page.fill("#auth-token", "wrong-token-0123456789abcdef");
+        await page.fill("input[name=token]", "wrong-token-0123456789abcdef");
         await page.click("form.sign-in button");
         await page.waitForSelector(".sign-in-error:not(:empty)");
         assertEquals(await page.textContent(".sign-in-error"), "Token refused");
@@ -50,7 +50,7 @@ Deno.test({
       });
 
       await t.step("the right token signs in; WebSocket chat works with a ticket", async () => {
-        await page.fill("#auth-token", TOKEN);
+        await page.fill("input[name=token]", TOKEN);
         urls.length = 0; // From here on every stream must carry a ticket.
         await Promise.all([page.waitForEvent("load"), page.click("form.sign-in button")]);
         await page.waitForSelector(".signed-in");
@@ -86,7 +86,7 @@ Deno.test({
           page.waitForEvent("load"),
           page.click(".signed-in button"),
         ]);
-        await page.waitForSelector('[data-island="SignIn"][data-hydrated] #auth-token');
+        await page.waitForSelector('[data-island="SignIn"][data-hydrated] input[name=token]');
         assertEquals(await page.evaluate(() => sessionStorage.getItem("chat.token")), null);
         assertEquals(errors, []);
       });

@@ -26,7 +26,7 @@ export default function SignIn(): JSX.Element {
   if (state.value === "in") {
     return (
       <p class="sign-in signed-in">
-        Signed in <button onClick={() => keep()}>Sign out</button>
+        Signed in <button type="button" onClick={() => keep()}>Sign out</button>
       </p>
     );
   }
@@ -43,9 +43,10 @@ export default function SignIn(): JSX.Element {
   };
   return (
     <form class="sign-in" onSubmit={submit}>
-      <label for="auth-token">Access token</label>
-      <input id="auth-token" name="token" type="password" />
-      <button>Sign in</button>
+      <label>
+        Access token <input name="token" type="password" />
+      </label>
+      <button type="submit">Sign in</button>
       <output class="sign-in-error">{state.value}</output>
     </form>
   );
