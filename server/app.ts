@@ -8,7 +8,13 @@
  */
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
-import { AUTH_TICKET_PATH, ErrorCode, SSE_CANCEL_PATH, SSE_PATH, WS_PATH } from "../protocol/codes.ts";
+import {
+  AUTH_TICKET_PATH,
+  ErrorCode,
+  SSE_CANCEL_PATH,
+  SSE_PATH,
+  WS_PATH,
+} from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
 import { type Config, credentials } from "./config.ts";
 import { registryOf } from "./connections.ts";
