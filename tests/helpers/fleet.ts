@@ -8,6 +8,7 @@ import { assertEquals } from "@std/assert";
 import { HAPROXY, hasHaproxy } from "../../ops/haproxy.ts";
 import { hasRedis, REDIS_SERVER } from "../../ops/redis.ts";
 import { createLogger } from "../../server/log.ts";
+import { openKvBackend } from "../../server/store/kv.ts";
 import { openRedisBackend } from "../../server/store/redis.ts";
 import type { Turn } from "../../server/store/types.ts";
 import type { Frame } from "./resuming_client.ts";
@@ -46,21 +47,38 @@ export function assertWholeAnswer(frames: Frame[], chunks?: number): void {
   }
 }
 
-/** The turns of `sessionId` kept in the Redis at `redisUrl`, read through the server's own store. */
+/** Where a fleet keeps its history: a Redis, or a Deno KV file. */
+export type StoreAt = { redisUrl: string } | { kvPath: string };
+
+/** The turns of each session kept in the fleet's store, read through the server's own store code. */
 export async function historyOf(
-  redisUrl: string,
+  at: StoreAt,
   sessionIds: string[],
 ): Promise<Map<string, Turn[]>> {
-  const backend = await openRedisBackend(redisUrl, {
-    window: 1_000,
-    ttlMs: 60_000,
-    logger: createLogger("silent"),
-  });
+  const settings = { window: 1_000, ttlMs: 60_000 };
+  const backend = "redisUrl" in at
+    ? await openRedisBackend(at.redisUrl, { ...settings, logger: createLogger("silent") })
+    : await openKvBackend(at.kvPath, settings);
   try {
     const out = new Map<string, Turn[]>();
     for (const id of sessionIds) out.set(id, await backend.history.load(id));
     return out;
   } finally {
     await backend.close();
+  }
+}
+
+/** `promise`, or a rejection naming `what` after `ms` (a safety bound against a hang, not a timing assertion). */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`No ${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
