@@ -16,7 +16,7 @@ import {
   type StoreAt,
   within,
 } from "./helpers/fleet.ts";
-import type { Frame } from "./helpers/resuming_client.ts";
+import { ask, type AskResult, type Frame } from "./helpers/resuming_client.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
 /** A close code that is not 1000: the server treats it as a drop, not a goodbye. */
@@ -33,6 +33,10 @@ function paced(chunks: number, intervalMs: number): Record<string, string> {
     SYNTHETIC_INTERVAL_MS: String(intervalMs),
     LOG_LEVEL: "silent",
   };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Reads `count` frames from `client`. */
@@ -191,6 +195,163 @@ Deno.test({
     } finally {
       await Promise.all(instances.map((instance) => instance.stop()));
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Counts of each value. */
+function tally(values: unknown[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const value of values) out[String(value)] = (out[String(value)] ?? 0) + 1;
+  return out;
+}
+
+Deno.test({
+  name: "fleet chaos: rolling restart of every instance under 100 streaming clients loses nothing",
+  ignore: FLEET_IGNORE,
+  async fn() {
+    const clients = 100;
+    const chunks = 30;
+    const fleet = await startFleet({
+      deno: 2,
+      bun: 1,
+      env: { ...paced(chunks, 100), HISTORY_WINDOW: "100" },
+    });
+    try {
+      let restarting = true;
+      const results: { sessionId: string; query: string; result: AskResult }[] = [];
+      const client = async (n: number) => {
+        await delay(n * 10);
+        const sessionId = `rolling-${n}`;
+        // Turn after turn while instances restart, then one more.
+        for (let turn = 0; restarting || turn === 0; turn++) {
+          const query = `count ${n}.${turn}`;
+          const requestId = `rolling-${n}-${turn}`;
+          const result = await ask(fleet.wsUrl, { sessionId, requestId, query });
+          results.push({ sessionId, query, result });
+          if (result.timedOut) return;
+        }
+      };
+      const running = Array.from({ length: clients }, (_, n) => client(n));
+      await delay(1_500); // every client is mid-answer
+      const restarts: { name: string; exitCode: number; ms: number }[] = [];
+      for (const instance of fleet.instances) {
+        const started = performance.now();
+        const exited = instance.exited;
+        await fleet.restart(instance);
+        restarts.push({
+          name: instance.name,
+          exitCode: (await exited).code,
+          ms: Math.round(performance.now() - started),
+        });
+      }
+      restarting = false;
+      await within(Promise.all(running), 2 * BOUND_MS, "end of every client");
+
+      const stats = await fleet.haproxy.stats();
+      const sum = (pick: (r: AskResult) => number) =>
+        results.reduce((total, { result }) => total + pick(result), 0);
+      console.log(JSON.stringify({
+        clients,
+        answers: results.length,
+        chunks: sum((r) => r.frames.filter((f) => f.type === "content").length),
+        restarts,
+        reconnects: sum((r) => r.reconnects),
+        refusedReconnects: sum((r) => r.refused),
+        closeCodes: tally(results.flatMap(({ result }) => result.closeCodes)),
+        haproxy: Object.fromEntries(stats),
+      }));
+
+      assertEquals(restarts.map((r) => r.exitCode), [0, 0, 0], "every instance exited cleanly");
+      for (const { query, result } of results) {
+        assert(!result.timedOut, `"${query}" ended (frames: ${result.frames.length})`);
+        assertWholeAnswer(result.frames, chunks);
+      }
+      assert(sum((r) => r.reconnects) > 0, "restarts did move clients to other instances");
+      const sessions = [...new Set(results.map((r) => r.sessionId))];
+      const history = await historyOf(fleet, sessions);
+      for (const sessionId of sessions) {
+        const asked = results.filter((r) => r.sessionId === sessionId);
+        assertEquals(
+          history.get(sessionId)?.map((t) => [t.query, t.finishReason, t.answer.length]),
+          asked.map((r) => [r.query, "stop", 4 * chunks]),
+          `history of ${sessionId} holds every turn once`,
+        );
+      }
+    } finally {
+      await fleet.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "fleet chaos: Redis stopped mid-answer and started again: streams finish, resume fails clearly, service recovers",
+  ignore: FLEET_IGNORE,
+  async fn() {
+    const chunks = 100;
+    const fleet = await startFleet({ deno: 1, bun: 1, env: paced(chunks, 30) });
+    let crashed: string | undefined;
+    for (const instance of fleet.instances) {
+      instance.exited.then((status) => crashed ??= `${instance.name} exited ${status.code}`);
+    }
+    try {
+      const [deno, bun] = fleet.instances;
+      // An answer whose client dropped (logged in Redis), and two that stay connected.
+      const dropped = { sessionId: "outage-dropped", requestId: "outage-dropped" };
+      const seen = await startThenDrop(deno, dropped, 5);
+      const connected = await Promise.all([deno, bun].map(async (instance) => {
+        const client = await WsTestClient.connect(instance.wsUrl);
+        client.send({ query: "count", session_id: `outage-${instance.name}` });
+        return { client, frames: await within(take(client, 5), BOUND_MS, "first frames") };
+      }));
+
+      await fleet.stopRedis();
+      const outageAt = performance.now();
+      // A resume on the instance that does not run the answer needs Redis: a clear error.
+      const resumer = await WsTestClient.connect(bun.wsUrl);
+      resumer.send({ type: "resume", request_id: dropped.requestId, last_seq: seen.at(-1)!.seq });
+      const reply = await within(
+        resumer.next(),
+        BOUND_MS,
+        "a reply to a resume while Redis is down",
+      );
+      await resumer.close();
+      console.log(
+        `Resume while Redis is down answered in ${Math.round(performance.now() - outageAt)} ms: ${
+          JSON.stringify(reply)
+        }`,
+      );
+      assertEquals([reply.type, reply.code, reply.request_id], [
+        "error",
+        "unavailable",
+        dropped.requestId,
+      ]);
+      const notReady = await fetch(`${deno.url}/readyz`);
+      assertEquals([notReady.status, (await notReady.json()).ready], [503, false]);
+
+      // The connected clients stream to the end with no store on their path.
+      for (const { client, frames } of connected) {
+        const rest = await untilEnd(client, "the end of a connected answer during the outage");
+        await client.close();
+        assertWholeAnswer([...frames, ...rest], chunks);
+      }
+
+      await fleet.startRedis();
+      for (const instance of fleet.instances) {
+        await fleet.haproxy.waitFor(instance.name, "up", BOUND_MS);
+      }
+      // Recovered by itself: new answers on each instance and through the balancer.
+      await Promise.all([deno.wsUrl, bun.wsUrl, fleet.wsUrl].map(async (url, i) => {
+        const client = await WsTestClient.connect(url);
+        client.send({ query: "count", session_id: `outage-after-${i}` });
+        const frames = await untilEnd(client, `an answer after the outage from ${url}`);
+        await client.close();
+        assertWholeAnswer(frames, chunks);
+      }));
+      assertEquals(crashed, undefined, "no instance crashed");
+    } finally {
+      await fleet.close();
     }
   },
 });
