@@ -31,6 +31,11 @@ import { errorResponse } from "./http_error.ts";
 import type { Backend } from "./store/types.ts";
 import { shutdownStop } from "./streams/delivery.ts";
 import { StreamHub } from "./streams/hub.ts";
+import {
+  AI_SDK_CHAT_PATH,
+  aiSdkChatHandler,
+  aiSdkResumeHandler,
+} from "./transports/http/ai_sdk.ts";
 import { sseCancelHandler } from "./transports/sse/cancel.ts";
 import { sseHandler } from "./transports/sse/handler.ts";
 import { wsHandler } from "./transports/ws/mod.ts";
@@ -159,6 +164,11 @@ export function createApp(deps: AppDeps): Hono {
   // Same guards as the stream, bar the connection count: a cancel holds no slot.
   const [drain, url, origin, authenticate] = guards;
   app.post(SSE_CANCEL_PATH, drain, url, origin, authenticate, sseCancelHandler(hub));
+  // The AI SDK's default HTTP transport, over the same delivery layer.
+  const streamDeps = { hub, config, registry, logger };
+  const refusals = countRefusals(telemetry, "sse");
+  app.post(AI_SDK_CHAT_PATH, refusals, ...guards, aiSdkChatHandler(streamDeps));
+  app.get(`${AI_SDK_CHAT_PATH}/:id/stream`, refusals, ...guards, aiSdkResumeHandler(streamDeps));
   // With authentication on, a cookie does not prove who owns a session: no history on the page.
   app.route(
     "/",

@@ -124,85 +124,81 @@ export class UiChunkEncoder implements FrameEncoder {
   #requestId: string;
   #sequence = 0;
   #skipThrough: number;
+  #http: boolean;
   #textId: string | undefined;
   #textCount = 0;
 
   /**
    * Creates an encoder answering the AI SDK request `requestId`. A resume
    * replays from the answer's first event; `skipThrough` drops the chunks
-   * the client already has (sequence numbers up to it).
+   * the client already has (sequence numbers up to it). `http`: bare UI
+   * message chunks for the HTTP transport's event stream (`data:` lines),
+   * instead of the WebSocket transport's `chunk`/`end` frames.
    */
-  constructor(requestId: string, options: { skipThrough?: number } = {}) {
+  constructor(requestId: string, options: { skipThrough?: number; http?: boolean } = {}) {
     this.#requestId = requestId;
     this.#skipThrough = options.skipThrough ?? -1;
+    this.#http = options.http ?? false;
   }
 
-  #chunk(chunk: Record<string, unknown> & { type: string }): string {
-    const frame: AiSdkServerFrame = {
-      type: "chunk",
-      requestId: this.#requestId,
-      sequence: this.#sequence++,
-      chunk,
-    };
+  /** The frame of one chunk, or undefined when the client already has it. */
+  #chunk(chunk: Record<string, unknown> & { type: string }): string | undefined {
+    const sequence = this.#sequence++;
+    if (sequence <= this.#skipThrough) return undefined;
+    if (this.#http) return JSON.stringify(chunk);
+    const frame: AiSdkServerFrame = { type: "chunk", requestId: this.#requestId, sequence, chunk };
     return JSON.stringify(frame);
   }
 
   #endText(send: (frame: string) => void): void {
     if (this.#textId === undefined) return;
-    send(this.#chunk({ type: "text-end", id: this.#textId }));
+    this.#send(send, { type: "text-end", id: this.#textId });
     this.#textId = undefined;
+  }
+
+  #send(send: (frame: string) => void, chunk: Record<string, unknown> & { type: string }): void {
+    const frame = this.#chunk(chunk);
+    if (frame !== undefined) send(frame);
   }
 
   /** {@link FrameEncoder.write} for the AI SDK dialect. */
   write({ event }: LoggedEvent, send: (frame: string) => void): void {
-    if (this.#sequence <= this.#skipThrough) {
-      const skip = this.#skipThrough;
-      let sequence = this.#sequence;
-      this.#write(event, (frame) => {
-        if (!frame.startsWith('{"type":"chunk"') || sequence++ > skip) send(frame);
-      });
-      return;
-    }
-    this.#write(event, send);
-  }
-
-  #write(event: CoreEvent, send: (frame: string) => void): void {
     switch (event.type) {
       case "text-delta":
         if (this.#textId === undefined) {
           this.#textId = `text-${this.#textCount++}`;
-          send(this.#chunk({ type: "text-start", id: this.#textId }));
+          this.#send(send, { type: "text-start", id: this.#textId });
         }
-        send(this.#chunk({ type: "text-delta", id: this.#textId, delta: event.delta }));
+        this.#send(send, { type: "text-delta", id: this.#textId, delta: event.delta });
         return;
       case "start":
-        send(this.#chunk({ type: "start", messageId: event.requestId }));
-        send(
-          this.#chunk({
-            type: "data-session",
-            data: { sessionId: event.sessionId },
-            transient: true,
-          }),
-        );
+        this.#send(send, { type: "start", messageId: event.requestId });
+        this.#send(send, {
+          type: "data-session",
+          data: { sessionId: event.sessionId },
+          transient: true,
+        });
         return;
       case "status":
-        send(
-          this.#chunk({ type: "data-status", data: { message: event.message }, transient: true }),
+        this.#send(
+          send,
+          { type: "data-status", data: { message: event.message }, transient: true },
         );
         return;
       case "tool-call":
         this.#endText(send);
-        send(this.#chunk({
+        this.#send(send, {
           type: "tool-input-available",
           toolCallId: event.toolCallId,
           toolName: event.toolName,
           input: event.input,
           dynamic: true,
-        }));
+        });
         return;
       case "tool-result":
         this.#endText(send);
-        send(this.#chunk(
+        this.#send(
+          send,
           event.isError
             ? {
               type: "tool-output-error",
@@ -216,7 +212,7 @@ export class UiChunkEncoder implements FrameEncoder {
               output: event.output,
               dynamic: true,
             },
-        ));
+        );
         return;
       case "finish":
       case "error":
@@ -232,6 +228,11 @@ export class UiChunkEncoder implements FrameEncoder {
     send: (frame: string) => void,
   ): void {
     const requestId = this.#requestId;
+    if (event.type === "error" && this.#http) {
+      // The UI message stream's own error chunk; the stream then ends.
+      send(JSON.stringify({ type: "error", errorText: event.message }));
+      return;
+    }
     if (event.type === "error") {
       send(JSON.stringify(
         {
@@ -243,11 +244,13 @@ export class UiChunkEncoder implements FrameEncoder {
       ));
       return;
     }
-    send(this.#chunk(
+    this.#send(
+      send,
       event.reason === "cancelled"
         ? { type: "abort", reason: "cancelled" }
         : { type: "finish", finishReason: "stop" },
-    ));
-    send(JSON.stringify({ type: "end", requestId } satisfies AiSdkServerFrame));
+    );
+    // Over HTTP the stream's end (`[DONE]`) is the transport's.
+    if (!this.#http) send(JSON.stringify({ type: "end", requestId } satisfies AiSdkServerFrame));
   }
 }

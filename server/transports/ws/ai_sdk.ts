@@ -14,6 +14,7 @@ import {
   type SendFrame,
 } from "../../../protocol/frames.ts";
 import { UiChunkEncoder } from "../../encode.ts";
+import type { Delivery } from "../../streams/delivery.ts";
 import { busyMessage, type WsSession } from "./session.ts";
 
 /** The frames of the AI SDK dialect. */
@@ -36,13 +37,14 @@ export function aiSdkErrorFrame(requestId: string, code: ErrorCode, message: str
 export function handleAiSdk(session: WsSession, frame: AiSdkFrame): void {
   switch (frame.type) {
     case "send":
-      send(session, frame);
+      session.settle(send(session, frame));
       return;
     case "resume":
       session.settle(resume(session, frame));
       return;
     case "abort":
       if (session.active?.requestId === frame.requestId) {
+        aborting.add(session.active.delivery);
         session.settle(session.active.delivery.cancel());
       }
       return;
@@ -56,7 +58,10 @@ function rejectIfBusy(session: WsSession, requestId: string): boolean {
   return true;
 }
 
-function send(session: WsSession, frame: SendFrame): void {
+/** Answers aborted by the client, ending: a `send` waits for them instead of getting `busy`. */
+const aborting = new WeakSet<Delivery>();
+
+async function send(session: WsSession, frame: SendFrame): Promise<void> {
   if (frame.trigger !== "submit-message") {
     session.send(aiSdkErrorFrame(
       frame.requestId,
@@ -70,6 +75,10 @@ function send(session: WsSession, frame: SendFrame): void {
     session.send(aiSdkErrorFrame(frame.requestId, decoded.code, decoded.message));
     return;
   }
+  // `abort` then `send` at once (the AI SDK's stop, then a new message):
+  // the aborted answer ends within moments; wait for it.
+  const ending = session.active?.delivery;
+  if (ending && aborting.has(ending)) await ending.done;
   if (rejectIfBusy(session, frame.requestId)) return;
   session.start(
     { dialect: "ai_sdk", query: decoded.query, sessionId: frame.id, requestId: frame.requestId },

@@ -1,0 +1,139 @@
+/**
+ * One answer (new or resumed) delivered as an event stream, whatever the
+ * dialect on top (the native SSE frames, or the AI SDK's UI message chunks
+ * for its HTTP transport): backpressure, the stall limit, the connection
+ * registry (graceful shutdown) and the client going away.
+ *
+ * Backpressure: the answer pauses while the stream's queue is full; a
+ * client that stays stalled past `STALL_TIMEOUT_MS` has its stream torn
+ * down and its answer stopped. A client that goes away, or a graceful
+ * restart, leaves the answer running (logged) for the grace period, so a
+ * reconnect finds it.
+ * @module
+ */
+import type { ErrorCode } from "../../../protocol/codes.ts";
+import type { Config } from "../../config.ts";
+import type { ConnectionRegistry } from "../../connections.ts";
+import type { Context } from "@opentelemetry/api";
+import type { Lease } from "../../guards/env.ts";
+import type { Logger } from "../../log.ts";
+import type { LoggedEvent } from "../../store/types.ts";
+import { Delivery, stallStop } from "../../streams/delivery.ts";
+import type { StreamHub } from "../../streams/hub.ts";
+import type { Dialect } from "../../telemetry/mod.ts";
+import { EventStream } from "./event_stream.ts";
+
+/** What an answer stream needs. */
+export interface AnswerStreamDeps {
+  hub: StreamHub;
+  config: Config;
+  registry: ConnectionRegistry;
+  logger: Logger;
+}
+
+/** Sends one `data:` message, with an optional `id:`. */
+export type SendData = (data: string, id?: string) => void;
+
+/** How a dialect writes its answer to the event stream. */
+export interface StreamDialect {
+  /** Send a `retry:` hint with the first message (and after a drain starts). */
+  retry?: boolean;
+  /** Writes one event of the answer. */
+  write(item: LoggedEvent, send: SendData): void;
+  /** Tells the client why its resume was refused (the stream then ends). */
+  refusal(refusal: { code: ErrorCode; message: string }, send: SendData): void;
+}
+
+/** One answer to stream. */
+export interface AnswerStreamRequest {
+  /** The answer's request id. */
+  requestId: string;
+  /** A new answer: its question; absent to resume `requestId` after `afterSeq`. */
+  start?: { query: string; sessionId: string };
+  /** Where a resume picks up (-1: from the first event). */
+  afterSeq?: number;
+  lease?: Lease;
+  identity?: string;
+  /** The trace context the answer continues. */
+  parent: Context;
+  /** Which protocol the stream speaks, for telemetry (both count as transport `sse`). */
+  protocol: Dialect;
+  dialect: StreamDialect;
+}
+
+/** Streams one answer (new or resumed) as an event stream body. */
+export function openAnswerStream(
+  deps: AnswerStreamDeps,
+  request: AnswerStreamRequest,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  const { config, registry, hub } = deps;
+  const { requestId, dialect } = request;
+  let stall: ReturnType<typeof setTimeout> | undefined;
+  let paused: (() => void) | undefined;
+  let sendRetry = dialect.retry ?? false;
+  let released = false;
+  const connection = hub.telemetry.connection("sse", { parent: request.parent });
+  const unpause = () => {
+    clearTimeout(stall);
+    paused?.();
+    paused = undefined;
+  };
+  /** Frees the connection's slots once; true the first time. */
+  const release = () => {
+    if (released) return false;
+    released = true;
+    connection.end();
+    unpause();
+    unregister();
+    request.lease?.release();
+    return true;
+  };
+  const stream = new EventStream({
+    heartbeatMs: config.SSE_HEARTBEAT_MS,
+    highWaterMark: 64,
+    onPull: unpause,
+    // The client went away: the answer goes on for the grace period, so a
+    // reconnect can pick it up.
+    onCancel: () => delivery.detach(true),
+  });
+  const send: SendData = (data, id) => {
+    stream.send({ id, data, retry: sendRetry ? config.SSE_RETRY_MS : undefined });
+    sendRetry = false;
+  };
+  const tearDown = () => {
+    if (release()) stream.error(new Error("Stream closed by the server"));
+    delivery.detach(false);
+  };
+  const delivery = new Delivery(hub, requestId, {
+    identity: request.identity,
+    logger: deps.logger,
+    transport: "sse",
+    write: (item) => dialect.write(item, send),
+    pace: () => {
+      if (!stream.full) return;
+      stall = setTimeout(() => {
+        delivery.stop(stallStop());
+        tearDown();
+      }, config.STALL_TIMEOUT_MS);
+      return new Promise<void>((resolve) => (paused = resolve));
+    },
+    // The answer is over for this client: close the stream normally.
+    onEnd: () => {
+      if (release()) stream.close();
+    },
+  });
+  const unregister = registry.add({
+    // Restart: the answer runs on, logged; ending the stream makes the
+    // client reconnect (EventSource after `retry`, with Last-Event-ID), anywhere.
+    drain: () => {
+      unpause();
+      delivery.shutdown();
+      return Promise.resolve();
+    },
+    terminate: tearDown,
+  });
+  const origin = { transport: "sse" as const, dialect: request.protocol, parent: request.parent };
+  if (request.start) delivery.start({ ...request.start, origin });
+  else void delivery.resume(request.afterSeq ?? -1, (refusal) => dialect.refusal(refusal, send));
+  return stream.body;
+}
