@@ -12,6 +12,7 @@ import {
   type UIMessageChunk,
   WebSocketChatTransport,
 } from "ai";
+import { startFakeOpenAi } from "./helpers/fake_openai.ts";
 import { startServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
@@ -181,6 +182,45 @@ Deno.test("AI SDK WebSocket: resume honours lastSequence", async () => {
     await client.close();
     await resumer.close();
     await server.close();
+  }
+});
+
+Deno.test("AI SDK WebSocket: abort and send back to back on one socket: no busy", async () => {
+  const upstream = startFakeOpenAi();
+  const dir = await Deno.makeTempDir();
+  const server = await startServer({
+    AGENT: "openai",
+    OPENAI_BASE_URL: upstream.baseUrl,
+    OPENAI_MODEL: "fake-model",
+    // A store on disk: persisting the aborted turn takes a moment.
+    KV_PATH: `${dir}/kv`,
+  });
+  const client = await WsTestClient.connect(server.wsUrl);
+  const send = (requestId: string, text: string) =>
+    client.send({
+      type: "send",
+      requestId,
+      id: "back-to-back",
+      trigger: "submit-message",
+      messages: [{ id: requestId, role: "user", parts: [{ type: "text", text }] }],
+    });
+  try {
+    for (let i = 0; i < 3; i++) {
+      send(`long-${i}`, "[long] go on");
+      while (((await client.next()).chunk as { type?: string } | undefined)?.type !== "text-delta");
+      client.send({ type: "abort", requestId: `long-${i}` });
+      send(`next-${i}`, "[code] then this");
+      let frame;
+      do frame = await client.next(); while (
+        !(frame.requestId === `next-${i}` && frame.type === "end" || frame.type === "error")
+      );
+      assertEquals(frame.type, "end", `try ${i + 1}: ${JSON.stringify(frame)}`);
+    }
+  } finally {
+    await client.close();
+    await server.close();
+    await upstream.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
