@@ -69,6 +69,15 @@ export class ChatController {
   readonly canAttach = computed(() =>
     this.transportKind.value === "ws" && this.attachments.value.length < MAX_ATTACHMENTS
   );
+  /**
+   * The question being edited (its index in {@link messages}): the next
+   * {@link send} replaces it and drops every later message.
+   */
+  readonly editing: Signal<number | undefined> = signal(undefined);
+  /** True when the last answer can be regenerated. */
+  readonly canRegenerate = computed(() =>
+    !this.busy.value && this.messages.value.length > 0 && this.editing.value === undefined
+  );
   /** True when an attachment failed: the question cannot go until it is removed. */
   readonly attachmentFailed = computed(() =>
     this.attachments.value.some((a) => a.status.value === "error")
@@ -197,12 +206,40 @@ export class ChatController {
    * attachment failed to upload. Files still uploading are waited for.
    */
   send(text: string): boolean {
+    const keep = this.editing.value;
+    if (keep === undefined) return this.#send(text);
+    if (!this.#send(text, keep)) return false;
+    this.editing.value = undefined;
+    return true;
+  }
+
+  /**
+   * Asks the last question again: its answer is replaced, here and in the
+   * server's history (one new model request). False when busy or empty.
+   */
+  regenerate(): boolean {
+    const last = this.messages.value.at(-1);
+    if (!last || !this.canRegenerate.value) return false;
+    return this.#send(last.query, this.messages.value.length - 1);
+  }
+
+  /** Starts editing question `index`: the next {@link send} replaces it. */
+  edit(index: number | undefined): void {
+    if (this.busy.value) return;
+    this.editing.value = index !== undefined && index >= 0 && index < this.messages.value.length
+      ? index
+      : undefined;
+  }
+
+  /** Sends a question; with `keep`, the history is cut back to `keep` turns first. */
+  #send(text: string, keep?: number): boolean {
     const query = text.trim();
     if (!query || this.current.value || this.attachmentFailed.value) return false;
     const transport = this.#ensureTransport();
     const sessionId = this.#ensureSession();
     const requestId = this.#newId();
-    const files = this.attachments.value;
+    // An edit names no files: the server's edit keeps the chat's uploads out.
+    const files = keep === undefined ? this.attachments.value : [];
     const fresh = files.filter((a) => !this.#sent.has(a.id));
     for (const a of fresh) this.#sent.add(a.id);
     const message = createMessage({
@@ -225,7 +262,8 @@ export class ChatController {
     };
     this.#end = finish;
     batch(() => {
-      this.messages.value = [...this.messages.value, message];
+      const kept = keep === undefined ? this.messages.value : this.messages.value.slice(0, keep);
+      this.messages.value = [...kept, message];
       this.current.value = message;
       sampler.publish();
     });
@@ -233,6 +271,7 @@ export class ChatController {
       this.#handle = this.#ask(transport, {
         message,
         sessionId,
+        keepTurns: keep,
         attachments: files.map((a) => a.id),
         hooks: { content: () => sampler.chunk(), finish },
       });
@@ -246,10 +285,11 @@ export class ChatController {
   /** Asks the transport; the answer's frames fold into `message`, each once. */
   #ask(
     transport: ChatTransport,
-    { message, sessionId, attachments, hooks }: {
+    { message, sessionId, attachments, hooks, keepTurns }: {
       message: Message;
       sessionId: string;
       attachments: string[];
+      keepTurns?: number;
       hooks: { content(): void; finish(state: FinishReason, error?: string): void };
     },
   ): AnswerHandle {
@@ -260,6 +300,7 @@ export class ChatController {
       sessionId,
       requestId: message.id,
       ...(attachments.length ? { attachments } : {}),
+      ...(keepTurns === undefined ? {} : { keepTurns }),
     }, {
       frame: (frame) => {
         if (!seq.admit(frame)) return;
@@ -315,6 +356,7 @@ export class ChatController {
     batch(() => {
       this.sessionId.value = id;
       this.messages.value = [];
+      this.editing.value = undefined;
       // Uploads belong to the old session.
       this.attachments.value = [];
     });

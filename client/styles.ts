@@ -61,6 +61,9 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 @media (prefers-color-scheme:dark){.token.keyword,.token.boolean{color:#ff7b72}.token.string,.token.attr-value{color:#a5d6ff}.token.number,.token.constant{color:#79c0ff}.token.function,.token.class-name{color:#d2a8ff}.token.tag,.token.property{color:#7ee787}.token.builtin{color:#ffa657}}
 .actions{display:flex;gap:.35rem;margin-top:.35rem}
 .act{font-size:.75rem;padding:.1rem .5rem;background:none}
+.user .edit{margin-left:.5rem;opacity:.7;vertical-align:middle}
+.composer{flex-wrap:wrap}
+.editing{flex-basis:100%;margin:0;font-size:.8rem;color:var(--muted)}
 .md code{font-size:.9em}
 .md table{border-collapse:collapse}.md td,.md th{border:1px solid var(--line);padding:.2rem .4rem}
 .caret{display:inline-block;width:.5rem;height:1rem;background:var(--accent);vertical-align:text-bottom;animation:blink 1s steps(2) infinite}

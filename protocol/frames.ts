@@ -46,6 +46,34 @@ export const QueryFrame = z.object({
 /** A query frame (native dialect). */
 export type QueryFrame = z.infer<typeof QueryFrame>;
 
+/**
+ * Answers the session's last question again: its last turn is replaced
+ * (history keeps only the new answer).
+ */
+export const RegenerateFrame = z.object({
+  type: z.literal("regenerate"),
+  session_id: id,
+  request_id: id.optional(),
+});
+/** A regenerate frame (native dialect). */
+export type RegenerateFrame = z.infer<typeof RegenerateFrame>;
+
+/**
+ * Edit-and-resend: replaces question number `turn` (0-based, in the
+ * history the server keeps) with `query`; that turn and every later one
+ * are dropped (history keeps only the new branch), then `query` is answered.
+ */
+export const EditFrame = z.object({
+  type: z.literal("edit"),
+  session_id: id,
+  turn: z.number({ error: "must be an integer >= 0" }).int({ error: "must be an integer >= 0" })
+    .min(0, { error: "must be an integer >= 0" }),
+  query,
+  request_id: id.optional(),
+});
+/** An edit frame (native dialect). */
+export type EditFrame = z.infer<typeof EditFrame>;
+
 /** Asks the server to stop the named answer (or the running one). */
 export const CancelFrame = z.object({
   type: z.literal("cancel"),
@@ -139,6 +167,8 @@ export type AbortFrame = z.infer<typeof AbortFrame>;
 /** Any frame a client may send. */
 export type ClientFrame =
   | QueryFrame
+  | RegenerateFrame
+  | EditFrame
   | CancelFrame
   | PingFrame
   | NativeResumeFrame
@@ -149,6 +179,8 @@ export type ClientFrame =
 
 const clientSchemas = {
   query: QueryFrame,
+  regenerate: RegenerateFrame,
+  edit: EditFrame,
   cancel: CancelFrame,
   ping: PingFrame,
   upload: UploadFrame,

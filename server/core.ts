@@ -40,6 +40,16 @@ export interface TurnRequest {
   requestId?: string;
   /** Uploaded files the question refers to. */
   attachments?: readonly Attachment[];
+  /**
+   * Regenerate: answer the session's last question again, replacing its
+   * turn (`query` is ignored).
+   */
+  regenerate?: boolean;
+  /**
+   * Edit-and-resend: keep only the first `keepTurns` turns of the history
+   * (the later ones are deleted from the store), then answer `query`.
+   */
+  keepTurns?: number;
 }
 
 /** How the core talks back to a transport. */
@@ -97,6 +107,8 @@ export function newId(): string {
 interface TurnState {
   sessionId: string;
   requestId: string;
+  /** The question answered (the last turn's, for a regenerate). */
+  query: string;
   /** The answer text sent so far. */
   answer: string;
   /** Names of the tools called. */
@@ -179,6 +191,7 @@ export class ChatCore {
     const turn: TurnState = {
       sessionId: request.sessionId ?? newId(),
       requestId: request.requestId ?? newId(),
+      query: request.query,
       answer: "",
       tools: [],
       reason: "stop",
@@ -231,7 +244,7 @@ export class ChatCore {
     }
     if (turn.persist) {
       await this.#persist(sessionId, {
-        query: request.query,
+        query: turn.query,
         answer: turn.answer.slice(0, MAX_STORED_ANSWER),
         finishReason: turn.reason,
         tools: turn.tools,
@@ -296,11 +309,11 @@ export class ChatCore {
       }
     }
     watchdog.progress++;
-    const history = await storeCall(() => this.#store.load(sessionId));
-    if (signal.aborted) return;
+    const history = await this.#history(request, turn);
+    if (!history || signal.aborted) return;
     options.trace?.agentStarted();
     const events = this.#agent.stream(
-      { query: request.query, sessionId, history, attachments: request.attachments },
+      { query: turn.query, sessionId, history, attachments: request.attachments },
       { signal },
     );
     for await (const event of events) {
@@ -320,6 +333,31 @@ export class ChatCore {
         watchdog.paused = false;
       }
     }
+  }
+
+  /**
+   * The history the agent sees. A regenerate or an edit first cuts the
+   * session's history back (in the store too: only the new branch is kept).
+   * Undefined, with the turn's failure set, when there is nothing to regenerate.
+   */
+  async #history(request: TurnRequest, turn: TurnState): Promise<Turn[] | undefined> {
+    const history = await storeCall(() => this.#store.load(turn.sessionId));
+    const keep = request.regenerate ? history.length - 1 : request.keepTurns;
+    if (keep === undefined) return history;
+    if (keep < 0) {
+      turn.persist = false;
+      turn.failure = {
+        type: "error",
+        code: ErrorCode.NotFound,
+        message: `Cannot regenerate: session "${turn.sessionId}" has no answer yet`,
+      };
+      return undefined;
+    }
+    if (request.regenerate) turn.query = history[keep].query;
+    if (keep < history.length) {
+      await storeCall(() => this.#store.truncate(turn.sessionId, keep));
+    }
+    return history.slice(0, keep);
   }
 
   /** How an aborted turn ends: a {@link TurnStop}'s error, else `cancelled`. */

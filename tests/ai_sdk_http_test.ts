@@ -139,6 +139,49 @@ for (const [name, create] of transports) {
   });
 }
 
+for (const [name, create] of transports) {
+  Deno.test(`AI SDK ${name}: regenerate-message makes one model request and replaces the answer`, async () => {
+    const upstream = startFakeOpenAi();
+    const server = await startServer({
+      AGENT: "openai",
+      OPENAI_BASE_URL: upstream.baseUrl,
+      OPENAI_MODEL: "fake-model",
+    });
+    const transport = create(server.url, server.wsUrl);
+    const ask = async (trigger: "submit-message" | "regenerate-message", text: string) =>
+      await collect(
+        await transport.sendMessages({
+          trigger,
+          chatId: "regen",
+          messageId: undefined,
+          messages: [userMessage(text)],
+          abortSignal: undefined,
+        }),
+      );
+    try {
+      assertStringIncludes(textOf(await ask("submit-message", "[code] please")), "const answer");
+      assertEquals(upstream.requests.length, 1);
+      const again = await ask("regenerate-message", "[code] please");
+      assertEquals(again.at(-1)?.type, "finish");
+      assertStringIncludes(textOf(again), "const answer");
+      assertEquals(upstream.requests.length, 2, "exactly one new model request");
+      const regenerated = upstream.requests[1].messages as { role: string; content: unknown }[];
+      assertEquals(
+        regenerated.filter((m) => m.role === "user").length,
+        1,
+        "the old answer is not in the history it sees",
+      );
+      await ask("submit-message", "[code] once more");
+      const seen = JSON.stringify(upstream.requests[2].messages);
+      assertEquals(seen.split("[code] please").length - 1, 1, "history keeps one branch");
+    } finally {
+      if (transport instanceof WebSocketChatTransport) transport.close();
+      await server.close();
+      await upstream.close();
+    }
+  });
+}
+
 Deno.test("AI SDK HTTP: a bad body is a 400 with the service's error shape", async () => {
   const server = await startServer();
   try {

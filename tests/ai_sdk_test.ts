@@ -99,7 +99,7 @@ Deno.test("AI SDK: aborting the request aborts the agent", async () => {
   }
 });
 
-Deno.test("AI SDK: regenerate is refused with a clear error, not a hang", async () => {
+Deno.test("AI SDK: regenerate with no answer to replace gets a clear error, not a hang", async () => {
   const server = await startServer();
   const transport = new WebSocketChatTransport({ url: server.wsUrl });
   try {
@@ -113,7 +113,7 @@ Deno.test("AI SDK: regenerate is refused with a clear error, not a hang", async 
     await assertRejects(
       () => collect(stream),
       Error,
-      'only "submit-message" is supported',
+      'Cannot regenerate: session "aisdk-regen" has no answer yet',
     );
   } finally {
     transport.close();

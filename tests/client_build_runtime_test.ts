@@ -29,6 +29,7 @@ warnIfNoBun();
 const emptyStore: SessionStore = {
   load: () => Promise.resolve([]),
   append: () => Promise.resolve(),
+  truncate: () => Promise.resolve(),
   close() {},
 };
 

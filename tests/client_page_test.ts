@@ -21,6 +21,7 @@ function memoryStore(sessions: Record<string, Turn[]>): SessionStore & { loads: 
       return Promise.resolve(sessions[id] ?? []);
     },
     append: () => Promise.resolve(),
+    truncate: () => Promise.resolve(),
     close: () => {},
   };
 }

@@ -90,7 +90,10 @@ Deno.test({
         assertEquals(await page.getAttribute('link[rel="icon"]', "href"), "/favicon.svg");
         await page.getByRole("button", { name: "what is 2+3*4" }).click();
         assertEquals(await waitEnded(page), "stop");
-        assertEquals(await page.textContent(`${lastTurn} .bubble.user`), "You:what is 2+3*4");
+        assertMatch(
+          await page.textContent(`${lastTurn} .bubble.user`) ?? "",
+          /^You:what is 2\+3\*4/,
+        );
       });
 
       await t.step(
@@ -195,6 +198,46 @@ Deno.test({
           await page.screenshot({ path: new URL("ux-code.png", ARTIFACTS).pathname });
         },
       );
+
+      await t.step(
+        "Regenerate makes exactly one model request and replaces the answer",
+        async () => {
+          const turns = await page.locator(".log li.turn").count();
+          const requests = upstream.requests.length;
+          await page.locator(`${lastTurn} .actions`).getByRole("button", { name: "Regenerate" })
+            .click();
+          assertEquals(await waitEnded(page), "stop");
+          assertEquals(upstream.requests.length, requests + 1);
+          assertEquals(await page.locator(".log li.turn").count(), turns, "replaced, not added");
+          const seen = JSON.stringify(upstream.requests.at(-1)!.messages);
+          assertEquals(seen.split("[code] show me some").length - 1, 1, "the old answer is gone");
+          await page.waitForSelector(`${lastTurn} .code-block .token`);
+        },
+      );
+
+      await t.step("edit-and-resend replaces a question and what followed", async () => {
+        const turns = await page.locator(".log li.turn").count();
+        await page.locator(`${lastTurn} .bubble.user`).getByRole("button", { name: /^Edit/ })
+          .click();
+        assertEquals(await page.inputValue("#chat-input"), "[code] show me some");
+        await page.waitForSelector(".editing");
+        await page.fill("#chat-input", "[code] edited question");
+        await page.press("#chat-input", "Enter");
+        assertEquals(await waitEnded(page), "stop");
+        assertEquals(await page.locator(".log li.turn").count(), turns);
+        assertMatch(
+          await page.textContent(`${lastTurn} .bubble.user`) ?? "",
+          /\[code\] edited question/,
+        );
+        const seen = JSON.stringify(upstream.requests.at(-1)!.messages);
+        assert(seen.includes("[code] edited question"));
+        assert(!seen.includes("[code] show me some"), "the edited question's old turn is gone");
+        assertEquals(await page.locator(".editing").count(), 0);
+        // After a reload the server's history shows the new branch only.
+        await open(page, `${server.url}/`);
+        assertMatch(await page.textContent(`${lastTurn} .bubble.user`) ?? "", /edited question/);
+        assertEquals(await page.locator(".log li.turn").count(), turns);
+      });
 
       await t.step("the question box grows with its text", async () => {
         const h0 = await page.evaluate(() => document.querySelector("#chat-input")!.clientHeight);

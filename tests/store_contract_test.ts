@@ -47,6 +47,7 @@ for (const [name, open] of Object.entries(BACKENDS)) {
     return {
       load: (sessionId) => history.load(sessionId),
       append: (sessionId, turn) => history.append(sessionId, turn),
+      truncate: (sessionId, keep) => history.truncate(sessionId, keep),
       claim: (sessionId, owner) => history.claim!(sessionId, owner),
       close: () => void backend.close(),
     };

@@ -27,7 +27,12 @@ const atBottom = (el: HTMLElement) =>
  * a "Jump to latest" button brings the reader back.
  */
 export function MessageList(
-  { chat, ask }: { chat: ChatController; ask(text: string): void },
+  { chat, ask, edit }: {
+    chat: ChatController;
+    ask(text: string): void;
+    /** Starts editing question `index` (its text goes to the question box). */
+    edit(index: number, text: string): void;
+  },
 ): JSX.Element {
   const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -79,7 +84,17 @@ export function MessageList(
           aria-label="Conversation"
         >
           <ol>
-            {messages.map((message) => <MessageItem key={message.id} message={message} />)}
+            {messages.map((message, i) => (
+              <MessageItem
+                key={message.id}
+                message={message}
+                actions={{
+                  chat,
+                  last: i === messages.length - 1,
+                  edit: () => edit(i, message.query),
+                }}
+              />
+            ))}
           </ol>
         </div>
       </div>
@@ -113,13 +128,36 @@ function copyText(button: HTMLButtonElement, text: string): void {
   }, () => {});
 }
 
-function MessageItem({ message }: { message: Message }): JSX.Element {
+/** What the buttons of one turn act on. */
+interface TurnActions {
+  chat: ChatController;
+  /** True for the last turn (Regenerate). */
+  last: boolean;
+  edit(): void;
+}
+
+function MessageItem(
+  { message, actions }: { message: Message; actions: TurnActions },
+): JSX.Element {
   const state = message.state.value;
+  const idle = !actions.chat.busy.value;
   return (
     <li class={`turn ${state}`} data-state={state}>
       <div class="bubble user">
         <span class="sr-only">You:</span>
         {message.query}
+        {idle
+          ? (
+            <button
+              type="button"
+              class="act edit"
+              aria-label={`Edit question: ${message.query.slice(0, 60)}`}
+              onClick={actions.edit}
+            >
+              Edit
+            </button>
+          )
+          : null}
         {message.attachments?.length
           ? (
             <span class="sent-files">
@@ -142,7 +180,7 @@ function MessageItem({ message }: { message: Message }): JSX.Element {
           : null}
         <Answer message={message} />
         <EndNote message={message} />
-        {state === "streaming" ? null : <AnswerActions message={message} />}
+        {state === "streaming" ? null : <AnswerActions message={message} actions={actions} />}
       </div>
     </li>
   );
@@ -174,8 +212,10 @@ function Answer({ message }: { message: Message }): JSX.Element {
   );
 }
 
-/** Copy under a finished answer. */
-function AnswerActions({ message }: { message: Message }): JSX.Element {
+/** Copy (and Regenerate on the last answer) under a finished answer. */
+function AnswerActions(
+  { message, actions }: { message: Message; actions: TurnActions },
+): JSX.Element {
   return (
     <div class="actions">
       <button
@@ -185,6 +225,13 @@ function AnswerActions({ message }: { message: Message }): JSX.Element {
       >
         Copy
       </button>
+      {actions.last && actions.chat.canRegenerate.value
+        ? (
+          <button type="button" class="act" onClick={() => actions.chat.regenerate()}>
+            Regenerate
+          </button>
+        )
+        : null}
     </div>
   );
 }

@@ -86,10 +86,11 @@ export default function Chat(props: ChatProps): JSX.Element {
   // Esc stops a streaming answer, wherever the focus is.
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
-      if (event.key === "Escape" && chat.busy.value) {
+      if (event.key !== "Escape") return;
+      if (chat.busy.value) {
         event.preventDefault();
         chat.stop();
-      }
+      } else if (chat.editing.value !== undefined) chat.edit(undefined);
     };
     document.addEventListener("keydown", onKey);
     return () => document.removeEventListener("keydown", onKey);
@@ -116,7 +117,18 @@ export default function Chat(props: ChatProps): JSX.Element {
       }}
     >
       <Toolbar chat={chat} ready={ready} focusInput={focusInput} />
-      <MessageList chat={chat} ask={(text) => ready && chat.send(text)} />
+      <MessageList
+        chat={chat}
+        ask={(text) => ready && chat.send(text)}
+        edit={(index, text) => {
+          chat.edit(index);
+          const el = input.current;
+          if (!el) return;
+          el.value = text;
+          grow(el);
+          el.focus();
+        }}
+      />
       <Attachments chat={chat} note={overSse ? attachNote.value : undefined} />
       <Composer
         chat={chat}
@@ -196,6 +208,26 @@ function Composer(
   };
   return (
     <form class="composer" onSubmit={submit}>
+      {chat.editing.value === undefined ? null : (
+        <p class="editing" role="status">
+          Editing question {chat.editing.value + 1}: sending replaces it and the answers after it.
+          {" "}
+          <button
+            type="button"
+            class="act"
+            onClick={() => {
+              chat.edit(undefined);
+              const el = input.current;
+              if (el) {
+                el.value = "";
+                grow(el);
+              }
+            }}
+          >
+            Cancel edit
+          </button>
+        </p>
+      )}
       <AttachButton chat={chat} ready={ready} attachNote={attachNote} focusInput={focusInput} />
       <label for="chat-input" class="sr-only">Your question</label>
       <textarea

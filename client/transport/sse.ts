@@ -78,6 +78,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
   ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
     const params = new URLSearchParams({ query: ask.query, request_id: ask.requestId });
     if (ask.sessionId) params.set("session_id", ask.sessionId);
+    if (ask.keepTurns !== undefined) params.set("keep_turns", String(ask.keepTurns));
     const url = `${this.#base}${SSE_PATH}?${params}`;
     let source: EventSource | undefined;
     if (this.state !== "reconnecting") this.setState("connecting");

@@ -33,6 +33,11 @@ export interface Ask {
   requestId: string;
   /** Upload ids (of {@link ChatTransport.upload}) the agent may read; WebSocket only. */
   attachments?: string[];
+  /**
+   * Edit-and-resend (and regenerate): the server keeps only this many turns
+   * of the session's history, then answers `query`.
+   */
+  keepTurns?: number;
 }
 
 /** A file to upload: a `File` (or any `Blob` with a name). */

@@ -66,13 +66,23 @@ export class WsTransport extends TransportSession implements ChatTransport {
   }
 
   ask(ask: Ask, handlers: AnswerHandlers): AnswerHandle {
-    const query = JSON.stringify({
-      type: "query",
-      query: ask.query,
-      request_id: ask.requestId,
-      ...(ask.sessionId ? { session_id: ask.sessionId } : {}),
-      ...(ask.attachments?.length ? { attachments: ask.attachments } : {}),
-    });
+    const query = JSON.stringify(
+      ask.keepTurns === undefined
+        ? {
+          type: "query",
+          query: ask.query,
+          request_id: ask.requestId,
+          ...(ask.sessionId ? { session_id: ask.sessionId } : {}),
+          ...(ask.attachments?.length ? { attachments: ask.attachments } : {}),
+        }
+        : {
+          type: "edit",
+          query: ask.query,
+          request_id: ask.requestId,
+          session_id: ask.sessionId,
+          turn: ask.keepTurns,
+        },
+    );
     const answer = this.answers.open(ask.requestId, handlers, { phase: "queued", query });
     this.#flush();
     return { requestId: ask.requestId, cancel: () => this.#cancel(answer) };

@@ -127,6 +127,27 @@ export class KvSessionStore implements SessionStore {
     throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
   }
 
+  async truncate(sessionId: string, keep: number): Promise<void> {
+    const metaKey = ["sessions", sessionId, "meta"];
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const meta = await this.#kv.get<{ next: number }>(metaKey);
+      const keys: Deno.KvKey[] = [];
+      const entries = this.#kv.list<Turn>(
+        { prefix: ["sessions", sessionId, "turns"] },
+        { reverse: true, limit: this.#window },
+      );
+      for await (const entry of entries) keys.push(entry.key);
+      keys.reverse();
+      const dropped = keys.slice(Math.max(0, keep));
+      if (dropped.length === 0) return;
+      // The next append takes the first dropped slot.
+      const op = this.#kv.atomic().check(meta).set(metaKey, { next: dropped[0].at(-1) as number });
+      for (const key of dropped) op.delete(key);
+      if ((await op.commit()).ok) return;
+    }
+    throw new Error(`Cannot truncate history: session "${sessionId}" kept changing`);
+  }
+
   async claim(sessionId: string, owner: string): Promise<boolean> {
     const key = ["sessions", sessionId, "owner"];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

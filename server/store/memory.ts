@@ -41,6 +41,11 @@ export class MemorySessionStore implements SessionStore {
     return Promise.resolve();
   }
 
+  truncate(sessionId: string, keep: number): Promise<void> {
+    this.#turns.get(sessionId)?.splice(Math.max(0, keep));
+    return Promise.resolve();
+  }
+
   claim(sessionId: string, owner: string): Promise<boolean> {
     if (!this.#owners.has(sessionId)) this.#owners.set(sessionId, owner);
     return Promise.resolve(this.#owners.get(sessionId) === owner);

@@ -160,6 +160,16 @@ export class RedisSessionStore implements SessionStore {
       .exec();
   }
 
+  async truncate(sessionId: string, keep: number): Promise<void> {
+    const key = `${this.#prefix}s:${sessionId}:turns`;
+    // `load` shows the last `window` items: keep the first `keep` of those.
+    const length = await this.#client.lLen(key);
+    const end = Math.max(0, length - this.#window) + Math.max(0, keep);
+    if (end >= length) return;
+    if (end === 0) await this.#client.del(key);
+    else await this.#client.lTrim(key, 0, end - 1);
+  }
+
   async claim(sessionId: string, owner: string): Promise<boolean> {
     const key = `${this.#prefix}s:${sessionId}:owner`;
     const [, current] = await this.#client.multi().set(key, owner, { NX: true }).get(key).exec();

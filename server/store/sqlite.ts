@@ -65,6 +65,8 @@ export class SqliteSessionStore implements SessionStore {
   #next: SqliteStatement;
   #insert: SqliteStatement;
   #trim: SqliteStatement;
+  #cut: SqliteStatement;
+  #windowKeys: SqliteStatement;
   #claim: SqliteStatement;
   #owner: SqliteStatement;
 
@@ -81,6 +83,10 @@ export class SqliteSessionStore implements SessionStore {
     );
     this.#insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
     this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n <= ?");
+    this.#cut = db.prepare("DELETE FROM turns WHERE session_id = ? AND n >= ?");
+    this.#windowKeys = db.prepare(
+      "SELECT n FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
+    );
     this.#claim = db.prepare("INSERT OR IGNORE INTO owners (session_id, owner) VALUES (?, ?)");
     this.#owner = db.prepare("SELECT owner FROM owners WHERE session_id = ?");
   }
@@ -113,6 +119,14 @@ export class SqliteSessionStore implements SessionStore {
   load(sessionId: string): Promise<Turn[]> {
     const rows = this.#load.all(sessionId, this.#window) as { turn: string }[];
     return Promise.resolve(rows.map((row) => JSON.parse(row.turn) as Turn).reverse());
+  }
+
+  truncate(sessionId: string, keep: number): Promise<void> {
+    // `load`'s window, oldest first: the first dropped turn and all after it go.
+    const rows = this.#windowKeys.all(sessionId, this.#window) as { n: number }[];
+    const first = rows.reverse()[Math.max(0, keep)];
+    if (first) this.#cut.run(sessionId, first.n);
+    return Promise.resolve();
   }
 
   append(sessionId: string, turn: Turn): Promise<void> {

@@ -27,6 +27,11 @@ export interface SessionStore {
   /** Appends a turn, dropping turns that fall out of the window. */
   append(sessionId: string, turn: Turn): Promise<void>;
   /**
+   * Keeps the first `keep` turns of what {@link load} returns and deletes
+   * the later ones (regenerate, edit-and-resend); the next append follows them.
+   */
+  truncate(sessionId: string, keep: number): Promise<void>;
+  /**
    * Records `owner` as the owner of `sessionId` if it has none yet (atomic:
    * of two concurrent claims exactly one wins) and tells whether the
    * session now belongs to `owner`. Optional so stores without it keep

@@ -96,6 +96,37 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
       }),
   },
   {
+    name: "truncate keeps the first turns; the next append follows them",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        for (const q of ["a", "b", "c", "d"]) await store.append("s", turn(q));
+        await store.append("other", turn("x"));
+        await store.truncate("s", 2);
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["a", "b"]);
+        await store.append("s", turn("c2"));
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["a", "b", "c2"]);
+        await store.truncate("s", 3);
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["a", "b", "c2"]);
+        await store.truncate("s", 0);
+        assert.deepEqual(await store.load("s"), []);
+        await store.append("s", turn("fresh"));
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["fresh"]);
+        assert.deepEqual((await store.load("other")).map((t) => t.query), ["x"]);
+        await store.truncate("nobody", 0);
+      }),
+  },
+  {
+    name: "truncate counts from the start of the window",
+    run: (open) =>
+      withSessionStore(open, 3, async (store) => {
+        for (const q of ["a", "b", "c", "d", "e"]) await store.append("s", turn(q));
+        await store.truncate("s", 1);
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["c"]);
+        await store.append("s", turn("f"));
+        assert.deepEqual((await store.load("s")).map((t) => t.query), ["c", "f"]);
+      }),
+  },
+  {
     name: "concurrent appends to one session lose nothing",
     run: (open) =>
       withSessionStore(open, 50, async (store) => {

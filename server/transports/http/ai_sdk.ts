@@ -61,22 +61,18 @@ export function aiSdkChatHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
       );
     }
     const body = parsed.data;
-    if (body.trigger !== "submit-message") {
-      return errorResponse(
-        c,
-        400,
-        ErrorCode.Unsupported,
-        `Cannot ${body.trigger}: only "submit-message" is supported`,
-      );
-    }
     const requestId = newId();
-    const decoded = decodeSendQuery({ ...body, type: "send", requestId });
+    // A regenerate answers the server's last question again; no text to check.
+    const regenerate = body.trigger === "regenerate-message";
+    const decoded = regenerate
+      ? { ok: true as const, query: "" }
+      : decodeSendQuery({ ...body, type: "send", requestId });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();
     const stream = openAnswerStream(deps, {
       requestId,
-      start: { query: decoded.query, sessionId: body.id },
+      start: { query: decoded.query, sessionId: body.id, regenerate },
       lease,
       identity: c.get("identity"),
       parent: requestContext(c.req.header("traceparent")),

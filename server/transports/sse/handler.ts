@@ -1,5 +1,6 @@
 /**
- * `GET /agent_chat_stream`: the retained SSE endpoint. Same frames as the
+ * `GET /agent_chat_stream`: the retained SSE endpoint (`keep_turns=N`:
+ * edit-and-resend, the session keeps only its first N turns first). Same frames as the
  * native WebSocket dialect, one `data:` line each, with an `id:` of
  * `<request_id>:<seq>`, a `retry:` hint and comment heartbeats.
  *
@@ -41,6 +42,12 @@ export function parseLastEventId(value: string | undefined): ResumePoint | undef
   return { requestId: match[1], lastSeq: Number(match[2]) };
 }
 
+/** `keep_turns` (edit-and-resend): undefined when absent, null when not an integer >= 0. */
+function parseKeepTurns(value: string | undefined): number | undefined | null {
+  if (value === undefined) return undefined;
+  return /^\d{1,6}$/.test(value) ? Number(value) : null;
+}
+
 /** The SSE handler. */
 export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
   return (c) => {
@@ -51,6 +58,15 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
     });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
     const frame = decoded.frame as QueryFrame;
+    const keepTurns = parseKeepTurns(c.req.query("keep_turns"));
+    if (keepTurns === null) {
+      return errorResponse(
+        c,
+        400,
+        ErrorCode.InvalidFrame,
+        'Invalid request: parameter "keep_turns" must be an integer >= 0',
+      );
+    }
     const resume = parseLastEventId(c.req.header("last-event-id"));
     // EventSource reconnects to the same URL (same request_id) with Last-Event-ID: a resume.
     if (!resume && frame.request_id && deps.hub.local(frame.request_id)) {
@@ -67,7 +83,9 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
     const encoder = new NativeEncoder(resume && { requestId, lastSeq: resume.lastSeq });
     const body = openAnswerStream(deps, {
       requestId,
-      start: resume ? undefined : { query: frame.query, sessionId: frame.session_id ?? newId() },
+      start: resume
+        ? undefined
+        : { query: frame.query, sessionId: frame.session_id ?? newId(), keepTurns },
       afterSeq: resume?.lastSeq,
       lease,
       identity: c.get("identity") as string | undefined,

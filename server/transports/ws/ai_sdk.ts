@@ -1,6 +1,7 @@
 /**
  * The AI SDK dialect of `/ws/chat` (`WebSocketChatTransport`): `send`
- * (submit-message only), `resume` of a session's latest answer and
+ * (`submit-message`, and `regenerate-message`: the server's last turn is
+ * answered again and replaced), `resume` of a session's latest answer and
  * `abort`, answered with `start`/`chunk`/`end`/`error`/`no-active`.
  * @module
  */
@@ -62,15 +63,9 @@ function rejectIfBusy(session: WsSession, requestId: string): boolean {
 const aborting = new WeakSet<Delivery>();
 
 async function send(session: WsSession, frame: SendFrame): Promise<void> {
-  if (frame.trigger !== "submit-message") {
-    session.send(aiSdkErrorFrame(
-      frame.requestId,
-      ErrorCode.Unsupported,
-      `Cannot ${frame.trigger}: only "submit-message" is supported`,
-    ));
-    return;
-  }
-  const decoded = decodeSendQuery(frame);
+  // A regenerate answers the server's last question again; no text to check.
+  const regenerate = frame.trigger === "regenerate-message";
+  const decoded = regenerate ? { ok: true as const, query: "" } : decodeSendQuery(frame);
   if (!decoded.ok) {
     session.send(aiSdkErrorFrame(frame.requestId, decoded.code, decoded.message));
     return;
@@ -81,7 +76,13 @@ async function send(session: WsSession, frame: SendFrame): Promise<void> {
   if (ending && aborting.has(ending)) await ending.done;
   if (rejectIfBusy(session, frame.requestId)) return;
   session.start(
-    { dialect: "ai_sdk", query: decoded.query, sessionId: frame.id, requestId: frame.requestId },
+    {
+      dialect: "ai_sdk",
+      query: decoded.query,
+      sessionId: frame.id,
+      requestId: frame.requestId,
+      regenerate,
+    },
     new UiChunkEncoder(frame.requestId),
   );
 }

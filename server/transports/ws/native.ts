@@ -1,15 +1,17 @@
 /**
  * The native (seed) dialect of `/ws/chat`: `query` (with attachments),
- * `cancel`, `resume` after a sequence number and `ping`, answered with the
- * seed's frames.
+ * `regenerate` and `edit`, `cancel`, `resume` after a sequence number and
+ * `ping`, answered with the seed's frames.
  * @module
  */
 import { ErrorCode } from "../../../protocol/codes.ts";
 import type {
   CancelFrame,
+  EditFrame,
   NativeResumeFrame,
   PingFrame,
   QueryFrame,
+  RegenerateFrame,
   ServerFrame,
 } from "../../../protocol/frames.ts";
 import type { Attachment } from "../../agents/types.ts";
@@ -17,7 +19,13 @@ import { NativeEncoder } from "../../encode.ts";
 import { busyMessage, errorFrame, type WsSession } from "./session.ts";
 
 /** The frames of the native dialect (uploads aside). */
-export type NativeFrame = QueryFrame | CancelFrame | NativeResumeFrame | PingFrame;
+export type NativeFrame =
+  | QueryFrame
+  | RegenerateFrame
+  | EditFrame
+  | CancelFrame
+  | NativeResumeFrame
+  | PingFrame;
 
 /** Handles one native frame. */
 export function handleNative(session: WsSession, frame: NativeFrame): void {
@@ -25,6 +33,20 @@ export function handleNative(session: WsSession, frame: NativeFrame): void {
     case undefined:
     case "query":
       session.settle(query(session, frame));
+      return;
+    case "regenerate":
+    case "edit":
+      if (rejectIfBusy(session, frame.request_id)) return;
+      session.start(
+        {
+          dialect: "native",
+          query: frame.type === "edit" ? frame.query : "",
+          sessionId: frame.session_id,
+          requestId: frame.request_id,
+          ...(frame.type === "edit" ? { keepTurns: frame.turn } : { regenerate: true }),
+        },
+        new NativeEncoder(),
+      );
       return;
     case "cancel":
       session.settle(cancelAnswer(session, frame.request_id));

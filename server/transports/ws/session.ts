@@ -38,6 +38,10 @@ export interface StartTurn {
   sessionId?: string;
   requestId?: string;
   attachments?: Attachment[];
+  /** Answer the session's last question again, replacing its turn. */
+  regenerate?: boolean;
+  /** Edit-and-resend: keep only this many turns of history, then answer `query`. */
+  keepTurns?: number;
 }
 
 /** One open socket, as its dialects see it. */
