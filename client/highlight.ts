@@ -5,8 +5,13 @@
  * @module
  */
 import "./prism_setup.ts";
+// Core and the grammars one by one (`prismjs` itself adds a file-highlight plugin).
 // @ts-types="./prism.d.ts"
-import Prism from "prismjs";
+import Prism from "prismjs/components/prism-core.js";
+import "prismjs/components/prism-markup.js";
+import "prismjs/components/prism-css.js";
+import "prismjs/components/prism-clike.js";
+import "prismjs/components/prism-javascript.js";
 import "prismjs/components/prism-typescript.js";
 import "prismjs/components/prism-python.js";
 import "prismjs/components/prism-bash.js";
