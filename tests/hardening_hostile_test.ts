@@ -204,3 +204,51 @@ Deno.test("stream log: a log write that fails ends the answer's readers elsewher
     db.close();
   }
 });
+
+Deno.test("crashed producer: a cancel says it changed nothing; a resume ends interrupted and frees the socket", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/shared.kv`;
+  const server = await startServer({ KV_PATH: path });
+  const kv = await Deno.openKv(path);
+  const client = await WsTestClient.connect(server.wsUrl);
+  try {
+    // Another instance logged an answer, then died: its lease lapsed and was never renewed.
+    const log = new KvStreamLog(kv, { ttlMs: 60_000 });
+    await log.renew("dead-1", 1);
+    await log.begin("dead-1", { sessionId: "s-dead", query: "the question" });
+    await log.append("dead-1", [
+      { seq: 0, event: { type: "start", requestId: "dead-1", sessionId: "s-dead" } },
+      { seq: 1, event: { type: "text-delta", delta: "partial" } },
+    ], false);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    client.send({ type: "cancel", request_id: "dead-1" });
+    let refusal: Record<string, unknown> | undefined;
+    await within(client.next().then((f) => refusal = f), 5_000, "an answer to the cancel");
+    assertEquals([refusal?.type, refusal?.code, refusal?.request_id], [
+      "error",
+      ErrorCode.NotFound,
+      "dead-1",
+    ]);
+
+    client.send({ type: "resume", request_id: "dead-1", last_seq: 0 });
+    let tail: Record<string, unknown>[] = [];
+    await within(client.answer().then((f) => tail = f), 10_000, "the end of the resumed answer");
+    assertEquals(tail.map((f) => [f.type, f.seq]), [["content", 1], ["error", 2]]);
+    assertEquals(tail.at(-1)?.code, ErrorCode.Interrupted);
+    // The socket is free: the next question starts at once (not busy).
+    client.send({ query: "hello again", session_id: "s-next" });
+    let first: Record<string, unknown> | undefined;
+    await within(client.next().then((f) => first = f), 10_000, "the next answer");
+    assertEquals(first?.type, "session");
+    await client.answer();
+    console.log(
+      `cancel of a dead answer: ${refusal?.message}; resumed tail ends ${tail.at(-1)?.code}`,
+    );
+  } finally {
+    await client.close();
+    await server.close();
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -157,13 +157,15 @@ export class Delivery {
   }
 
   /** Cancels the answer, wherever it runs (the client asked). */
-  async cancel(): Promise<void> {
+  async cancel(): Promise<boolean> {
     const { transport, logger, identity } = this.#options;
-    const cancelled = this.#producer
-      ? (this.#producer.cancel(), true)
+    const producer = this.#producer;
+    const cancelled = producer
+      ? !producer.ended && (producer.cancel(), true)
       : await this.#hub.cancel(this.answerId, identity);
     if (cancelled) this.#hub.telemetry.cancelled(transport);
     logger.debug("Cancel", { request_id: this.answerId, transport, found: cancelled });
+    return cancelled;
   }
 
   /** Ends the answer with an `error` of `reason`'s code (stall, timeout). */

@@ -109,8 +109,9 @@ export class StreamHub implements ProducerHost {
 
   /**
    * Cancels an answer wherever it runs: here directly, elsewhere through
-   * the log. Returns false when the answer is unknown, ended, or not
-   * `identity`'s.
+   * the log. Returns false when the answer is unknown, ended, not
+   * `identity`'s, or its producer is gone (its lease lapsed: nothing would
+   * act on the cancel; the answer ends `interrupted`).
    */
   async cancel(requestId: string, identity?: string): Promise<boolean> {
     const found = await this.#find(requestId, Number.MAX_SAFE_INTEGER);
@@ -121,7 +122,7 @@ export class StreamHub implements ProducerHost {
       return true;
     }
     const read = found;
-    if (!read || read.ended || read.identity !== identity) return false;
+    if (!read || read.ended || !read.alive || read.identity !== identity) return false;
     await this.streamLog.requestCancel(requestId);
     return true;
   }

@@ -46,7 +46,7 @@ export function handleAiSdk(session: WsSession, frame: AiSdkFrame): void {
     case "abort":
       if (session.active?.requestId === frame.requestId) {
         aborting.add(session.active.delivery);
-        session.settle(session.active.delivery.cancel());
+        session.settle(session.active.delivery.cancel().then(() => {}));
       }
       return;
   }

@@ -122,16 +122,16 @@ export async function cancelAnswer(
 ): Promise<void> {
   const active = session.active;
   if (active && (requestId ?? active.requestId) === active.requestId) {
-    await active.delivery.cancel();
-    return;
-  }
-  if (requestId && await session.deps.hub.cancel(requestId, session.identity)) {
+    // A cancel that changes nothing (the answer already ended, or its producer is gone) says so.
+    if (await active.delivery.cancel()) return;
+  } else if (requestId && await session.deps.hub.cancel(requestId, session.identity)) {
     session.deps.hub.telemetry.cancelled("ws");
     return;
   }
+  const id = requestId ?? active?.requestId;
   session.send(errorFrame(
     ErrorCode.NotFound,
-    `Cannot cancel: no running answer${requestId ? ` with request_id "${requestId}"` : ""}`,
+    `Cannot cancel: no running answer${id ? ` with request_id "${id}"` : ""}`,
     { requestId },
   ));
 }
