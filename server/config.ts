@@ -54,6 +54,7 @@ const ConfigSchema = z.object({
   RESUME_GRACE_MS: int(0, 3_600_000, 15_000),
   STREAM_TTL_MS: int(1_000, 86_400_000, 600_000),
   UPLOAD_MAX_BYTES: int(1, 512 * 1024, 256 * 1024),
+  UPLOAD_TIMEOUT_MS: int(100, 600_000, 30_000),
   REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, {
     error: 'must be a URL like "redis://host:6379" or "rediss://user:password@host:6380/0"',
   }).optional(),

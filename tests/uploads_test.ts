@@ -44,7 +44,8 @@ Deno.test("bad uploads are refused with specific codes", () => {
 });
 
 Deno.test("an image upload keeps its metadata but no text", () => {
-  checkHeader(header(4, "image/png"), 1_000);
-  const done = new UploadAssembler(header(4, "image/png")).push(new Uint8Array([137, 80, 78, 71]));
-  assertEquals(done, { uploadId: "u1", name: "notes.txt", mime: "image/png", size: 4 });
+  checkHeader(header(8, "image/png"), 1_000);
+  const png = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
+  const done = new UploadAssembler(header(8, "image/png")).push(png);
+  assertEquals(done, { uploadId: "u1", name: "notes.txt", mime: "image/png", size: 8 });
 });

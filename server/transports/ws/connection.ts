@@ -118,6 +118,11 @@ export class WsConnection implements Drainable, WsSession {
     return this.#active;
   }
 
+  /** True once the socket closed (or is closing). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** The socket's trace id, when it is traced or continues a caller's trace. */
   get traceId(): string | undefined {
     const context = trace.getSpanContext(this.#trace);
@@ -142,6 +147,7 @@ export class WsConnection implements Drainable, WsSession {
    */
   close(code = 1006): void {
     this.#closed = true;
+    this.#uploads.close();
     const deliberate = code === CloseCode.Normal || code === NO_STATUS;
     this.#active?.delivery.detach(!deliberate);
     this.#gone.resolve();

@@ -72,7 +72,8 @@ async function query(session: WsSession, frame: QueryFrame): Promise<void> {
   let attachments: Attachment[] | undefined;
   if (frame.attachments?.length) {
     attachments = await loadAttachments(session, frame);
-    if (!attachments || rejectIfBusy(session, frame.request_id)) return;
+    // The socket may have closed while the uploads loaded: start nothing for no one.
+    if (!attachments || session.closed || rejectIfBusy(session, frame.request_id)) return;
   }
   session.start(
     {

@@ -51,6 +51,8 @@ export interface WsSession {
   readonly identity: string | undefined;
   /** The answer streaming on this socket, if any. */
   readonly active: ActiveAnswer | undefined;
+  /** True once the socket closed (or is closing): nothing new may start on it. */
+  readonly closed: boolean;
   /** Sends one text frame (dropped once the socket closed). */
   send(frame: string): void;
   /** Makes `encoder`'s frames of answer `answerId` the socket's active answer. */

@@ -50,6 +50,49 @@ export function checkHeader(header: UploadHeader, maxBytes: number): void {
   }
 }
 
+/** The first bytes every file of an accepted image type starts with. */
+const IMAGE_SIGNATURES: Record<string, (bytes: Uint8Array) => boolean> = {
+  "image/png": (b) => startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  "image/jpeg": (b) => startsWith(b, [0xff, 0xd8, 0xff]),
+  "image/gif": (b) => startsWith(b, ascii("GIF87a")) || startsWith(b, ascii("GIF89a")),
+  "image/webp": (b) => startsWith(b, ascii("RIFF")) && startsWith(b.subarray(8), ascii("WEBP")),
+};
+
+function ascii(text: string): number[] {
+  return [...text].map((c) => c.charCodeAt(0));
+}
+
+function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
+  return bytes.length >= prefix.length && prefix.every((byte, i) => bytes[i] === byte);
+}
+
+/**
+ * Checks that a finished upload's bytes are what its media type says:
+ * an image starts with its format's signature, text is valid UTF-8.
+ * Returns the text of a text upload.
+ * @throws {UploadError} `upload_invalid` when they are not.
+ */
+export function checkContent(header: UploadHeader, bytes: Uint8Array): string | undefined {
+  const { name, mime } = header;
+  if (isTextUploadType(mime)) {
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new UploadError(
+        ErrorCode.UploadInvalid,
+        `Cannot accept upload: "${name}" is not valid UTF-8 text`,
+      );
+    }
+  }
+  if (!IMAGE_SIGNATURES[mime]?.(bytes)) {
+    throw new UploadError(
+      ErrorCode.UploadInvalid,
+      `Cannot accept upload: "${name}" is declared "${mime}" but its bytes do not start with that format's signature`,
+    );
+  }
+  return undefined;
+}
+
 /** Collects the binary frames of one announced upload. */
 export class UploadAssembler {
   readonly header: UploadHeader;
@@ -69,7 +112,8 @@ export class UploadAssembler {
   /**
    * Adds one binary frame. Returns the finished upload once all announced
    * bytes arrived, `undefined` while more are expected.
-   * @throws {UploadError} when more bytes arrive than announced or a text file is not UTF-8.
+   * @throws {UploadError} when more bytes arrive than announced, a text file
+   * is not UTF-8 or an image does not start with its format's signature.
    */
   push(chunk: Uint8Array): StoredUpload | undefined {
     this.#received += chunk.byteLength;
@@ -88,16 +132,10 @@ export class UploadAssembler {
       at += part.byteLength;
     }
     const { uploadId, name, mime, size } = this.header;
-    if (!isTextUploadType(mime)) return { uploadId, name, mime, size };
-    try {
-      const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-      return { uploadId, name, mime, size, text };
-    } catch {
-      throw new UploadError(
-        ErrorCode.UploadInvalid,
-        `Cannot accept upload: "${name}" is not valid UTF-8 text`,
-      );
-    }
+    const text = checkContent(this.header, bytes);
+    return text === undefined
+      ? { uploadId, name, mime, size }
+      : { uploadId, name, mime, size, text };
   }
 }
 
@@ -105,9 +143,14 @@ export class UploadAssembler {
 interface PendingUpload {
   assembler: UploadAssembler;
   sessionId: string;
+  /** Drops the upload when its bytes do not all arrive within `UPLOAD_TIMEOUT_MS`. */
+  timer: ReturnType<typeof setTimeout>;
 }
 
-/** The uploads of one socket: at most one in flight. */
+/**
+ * The uploads of one socket: at most one in flight, dropped (error
+ * `timeout`) when its bytes do not all arrive within `UPLOAD_TIMEOUT_MS`.
+ */
 export class WsUploads {
   #session: WsSession;
   #pending: PendingUpload | undefined;
@@ -140,10 +183,27 @@ export class WsUploads {
       this.#fail(error.code, error.message, frame.upload_id);
       return;
     }
-    this.#pending = {
+    const timeoutMs = this.#session.deps.config.UPLOAD_TIMEOUT_MS;
+    const pending: PendingUpload = {
       assembler: new UploadAssembler(header),
       sessionId: frame.session_id ?? newId(),
+      timer: setTimeout(() => {
+        if (this.#pending !== pending) return;
+        this.#pending = undefined;
+        this.#fail(
+          ErrorCode.Timeout,
+          `Cannot accept upload: "${header.name}" did not arrive within ${timeoutMs} ms (${pending.assembler.received} of ${header.size} bytes)`,
+          header.uploadId,
+        );
+      }, timeoutMs),
     };
+    this.#pending = pending;
+  }
+
+  /** The socket closed: the upload in flight is dropped. */
+  close(): void {
+    if (this.#pending) clearTimeout(this.#pending.timer);
+    this.#pending = undefined;
   }
 
   /** A binary frame: the next bytes of the announced upload; stores it once complete. */
@@ -159,6 +219,7 @@ export class WsUploads {
     try {
       const stored = upload.assembler.push(bytes);
       if (!stored) return;
+      clearTimeout(upload.timer);
       this.#pending = undefined;
       await this.#session.deps.uploads.save(upload.sessionId, stored);
       this.#session.send(JSON.stringify(
@@ -172,6 +233,7 @@ export class WsUploads {
         } satisfies ServerFrame,
       ));
     } catch (error) {
+      clearTimeout(upload.timer);
       this.#pending = undefined;
       const uploadId = upload.assembler.header.uploadId;
       if (error instanceof UploadError) {
