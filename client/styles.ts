@@ -15,6 +15,14 @@ body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(
 .top{display:flex;align-items:baseline;gap:.75rem;padding:.5rem 1rem 0;flex-wrap:wrap}
 .top h1{font-size:1.15rem;margin:0}
 .top p{margin:0;color:var(--muted);font-size:.85rem}
+.chats-menu{padding:.25rem 1rem 0;font-size:.85rem}
+.chats-menu>summary{cursor:pointer;color:var(--muted)}
+.chats-menu ul{list-style:none;margin:.3rem 0;padding:0;display:flex;flex-direction:column;gap:.2rem;max-height:40vh;overflow-y:auto}
+.chat-item{display:flex;gap:.4rem;align-items:center;flex-wrap:wrap}
+.chat-item>a{flex:1;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;color:var(--fg)}
+.chat-item>a[aria-current]{font-weight:600}
+.chat-item form{margin:0;display:inline-flex;gap:.25rem}
+.chat-item button,.rename summary{font-size:.75rem;padding:.05rem .45rem;cursor:pointer;color:var(--muted)}
 .metrics{display:grid;grid-template-columns:1fr 1fr;gap:.5rem;padding:.5rem 1rem;font-size:.78rem}
 .metric{border:1px solid var(--line);border-radius:.5rem;padding:.3rem .6rem;display:flex;flex-wrap:wrap;gap:0 .75rem;font-variant-numeric:tabular-nums;min-height:3.4rem;align-content:flex-start}
 .metric.live{border-color:var(--accent)}
@@ -103,5 +111,5 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--accent);outl
 .sign-in input{font:inherit;padding:.25rem .5rem;border:1px solid var(--line);border-radius:.4rem;background:var(--bg);color:var(--fg)}
 .sign-in-error{color:var(--err)}
 .notice{margin:.5rem 1rem;padding:.5rem .75rem;border:1px solid var(--line);border-radius:.5rem;font-size:.85rem}
-@media (max-width:34rem){body{font-size:15px}.metrics{padding:.2rem .75rem;gap:.35rem;font-size:.7rem}.metric{min-height:0;padding:.1rem .4rem;gap:0 .4rem}.metric-name{width:auto}.metric-median{display:none}.top{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}.composer textarea{min-height:2.6rem;height:2.6rem}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
+@media (max-width:34rem){body{font-size:15px}.chats-menu{padding:0 .75rem;font-size:.75rem}.metrics{padding:.2rem .75rem;gap:.35rem;font-size:.7rem}.metric{min-height:0;padding:.1rem .4rem;gap:0 .4rem}.metric-name{width:auto}.metric-median{display:none}.top{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}.composer textarea{min-height:2.6rem;height:2.6rem}.toolbar{padding:0 .75rem .35rem;gap:.35rem}.conn{min-width:0;font-size:.75rem}.new-chat{padding:.25rem .6rem}.messages{padding:0 .75rem}.composer{padding:.5rem .75rem calc(.5rem + env(safe-area-inset-bottom))}.send{width:4.5rem}.user{max-width:100%}}
 `;

@@ -38,6 +38,8 @@ export const UPLOAD_MAX_BYTES = 256 * 1024;
 
 /** Cookie mirroring the session id the client keeps in `localStorage`. */
 export const SESSION_COOKIE = "session_id";
+/** Cookie naming this browser: the owner of its list of chats when authentication is off. */
+export const OWNER_COOKIE = "chat_owner";
 /** Cookie mirroring the transport choice the client keeps in `localStorage`. */
 export const TRANSPORT_COOKIE = "transport";
 

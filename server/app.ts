@@ -27,6 +27,7 @@ import type { GuardEnv } from "./guards/env.ts";
 import { originGuard } from "./guards/origin.ts";
 import { urlLimit } from "./guards/url_limit.ts";
 import { pageRoutes } from "./page.tsx";
+import { chatRoutes } from "./chats.tsx";
 import { errorResponse } from "./http_error.ts";
 import type { Backend } from "./store/types.ts";
 import { shutdownStop } from "./streams/delivery.ts";
@@ -169,7 +170,9 @@ export function createApp(deps: AppDeps): Hono {
   const refusals = countRefusals(telemetry, "sse");
   app.post(AI_SDK_CHAT_PATH, refusals, ...guards, aiSdkChatHandler(streamDeps));
   app.get(`${AI_SDK_CHAT_PATH}/:id/stream`, refusals, ...guards, aiSdkResumeHandler(streamDeps));
-  // With authentication on, a cookie does not prove who owns a session: no history on the page.
+  // With authentication on, a cookie does not prove who owns a session: no history on the
+  // page, and no chat list (it is kept per identity, not shown).
+  if (!auth) app.route("/", chatRoutes(backend.history, config.ALLOWED_ORIGINS));
   app.route(
     "/",
     pageRoutes({

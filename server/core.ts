@@ -50,6 +50,11 @@ export interface TurnRequest {
    * (the later ones are deleted from the store), then answer `query`.
    */
   keepTurns?: number;
+  /**
+   * Whose list of chats the session joins when its first turn is saved
+   * (the identity, or the browser's owner cookie).
+   */
+  owner?: string;
 }
 
 /** How the core talks back to a transport. */
@@ -118,6 +123,8 @@ interface TurnState {
   failure?: CoreEvent;
   /** False when nothing of the session may be written (not the caller's). */
   persist: boolean;
+  /** True when the session had no history: its first turn names it in the owner's list. */
+  first?: boolean;
 }
 
 /** The agent-timeout watchdog of one turn. */
@@ -250,6 +257,7 @@ export class ChatCore {
         tools: turn.tools,
         at: Date.now(),
       });
+      if (turn.first && request.owner) await this.#list(request.owner, turn);
     }
     try {
       await options.emit(turn.failure ?? { type: "finish", reason: turn.reason });
@@ -343,6 +351,7 @@ export class ChatCore {
   async #history(request: TurnRequest, turn: TurnState): Promise<Turn[] | undefined> {
     const history = await storeCall(() => this.#store.load(turn.sessionId));
     const keep = request.regenerate ? history.length - 1 : request.keepTurns;
+    turn.first = (keep ?? history.length) === 0;
     if (keep === undefined) return history;
     if (keep < 0) {
       turn.persist = false;
@@ -385,6 +394,16 @@ export class ChatCore {
   /** Keeps a turn whose producing instance died (see the stream hub). */
   record(sessionId: string, turn: Turn): Promise<void> {
     return this.#persist(sessionId, turn);
+  }
+
+  /** Lists a new chat for its owner, titled by its first question. */
+  async #list(owner: string, turn: TurnState): Promise<void> {
+    const entry = { sessionId: turn.sessionId, title: turn.query.slice(0, 80), at: Date.now() };
+    try {
+      await this.#store.saveChat(owner, entry);
+    } catch (error) {
+      this.#log.error("Cannot list chat", { sessionId: turn.sessionId, error });
+    }
   }
 
   async #persist(sessionId: string, turn: Turn): Promise<void> {

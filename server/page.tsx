@@ -10,7 +10,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { type Context, Hono } from "hono";
-import { getCookie } from "hono/cookie";
+import { getCookie, setCookie } from "hono/cookie";
 import { renderToString } from "preact-render-to-string";
 import type { Manifest } from "../client/build.ts";
 import { Island } from "../client/island.tsx";
@@ -20,12 +20,14 @@ import SignIn from "../client/islands/SignIn.tsx";
 import {
   type ChatProps,
   type HistoryTurn,
+  OWNER_COOKIE,
   parseSessionId,
   parseTransport,
   SESSION_COOKIE,
   TRANSPORT_COOKIE,
 } from "../protocol/page.ts";
-import type { SessionStore } from "./store/types.ts";
+import { ChatsNav, loadChats } from "./chats.tsx";
+import type { ChatEntry, SessionStore } from "./store/types.ts";
 
 /** What the page routes need. */
 export interface PageDeps {
@@ -102,8 +104,9 @@ async function loadHistory(
 }
 
 function Page(
-  { chat, manifest, styles }: {
+  { chat, chats, manifest, styles }: {
     chat: ChatProps;
+    chats: ChatEntry[];
     manifest?: Manifest;
     styles: string;
   },
@@ -124,6 +127,7 @@ function Page(
           <h1>Chat</h1>
           <p>Answers stream over WebSocket or SSE: switch and compare.</p>
         </header>
+        <ChatsNav chats={chats} current={chat.sessionId} />
         <Island name="MetricsStrip" component={MetricsStrip} props={{}} />
         {manifest ? null : (
           <p class="notice">
@@ -150,7 +154,21 @@ export function pageRoutes(deps: PageDeps): Hono {
   let styles: string | undefined;
 
   app.get("/", async (c) => {
-    const sessionId = parseSessionId(getCookie(c, SESSION_COOKIE));
+    // `?chat=<id>` switches to a listed chat (the nav's links).
+    const chosen = parseSessionId(c.req.query("chat"));
+    const sessionId = chosen ?? parseSessionId(getCookie(c, SESSION_COOKIE));
+    if (chosen) setCookie(c, SESSION_COOKIE, chosen, { path: "/", sameSite: "Lax" });
+    let owner = getCookie(c, OWNER_COOKIE);
+    if (!owner || !parseSessionId(owner)) {
+      owner = crypto.randomUUID();
+      setCookie(c, OWNER_COOKIE, owner, {
+        path: "/",
+        sameSite: "Lax",
+        httpOnly: true,
+        maxAge: 400 * 24 * 3600,
+      });
+    }
+    const chats = deps.store ? await loadChats(deps.store, `browser:${owner}`) : [];
     const transport = parseTransport(getCookie(c, TRANSPORT_COOKIE)) ?? "ws";
     const [history, manifest] = await Promise.all([
       loadHistory(deps.store, sessionId),
@@ -166,7 +184,7 @@ export function pageRoutes(deps: PageDeps): Hono {
       auth: deps.auth || undefined,
     };
     const html = "<!doctype html>" +
-      renderToString(<Page chat={chat} manifest={manifest} styles={styles} />);
+      renderToString(<Page chat={chat} chats={chats} manifest={manifest} styles={styles} />);
     return c.html(html, 200, {
       "Cache-Control": "no-store",
       "Content-Security-Policy": CSP,

@@ -30,6 +30,9 @@ const emptyStore: SessionStore = {
   load: () => Promise.resolve([]),
   append: () => Promise.resolve(),
   truncate: () => Promise.resolve(),
+  listChats: () => Promise.resolve([]),
+  saveChat: () => Promise.resolve(),
+  removeChat: () => Promise.resolve(false),
   close() {},
 };
 

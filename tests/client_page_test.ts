@@ -22,6 +22,9 @@ function memoryStore(sessions: Record<string, Turn[]>): SessionStore & { loads: 
     },
     append: () => Promise.resolve(),
     truncate: () => Promise.resolve(),
+    listChats: () => Promise.resolve([]),
+    saveChat: () => Promise.resolve(),
+    removeChat: () => Promise.resolve(false),
     close: () => {},
   };
 }

@@ -48,6 +48,9 @@ for (const [name, open] of Object.entries(BACKENDS)) {
       load: (sessionId) => history.load(sessionId),
       append: (sessionId, turn) => history.append(sessionId, turn),
       truncate: (sessionId, keep) => history.truncate(sessionId, keep),
+      listChats: (owner) => history.listChats(owner),
+      saveChat: (owner, entry) => history.saveChat(owner, entry),
+      removeChat: (owner, sessionId) => history.removeChat(owner, sessionId),
       claim: (sessionId, owner) => history.claim!(sessionId, owner),
       close: () => void backend.close(),
     };

@@ -44,6 +44,11 @@ function useChat(props: ChatProps): { chat: ChatController; hydrated: Signal<boo
   );
   const hydrated = useSignal(false);
   useEffect(() => {
+    // A chat picked in the list (`/?chat=<id>`) becomes the stored session.
+    if (new URLSearchParams(location.search).has("chat") && props.sessionId) {
+      browserPersistence.saveSession(props.sessionId);
+      history.replaceState(null, "", "/");
+    }
     // localStorage is the source of truth; the cookie lets the server render.
     const stored = storedSessionId();
     if (stored && stored !== props.sessionId) {

@@ -21,6 +21,7 @@
  */
 import { delay } from "../delay.ts";
 import { fitTurn, packBatches, sliceText } from "./fit.ts";
+import { type ChatEntry, MAX_CHATS } from "./types.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -125,6 +126,30 @@ export class KvSessionStore implements SessionStore {
       if (result.ok) return;
     }
     throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
+  }
+
+  async listChats(owner: string): Promise<ChatEntry[]> {
+    const chats: ChatEntry[] = [];
+    for await (const entry of this.#kv.list<ChatEntry>({ prefix: ["chats", owner] })) {
+      chats.push(entry.value);
+    }
+    return chats.sort((a, b) => b.at - a.at).slice(0, MAX_CHATS);
+  }
+
+  async saveChat(owner: string, entry: ChatEntry): Promise<void> {
+    await this.#kv.set(["chats", owner, entry.sessionId], entry);
+  }
+
+  async removeChat(owner: string, sessionId: string): Promise<boolean> {
+    const key = ["chats", owner, sessionId];
+    const listed = await this.#kv.get(key);
+    if (listed.value === null) return false;
+    await this.#kv.delete(key);
+    // The turns and the turn counter; at most the window plus one key.
+    for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
+      if (entry.key[2] !== "owner") await this.#kv.delete(entry.key);
+    }
+    return true;
   }
 
   async truncate(sessionId: string, keep: number): Promise<void> {

@@ -5,6 +5,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
+import { type ChatEntry, MAX_CHATS } from "./types.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -22,6 +23,7 @@ import type {
 export class MemorySessionStore implements SessionStore {
   #turns = new Map<string, Turn[]>();
   #owners = new Map<string, string>();
+  #chats = new Map<string, Map<string, ChatEntry>>();
   #window: number;
 
   /** Keeps the last `window` turns per session. */
@@ -39,6 +41,24 @@ export class MemorySessionStore implements SessionStore {
     if (turns.length > this.#window) turns.splice(0, turns.length - this.#window);
     this.#turns.set(sessionId, turns);
     return Promise.resolve();
+  }
+
+  listChats(owner: string): Promise<ChatEntry[]> {
+    const chats = [...this.#chats.get(owner)?.values() ?? []];
+    return Promise.resolve(chats.sort((a, b) => b.at - a.at).slice(0, MAX_CHATS));
+  }
+
+  saveChat(owner: string, entry: ChatEntry): Promise<void> {
+    const chats = this.#chats.get(owner) ?? new Map<string, ChatEntry>();
+    chats.set(entry.sessionId, { ...entry });
+    this.#chats.set(owner, chats);
+    return Promise.resolve();
+  }
+
+  removeChat(owner: string, sessionId: string): Promise<boolean> {
+    if (!this.#chats.get(owner)?.delete(sessionId)) return Promise.resolve(false);
+    this.#turns.delete(sessionId);
+    return Promise.resolve(true);
   }
 
   truncate(sessionId: string, keep: number): Promise<void> {

@@ -22,6 +22,7 @@
 import { createClient } from "redis";
 import type { Logger } from "../log.ts";
 import { fitTurn } from "./fit.ts";
+import { type ChatEntry, MAX_CHATS } from "./types.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -158,6 +159,25 @@ export class RedisSessionStore implements SessionStore {
       .rPush(key, JSON.stringify(fitTurn(turn)))
       .lTrim(key, -this.#window, -1)
       .exec();
+  }
+
+  async listChats(owner: string): Promise<ChatEntry[]> {
+    const all = await this.#client.hGetAll(`${this.#prefix}c:${owner}`);
+    const chats = Object.values(all).map((value) => JSON.parse(String(value)) as ChatEntry);
+    return chats.sort((a, b) => b.at - a.at).slice(0, MAX_CHATS);
+  }
+
+  async saveChat(owner: string, entry: ChatEntry): Promise<void> {
+    await this.#client.hSet(`${this.#prefix}c:${owner}`, entry.sessionId, JSON.stringify(entry));
+  }
+
+  async removeChat(owner: string, sessionId: string): Promise<boolean> {
+    const [removed] = await this.#client.multi()
+      .hDel(`${this.#prefix}c:${owner}`, sessionId)
+      .exec();
+    if (Number(removed) !== 1) return false;
+    await this.#client.del(`${this.#prefix}s:${sessionId}:turns`);
+    return true;
   }
 
   async truncate(sessionId: string, keep: number): Promise<void> {

@@ -18,7 +18,7 @@
  */
 import { fitTurn } from "./fit.ts";
 import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
-import type { Backend, SessionStore, Turn } from "./types.ts";
+import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 
 /** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
 export interface SqliteStatement {
@@ -41,6 +41,13 @@ const SCHEMA = `
     n INTEGER NOT NULL,
     turn TEXT NOT NULL,
     PRIMARY KEY (session_id, n)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS chats (
+    owner TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (owner, session_id)
   ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS owners (
     session_id TEXT PRIMARY KEY,
@@ -119,6 +126,42 @@ export class SqliteSessionStore implements SessionStore {
   load(sessionId: string): Promise<Turn[]> {
     const rows = this.#load.all(sessionId, this.#window) as { turn: string }[];
     return Promise.resolve(rows.map((row) => JSON.parse(row.turn) as Turn).reverse());
+  }
+
+  listChats(owner: string): Promise<ChatEntry[]> {
+    const rows = this.#db.prepare(
+      "SELECT session_id, title, at FROM chats WHERE owner = ? ORDER BY at DESC LIMIT ?",
+    ).all(owner, MAX_CHATS) as { session_id: string; title: string; at: number }[];
+    return Promise.resolve(
+      rows.map((row) => ({ sessionId: row.session_id, title: row.title, at: Number(row.at) })),
+    );
+  }
+
+  saveChat(owner: string, entry: ChatEntry): Promise<void> {
+    this.#db.prepare(
+      "INSERT OR REPLACE INTO chats (owner, session_id, title, at) VALUES (?, ?, ?, ?)",
+    )
+      .run(owner, entry.sessionId, entry.title, entry.at);
+    return Promise.resolve();
+  }
+
+  removeChat(owner: string, sessionId: string): Promise<boolean> {
+    const listed = this.#db.prepare("SELECT 1 AS x FROM chats WHERE owner = ? AND session_id = ?")
+      .get(owner, sessionId);
+    if (!listed) return Promise.resolve(false);
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#db.prepare("DELETE FROM chats WHERE owner = ? AND session_id = ?").run(
+        owner,
+        sessionId,
+      );
+      this.#db.prepare("DELETE FROM turns WHERE session_id = ?").run(sessionId);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      return Promise.reject(new Error(`Cannot delete chat "${sessionId}": ${error}`));
+    }
+    return Promise.resolve(true);
   }
 
   truncate(sessionId: string, keep: number): Promise<void> {

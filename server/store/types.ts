@@ -20,6 +20,18 @@ export interface Turn {
   at: number;
 }
 
+/** Most chats a `listChats` returns. */
+export const MAX_CHATS = 100;
+
+/** One chat in an owner's list of conversations. */
+export interface ChatEntry {
+  sessionId: string;
+  /** Its title: the first question, or what the owner renamed it to. */
+  title: string;
+  /** Epoch ms of its last activity (or rename). */
+  at: number;
+}
+
 /** Keeps the recent turns of every session. */
 export interface SessionStore {
   /** The most recent turns of a session (at most the window), oldest first. */
@@ -31,6 +43,15 @@ export interface SessionStore {
    * the later ones (regenerate, edit-and-resend); the next append follows them.
    */
   truncate(sessionId: string, keep: number): Promise<void>;
+  /** The chats listed for `owner`, most recently active first (at most {@link MAX_CHATS}). */
+  listChats(owner: string): Promise<ChatEntry[]>;
+  /** Lists (or renames, or touches) a chat for `owner`. */
+  saveChat(owner: string, entry: ChatEntry): Promise<void>;
+  /**
+   * Deletes `owner`'s chat `sessionId`: its entry and its whole history.
+   * False (and nothing deleted) when `owner` does not list it.
+   */
+  removeChat(owner: string, sessionId: string): Promise<boolean>;
   /**
    * Records `owner` as the owner of `sessionId` if it has none yet (atomic:
    * of two concurrent claims exactly one wins) and tells whether the

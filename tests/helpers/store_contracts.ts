@@ -127,6 +127,34 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
       }),
   },
   {
+    name: "chats are listed per owner, most recent first; renamed; removed with their history",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        assert.deepEqual(await store.listChats("alice"), []);
+        await store.saveChat("alice", { sessionId: "s1", title: "first", at: 1 });
+        await store.saveChat("alice", { sessionId: "s2", title: "second", at: 2 });
+        await store.saveChat("bob", { sessionId: "s3", title: "bob's", at: 3 });
+        assert.deepEqual((await store.listChats("alice")).map((c) => c.title), ["second", "first"]);
+        await store.saveChat("alice", { sessionId: "s1", title: "renamed", at: 4 });
+        assert.deepEqual(await store.listChats("alice"), [
+          { sessionId: "s1", title: "renamed", at: 4 },
+          { sessionId: "s2", title: "second", at: 2 },
+        ]);
+        await store.append("s1", turn("q1"));
+        await store.append("s1", turn("q2"));
+        await store.append("s2", turn("kept"));
+        assert.equal(await store.removeChat("bob", "s1"), false, "not bob's to delete");
+        assert.equal((await store.load("s1")).length, 2);
+        assert.equal(await store.removeChat("alice", "s1"), true);
+        assert.deepEqual(await store.load("s1"), [], "the history is gone");
+        assert.deepEqual((await store.listChats("alice")).map((c) => c.sessionId), ["s2"]);
+        assert.deepEqual((await store.load("s2")).map((t) => t.query), ["kept"]);
+        assert.equal(await store.removeChat("alice", "s1"), false);
+        await store.append("s1", turn("again"));
+        assert.deepEqual((await store.load("s1")).map((t) => t.query), ["again"]);
+      }),
+  },
+  {
     name: "concurrent appends to one session lose nothing",
     run: (open) =>
       withSessionStore(open, 50, async (store) => {

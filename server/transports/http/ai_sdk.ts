@@ -16,6 +16,7 @@ import { isFinal, newId } from "../../core.ts";
 import { UiChunkEncoder } from "../../encode.ts";
 import type { GuardEnv, Lease } from "../../guards/env.ts";
 import { errorResponse } from "../../http_error.ts";
+import { chatOwner } from "../../guards/owner.ts";
 import {
   type AnswerStreamDeps,
   openAnswerStream,
@@ -72,7 +73,7 @@ export function aiSdkChatHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
     lease?.hold();
     const stream = openAnswerStream(deps, {
       requestId,
-      start: { query: decoded.query, sessionId: body.id, regenerate },
+      start: { query: decoded.query, sessionId: body.id, regenerate, owner: chatOwner(c) },
       lease,
       identity: c.get("identity"),
       parent: requestContext(c.req.header("traceparent")),

@@ -49,7 +49,13 @@ export interface AnswerStreamRequest {
   /** The answer's request id. */
   requestId: string;
   /** A new answer: its question; absent to resume `requestId` after `afterSeq`. */
-  start?: { query: string; sessionId: string; regenerate?: boolean; keepTurns?: number };
+  start?: {
+    query: string;
+    sessionId: string;
+    regenerate?: boolean;
+    keepTurns?: number;
+    owner?: string;
+  };
   /** Where a resume picks up (-1: from the first event). */
   afterSeq?: number;
   lease?: Lease;

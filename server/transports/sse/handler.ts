@@ -22,6 +22,7 @@ import { newId } from "../../core.ts";
 import { NativeEncoder } from "../../encode.ts";
 import type { GuardEnv, Lease } from "../../guards/env.ts";
 import { errorResponse } from "../../http_error.ts";
+import { chatOwner } from "../../guards/owner.ts";
 import { requestContext } from "../../telemetry/mod.ts";
 import { type AnswerStreamDeps, openAnswerStream } from "./answer_stream.ts";
 import { EVENT_STREAM_HEADERS } from "./event_stream.ts";
@@ -83,9 +84,12 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
     const encoder = new NativeEncoder(resume && { requestId, lastSeq: resume.lastSeq });
     const body = openAnswerStream(deps, {
       requestId,
-      start: resume
-        ? undefined
-        : { query: frame.query, sessionId: frame.session_id ?? newId(), keepTurns },
+      start: resume ? undefined : {
+        query: frame.query,
+        sessionId: frame.session_id ?? newId(),
+        keepTurns,
+        owner: chatOwner(c),
+      },
       afterSeq: resume?.lastSeq,
       lease,
       identity: c.get("identity") as string | undefined,

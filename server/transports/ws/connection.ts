@@ -60,6 +60,8 @@ export interface WsConnectionOptions {
   identity?: string;
   /** The socket's trace context (its answers' spans are children). */
   trace?: Context;
+  /** Whose list of chats new sessions join. */
+  owner?: string;
 }
 
 /** Reads how many bytes a socket has queued but not yet written. */
@@ -97,6 +99,7 @@ export class WsConnection implements Drainable, WsSession {
   #closed = false;
   #gone = Promise.withResolvers<void>();
   #buffered: () => number;
+  #owner: string | undefined;
   #windowStart = 0;
   #windowCount = 0;
 
@@ -104,6 +107,7 @@ export class WsConnection implements Drainable, WsSession {
   constructor(deps: WsDeps, ws: WSContext, options: WsConnectionOptions = {}) {
     this.deps = deps;
     this.identity = options.identity;
+    this.#owner = options.owner;
     this.#trace = options.trace ?? ROOT_CONTEXT;
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
@@ -296,6 +300,7 @@ export class WsConnection implements Drainable, WsSession {
     const { dialect, ...request } = turn;
     delivery.start({
       ...request,
+      owner: this.#owner,
       sessionId: turn.sessionId ?? newId(),
       origin: { transport: "ws", dialect, parent: this.#trace },
     });

@@ -10,6 +10,7 @@
  * timeout (`WS_IDLE_TIMEOUT_S`) and graceful drain (close 1012).
  * @module
  */
+import { chatOwner } from "../../guards/owner.ts";
 import type { MiddlewareHandler } from "hono";
 import type { UpgradeWebSocket, WSContext } from "hono/ws";
 import type { ConnectionRegistry } from "../../connections.ts";
@@ -42,6 +43,7 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
   const options = { idleTimeout: deps.config.WS_IDLE_TIMEOUT_S };
   return deps.upgradeWebSocket((c) => {
     const identity = c.get("identity") as string | undefined;
+    const owner = chatOwner(c);
     const rejection = c.get("rejection") as Rejection | undefined;
     const lease = c.get("lease") as Lease | undefined;
     if (isWebSocketUpgrade(c.req.header("upgrade"))) lease?.hold();
@@ -52,7 +54,7 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
     const get = (ws: WSContext) => {
       if (!connection) {
         trace = deps.hub.telemetry.connection("ws", { parent, span: "chat.ws" });
-        connection = new WsConnection(deps, ws, { identity, trace: trace.context });
+        connection = new WsConnection(deps, ws, { identity, owner, trace: trace.context });
         unregister = deps.registry.add(connection);
         deps.logger.debug("WebSocket open", { trace_id: connection.traceId });
       }
