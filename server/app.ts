@@ -1,11 +1,14 @@
 /**
  * The Hono app, built from its dependencies so Deno, Bun and tests share it.
  *
- * Both streaming endpoints sit behind the same guards, cheapest first:
- * shutdown (503), URL length (414), origin (403), authentication (401),
- * connections per client address (429 / close 4029).
+ * Every route checks the `Host` header first (DNS rebinding, 403). Both
+ * streaming endpoints then sit behind the same guards, cheapest first:
+ * shutdown (503), URL length (414), origin and cross-site requests (403),
+ * authentication (401), connections per client address (429 / close 4029).
+ * Running answers count against their client's answer budget in the hub.
  * @module
  */
+import process from "node:process";
 import { Hono } from "hono";
 import type { UpgradeWebSocket } from "hono/ws";
 import {
@@ -16,14 +19,17 @@ import {
   WS_PATH,
 } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
-import { type Config, credentials } from "./config.ts";
+import { answerBudget, type Config, credentials } from "./config.ts";
 import { registryOf } from "./connections.ts";
+import { listenOptionsFor } from "./deploy.ts";
 import type { Logger } from "./log.ts";
 import { ChatCore } from "./core.ts";
+import { LocalAnswerBudget } from "./guards/answer_budget.ts";
 import { Authenticator, authGuard, ticketHandler } from "./guards/auth.ts";
 import { type ClientAddress, connectionLimit } from "./guards/connection_limit.ts";
 import { draining } from "./guards/draining.ts";
 import type { GuardEnv } from "./guards/env.ts";
+import { allowedHosts, hostGuard } from "./guards/host.ts";
 import { originGuard } from "./guards/origin.ts";
 import { urlLimit } from "./guards/url_limit.ts";
 import { pageRoutes } from "./page.tsx";
@@ -102,6 +108,7 @@ export function createApp(deps: AppDeps): Hono {
   const hub = new StreamHub(core, backend.streamLog, logger, {
     graceMs: config.RESUME_GRACE_MS,
     leaseMs: config.PRODUCER_LEASE_MS,
+    budget: new LocalAnswerBudget(answerBudget(config)),
     ...STREAM_TIMING,
     telemetry,
   });
@@ -131,6 +138,9 @@ export function createApp(deps: AppDeps): Hono {
     logger.error("Request failed", { path: c.req.path, error });
     return errorResponse(c, 500, ErrorCode.Internal, "The server failed to handle the request");
   });
+  // On Deno Deploy without HOST the platform picks the address: no default names.
+  const bound = listenOptionsFor(config, process.env).hostname;
+  app.use(hostGuard(allowedHosts(config.ALLOWED_HOSTS, bound)));
   app.get("/healthz", (c) => c.json({ ok: true, agent: deps.agent.name }));
   app.get("/readyz", async (c) => {
     if (registry.draining) return c.json({ ready: false, reason: "draining" }, 503);
@@ -149,6 +159,7 @@ export function createApp(deps: AppDeps): Hono {
     wsHandler({
       hub,
       uploads: backend.uploads,
+      sessions: backend.history,
       config,
       logger,
       registry,

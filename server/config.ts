@@ -2,16 +2,18 @@
  * All configuration, read once from the environment into a validated object.
  * @module
  */
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { LOG_LEVELS } from "./log.ts";
 
-const int = (min: number, max: number, fallback: number) =>
+const integer = (min: number, max: number) =>
   z.coerce
     .number({ error: `must be an integer from ${min} to ${max}` })
     .int({ error: `must be an integer from ${min} to ${max}` })
     .min(min, { error: `must be an integer from ${min} to ${max}` })
-    .max(max, { error: `must be an integer from ${min} to ${max}` })
-    .default(fallback);
+    .max(max, { error: `must be an integer from ${min} to ${max}` });
+
+const int = (min: number, max: number, fallback: number) => integer(min, max).default(fallback);
 
 const ConfigSchema = z.object({
   PORT: int(0, 65_535, 8000),
@@ -39,6 +41,14 @@ const ConfigSchema = z.object({
   MAX_URL_BYTES: int(1_024, 1024 * 1024, 64 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000, 120),
   MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 64),
+  /** Unset: `MAX_CONNECTIONS_PER_IP` (see {@link answerBudget}). */
+  MAX_ANSWERS_PER_CLIENT: integer(0, 1_000_000).optional(),
+  MAX_OPEN_CONNECTIONS: int(0, 1_000_000, 10_000),
+  HEADER_TIMEOUT_MS: int(100, 600_000, 10_000),
+  ALLOWED_HOSTS: list("must be a comma-separated list of host names")
+    .refine((hosts) => hosts.every((host) => HOST_NAME.test(host)), {
+      error: 'must be a comma-separated list of host names like "chat.example" or "[::1]"',
+    }),
   ALLOWED_ORIGINS: list("must be a comma-separated list of origins like https://app.example")
     .refine((origins) => origins.every(isOrigin), {
       error: 'must be a comma-separated list of origins like "https://app.example" or "null"',
@@ -83,6 +93,9 @@ function isOrigin(value: string): boolean {
     return false;
   }
 }
+
+/** A host name as `ALLOWED_HOSTS` lists it: a DNS name, an IPv4 address or a bracketed IPv6 one. */
+const HOST_NAME = /^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$/;
 
 /** Token characters allowed in `AUTH_TOKEN(S)`: URL- and header-safe, at least 16. */
 const TOKEN = /^[A-Za-z0-9._~+/=-]{16,512}$/;
@@ -140,8 +153,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
 
 /**
  * The credentials of `AUTH_TOKEN` and `AUTH_TOKENS` (merged). Each entry is
- * `name:token` or a bare token, whose identity is then `token-<n>` (its
- * position in the list). Empty when authentication is off.
+ * `name:token` or a bare token, whose identity is then derived from the
+ * token itself ({@link tokenIdentity}), so editing the list never hands one
+ * token's sessions to another. Empty when authentication is off.
  *
  * @throws {ConfigError} when an entry is malformed.
  */
@@ -149,8 +163,8 @@ export function credentials(config: Config): Credential[] {
   const entries = [...config.AUTH_TOKEN, ...config.AUTH_TOKENS];
   return entries.map((entry, i) => {
     const colon = entry.indexOf(":");
-    const name = colon >= 0 ? entry.slice(0, colon) : `token-${i + 1}`;
     const token = colon >= 0 ? entry.slice(colon + 1) : entry;
+    const name = colon >= 0 ? entry.slice(0, colon) : tokenIdentity(token);
     if (!NAME.test(name) || !TOKEN.test(token)) {
       throw new ConfigError(
         `Invalid configuration: AUTH_TOKENS entry ${
@@ -160,4 +174,25 @@ export function credentials(config: Config): Credential[] {
     }
     return { name, token };
   });
+}
+
+/** The key of {@link tokenIdentity}'s hash: fixed, so an identity survives any edit of the list. */
+const IDENTITY_KEY = "chat-stream identity of an unnamed token v1";
+
+/**
+ * The identity of an unnamed token: `token-` and the first 16 hex digits of
+ * the token's HMAC-SHA-256 under a fixed key. Stable as long as the token
+ * is; reveals nothing usable about it.
+ */
+export function tokenIdentity(token: string): string {
+  return `token-${createHmac("sha256", IDENTITY_KEY).update(token).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * How many answers one client (identity, or address when authentication is
+ * off) may have running at once, attached or not: `MAX_ANSWERS_PER_CLIENT`,
+ * by default `MAX_CONNECTIONS_PER_IP`; 0 means no limit.
+ */
+export function answerBudget(config: Config): number {
+  return config.MAX_ANSWERS_PER_CLIENT ?? config.MAX_CONNECTIONS_PER_IP;
 }

@@ -74,6 +74,11 @@ export interface TurnOptions {
   identity?: string;
   /** Told when the agent is called and when its stream is over (the answer's trace). */
   trace?: AgentTrace;
+  /**
+   * Called once the session may be used: it is the identity's (claimed),
+   * or authentication is off. Not called for a refused turn.
+   */
+  onOwned?: () => void;
 }
 
 /** What the core tells an answer's trace about the agent call. */
@@ -316,6 +321,7 @@ export class ChatCore {
         return;
       }
     }
+    options.onOwned?.();
     watchdog.progress++;
     const history = await this.#history(request, turn);
     if (!history || signal.aborted) return;

@@ -38,6 +38,7 @@ export function connectionLimit(
   const counts = new Map<string, number>();
   const guard: MiddlewareHandler<GuardEnv> = async (c, next) => {
     const key = address(c);
+    c.set("client", key);
     const current = counts.get(key) ?? 0;
     const upgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     if (max > 0 && current >= max) {

@@ -23,6 +23,8 @@ export interface Rejection {
 export interface GuardVariables {
   /** The authenticated identity; unset when authentication is off. */
   identity?: string;
+  /** The client's peer address (what the per-address limits count by). */
+  client?: string;
   /** The connection's slot in the per-address count. */
   lease?: Lease;
   /** Set when a WebSocket must be rejected after the upgrade (connection limit). */

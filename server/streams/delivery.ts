@@ -10,7 +10,14 @@ import { isFinal, TurnStop } from "../core.ts";
 import type { Logger } from "../log.ts";
 import type { Transport } from "../telemetry/mod.ts";
 import type { LoggedEvent } from "../store/types.ts";
-import type { Producer, ResumeResult, StartRequest, StreamHub, Subscriber } from "./hub.ts";
+import type {
+  Producer,
+  ResumeResult,
+  StartRefusal,
+  StartRequest,
+  StreamHub,
+  Subscriber,
+} from "./hub.ts";
 
 /** The stop reason of every answer ended by a graceful shutdown. */
 export function shutdownStop(): TurnStop {
@@ -33,6 +40,12 @@ export function resumeRefusal(
       message: `Cannot resume "${requestId}": the shared store is unreachable; try again shortly`,
     };
   }
+  if (result === "ahead") {
+    return {
+      code: ErrorCode.InvalidFrame,
+      message: `Cannot resume "${requestId}": last_seq is beyond what the answer has produced`,
+    };
+  }
   return result === "forbidden"
     ? {
       code: ErrorCode.Forbidden,
@@ -49,6 +62,8 @@ export function resumeRefusal(
 export interface DeliveryOptions {
   /** The authenticated identity, when authentication is on. */
   identity?: string;
+  /** The client's address (its answer budget key when authentication is off). */
+  client?: string;
   /** Writes one event to the client (encoded by the transport's dialect). */
   write(item: LoggedEvent): void;
   /**
@@ -76,6 +91,8 @@ export class Delivery {
   #over = false;
   /** Events written to this client (added to the metrics once, at the end). */
   #sent = 0;
+  /** Set by a cancel that arrives while {@link start} is still opening the answer. */
+  #cancelWanted = false;
   #subscriber: Subscriber = {
     deliver: (item) => {
       if (this.#over) return;
@@ -103,14 +120,35 @@ export class Delivery {
     return this.#over;
   }
 
-  /** Starts a new answer (`request.requestId` is {@link answerId}) with this client attached. */
-  start(request: Omit<StartRequest, "requestId">): void {
-    const { identity } = this.#options;
-    this.#producer = this.#hub.start(
-      { ...request, requestId: this.answerId },
-      this.#subscriber,
-      identity,
-    );
+  /**
+   * Starts a new answer (`request.requestId` is {@link answerId}) with this
+   * client attached. `refused` is told why it cannot start (its request id
+   * is taken, or the client is at its answer budget), before the delivery
+   * ends. `clientChosenId`: the client picked the id. Never rejects.
+   */
+  async start(
+    request: Omit<StartRequest, "requestId">,
+    refused: (refusal: StartRefusal) => void,
+    clientChosenId = false,
+  ): Promise<void> {
+    const { identity, client } = this.#options;
+    try {
+      const opened = await this.#hub.open(
+        { ...request, requestId: this.answerId },
+        this.#subscriber,
+        { identity, client, clientChosenId },
+      );
+      if (!("code" in opened)) {
+        // Gone or cancelled while the answer was being opened: stop it at once.
+        if (this.#over || this.#cancelWanted) opened.cancel();
+        if (!this.#over) this.#producer = opened;
+        return;
+      }
+      refused(opened);
+    } catch (error) {
+      this.#options.logger.error("Cannot start answer", { request_id: this.answerId, error });
+    }
+    this.#end();
   }
 
   /**
@@ -159,6 +197,7 @@ export class Delivery {
   /** Cancels the answer, wherever it runs (the client asked). */
   async cancel(): Promise<boolean> {
     const { transport, logger, identity } = this.#options;
+    this.#cancelWanted = true;
     const producer = this.#producer;
     const cancelled = producer
       ? !producer.ended && (producer.cancel(), true)

@@ -15,6 +15,7 @@
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { ChatCore, CoreEvent } from "../core.ts";
 import { delay } from "../delay.ts";
+import { budgetMessage } from "../guards/answer_budget.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, LogRead, StreamLog } from "../store/types.ts";
 import { Telemetry } from "../telemetry/mod.ts";
@@ -28,8 +29,35 @@ import {
 
 export { type HubOptions, Producer, type StartRequest, type Subscriber } from "./producer.ts";
 
-/** What a resume attempt found. */
-export type ResumeResult = "resumed" | "unknown" | "forbidden" | "unavailable";
+/**
+ * What a resume attempt found (`ahead`: the client claims a sequence
+ * number the answer never produced).
+ */
+export type ResumeResult = "resumed" | "unknown" | "forbidden" | "unavailable" | "ahead";
+
+/** Why a new answer was not started. */
+export interface StartRefusal {
+  code: ErrorCode;
+  message: string;
+  /** Seconds after which trying again may succeed. */
+  retryAfter?: number;
+}
+
+/** Who starts an answer, for {@link StreamHub.open}. */
+export interface StartOptions {
+  /** The authenticated identity, when authentication is on. */
+  identity?: string;
+  /** The client's address: its budget key when authentication is off. */
+  client?: string;
+  /**
+   * The client chose the request id: refuse it when the stream log still
+   * holds an answer under it (another instance's, or a finished one).
+   */
+  clientChosenId?: boolean;
+}
+
+/** Seconds a client over its answer budget is asked to wait. */
+const BUDGET_RETRY_S = 5;
 
 /** Runs answers as producers and connects subscribers to them. */
 export class StreamHub implements ProducerHost {
@@ -56,13 +84,66 @@ export class StreamHub implements ProducerHost {
     this.telemetry = options.telemetry ?? new Telemetry();
   }
 
-  /** Starts an answer with `subscriber` attached from its first event. */
+  /**
+   * Starts an answer with `subscriber` attached from its first event,
+   * unchecked; transports use {@link open}.
+   */
   start(request: StartRequest, subscriber: Subscriber, identity?: string): Producer {
     const producer = new Producer(this, request, identity);
     this.#producers.set(request.requestId, producer);
-    this.#latest.set(request.sessionId, producer);
     void producer.subscribe(subscriber, -1);
     return producer;
+  }
+
+  /**
+   * Starts an answer unless its request id is taken (running here, or in
+   * the stream log when the client chose it) or its client is at its
+   * answer budget; the budget slot is held until the answer ended.
+   */
+  async open(
+    request: StartRequest,
+    subscriber: Subscriber,
+    options: StartOptions = {},
+  ): Promise<Producer | StartRefusal> {
+    const { requestId } = request;
+    if (options.clientChosenId && await this.#logged(requestId)) return idInUse(requestId);
+    const budget = this.options.budget;
+    const key = options.identity ?? options.client;
+    const slot = budget && key !== undefined ? await budget.acquire(key) : undefined;
+    if (budget && key !== undefined && !slot) {
+      return {
+        code: ErrorCode.RateLimited,
+        message: budgetMessage(budget.limit),
+        retryAfter: BUDGET_RETRY_S,
+      };
+    }
+    // Checked after the awaits: two starts of one id on this instance never both run.
+    if (this.#producers.has(requestId)) {
+      slot?.();
+      return idInUse(requestId);
+    }
+    const producer = this.start(request, subscriber, options.identity);
+    if (slot) void producer.done.finally(slot);
+    return producer;
+  }
+
+  /** True when the stream log holds an answer under `requestId` (false when unreachable). */
+  async #logged(requestId: string): Promise<boolean> {
+    try {
+      return (await this.streamLog.read(requestId, Number.MAX_SAFE_INTEGER)) !== undefined;
+    } catch (error) {
+      this.logger.error("Cannot read stream log", { request_id: requestId, error });
+      return false;
+    }
+  }
+
+  /**
+   * Called by a producer once its session is known to be its identity's:
+   * only then does it become the session's latest answer (an intruder's
+   * refused turn never hides the owner's).
+   */
+  owned(producer: Producer): void {
+    this.#latest.set(producer.sessionId, producer);
   }
 
   /** The answer with this request id running on this instance, if any. */
@@ -102,9 +183,18 @@ export class StreamHub implements ProducerHost {
     await Promise.allSettled(running.map((producer) => producer.done));
   }
 
-  /** The request id of the latest answer of a session still running or logged. */
-  async latest(sessionId: string): Promise<string | undefined> {
-    return this.#latest.get(sessionId)?.requestId ?? await this.streamLog.latest(sessionId);
+  /**
+   * The request id of the latest answer of a session still running or
+   * logged, if it is `identity`'s (with authentication on, nothing about
+   * another identity's answers is revealed).
+   */
+  async latest(sessionId: string, identity?: string): Promise<string | undefined> {
+    const local = this.#latest.get(sessionId);
+    if (local) return local.identity === identity ? local.requestId : undefined;
+    const logged = await this.streamLog.latest(sessionId);
+    if (logged === undefined || identity === undefined) return logged;
+    const read = await this.streamLog.read(logged, Number.MAX_SAFE_INTEGER);
+    return read?.identity === identity ? logged : undefined;
   }
 
   /**
@@ -167,6 +257,7 @@ export class StreamHub implements ProducerHost {
     const local = this.#producers.get(requestId);
     if (local) {
       if (local.identity !== options.identity) return "forbidden";
+      if (afterSeq >= local.events.length) return "ahead";
       options.onAttach?.(local);
       await local.subscribe(subscriber, afterSeq);
       return "resumed";
@@ -176,15 +267,16 @@ export class StreamHub implements ProducerHost {
     if (found instanceof Producer) return this.resume(requestId, afterSeq, subscriber, options);
     if (!found) return "unknown";
     if (found.identity !== options.identity) return "forbidden";
-    await this.#follow(requestId, found, afterSeq, subscriber, options.signal);
-    return "resumed";
+    return await this.#follow(requestId, found, afterSeq, subscriber, options.signal);
   }
 
   /**
    * Follows an answer another instance produces: delivers what the log
    * holds and waits for wake-ups; ends the answer with `interrupted` when
    * its producer's lease lapsed or the log expired, and with `unavailable`
-   * when the log stays unreachable for a lease's length.
+   * when the log stays unreachable for a lease's length. `ahead` when the
+   * answer ended before `afterSeq` (the log may lag a live producer, so
+   * only an ended answer proves the client's claim false).
    */
   async #follow(
     requestId: string,
@@ -192,22 +284,26 @@ export class StreamHub implements ProducerHost {
     afterSeq: number,
     subscriber: Subscriber,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<"resumed" | "ahead"> {
     const { tailWaitMs, leaseMs } = this.options;
     let read = first;
     let seen = afterSeq;
     let failingSince: number | undefined;
     while (true) {
+      if (read.ended && afterSeq >= read.next) return "ahead";
       for (const item of read.events) {
         await subscriber.deliver(item);
         seen = item.seq;
       }
-      if (read.ended || signal.aborted) return;
+      if (read.ended || signal.aborted) return "resumed";
       try {
         if (!read.alive) await this.#interrupt(requestId, read, seen);
         else await this.streamLog.waitForEvents(requestId, { timeoutMs: tailWaitMs, signal });
         const next = await this.streamLog.read(requestId, seen);
-        if (!next) return void await subscriber.deliver(finalEvent(seen, interrupted()));
+        if (!next) {
+          await subscriber.deliver(finalEvent(seen, interrupted()));
+          return "resumed";
+        }
         read = next;
         failingSince = undefined;
       } catch (error) {
@@ -217,7 +313,8 @@ export class StreamHub implements ProducerHost {
             request_id: requestId,
             error,
           });
-          return void await subscriber.deliver(finalEvent(seen, unavailable()));
+          await subscriber.deliver(finalEvent(seen, unavailable()));
+          return "resumed";
         }
         read = { ...read, events: [] };
         await delay(tailWaitMs, signal);
@@ -251,6 +348,15 @@ export class StreamHub implements ProducerHost {
       at: Date.now(),
     });
   }
+}
+
+/** The refusal of a request id that names another answer. */
+function idInUse(requestId: string): StartRefusal {
+  return {
+    code: ErrorCode.InvalidFrame,
+    message:
+      `Cannot start: request_id "${requestId}" is already in use; choose a new id for each answer`,
+  };
 }
 
 /** The event after `seen`. */

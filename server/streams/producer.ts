@@ -9,6 +9,7 @@
 import { ErrorCode } from "../../protocol/codes.ts";
 import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
 import { delay } from "../delay.ts";
+import type { AnswerBudget } from "../guards/answer_budget.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, StreamLog } from "../store/types.ts";
 import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
@@ -50,6 +51,8 @@ export interface HubOptions {
    * instance may still be writing its first batch) before calling it unknown.
    */
   unknownWaitMs: number;
+  /** Running answers per client (none: no budget). */
+  budget?: AnswerBudget;
 }
 
 /** Where an answer was asked for: its transport, dialect and trace context. */
@@ -80,6 +83,8 @@ export interface ProducerHost {
   readonly draining: boolean;
   /** Where answers are traced and counted. */
   readonly telemetry: Telemetry;
+  /** Called by a producer once its session is its identity's (the session's latest answer). */
+  owned(producer: Producer): void;
   /** Called by a producer when it has finished and flushed. */
   forget(producer: Producer): void;
 }
@@ -114,6 +119,14 @@ export class Producer {
   #logLost = false;
   /** Stops the lease renewal and the cancel watch once logging started. */
   #logStop = new AbortController();
+  /**
+   * True once the session is the identity's, false when the turn ended
+   * without (refused): a refused answer is never logged, so it can never
+   * become a session's latest answer.
+   */
+  #owned = Promise.withResolvers<boolean>();
+  #isOwned = false;
+  #refused = false;
 
   /** Starts the answer at once. */
   constructor(hub: ProducerHost, request: StartRequest, identity: string | undefined) {
@@ -219,9 +232,18 @@ export class Producer {
         identity: this.identity,
         emit: (event) => this.#emit(event),
         trace: this.trace,
+        onOwned: () => {
+          if (this.#refused) return;
+          this.#isOwned = true;
+          this.#owned.resolve(true);
+          this.#hub.owned(this);
+        },
       });
       this.#traced(origin);
     } finally {
+      // A turn stopped before its claim settled is never the session's latest answer.
+      this.#refused = !this.#isOwned;
+      this.#owned.resolve(false);
       clearTimeout(this.#graceTimer);
       this.#logStop.abort();
       if (this.#logging) {
@@ -284,8 +306,12 @@ export class Producer {
     const info = { sessionId: this.sessionId, query: this.query, identity: this.identity };
     // The lease first: a reader never finds the answer without a live producer.
     this.#writes = this.#writes
-      .then(() => streamLog.renew(this.requestId, options.leaseMs))
-      .then(() => streamLog.begin(this.requestId, info));
+      .then(() => this.#owned.promise)
+      .then(async (owned) => {
+        if (!owned) return;
+        await streamLog.renew(this.requestId, options.leaseMs);
+        await streamLog.begin(this.requestId, info);
+      });
     void this.#flush();
     if (this.ended) return;
     const signal = this.#logStop.signal;
@@ -319,7 +345,9 @@ export class Producer {
     const ended = isFinal(batch.at(-1)!.event);
     this.#writes = this.#writes
       .then(() =>
-        this.#logLost ? undefined : this.#hub.streamLog.append(this.requestId, batch, ended)
+        this.#logLost || this.#refused
+          ? undefined
+          : this.#hub.streamLog.append(this.requestId, batch, ended)
       )
       .catch((error) => this.#loseLog(batch, error));
     return this.#writes;

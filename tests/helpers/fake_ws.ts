@@ -86,5 +86,10 @@ export function harness(agent: Agent, env: Record<string, string> = {}): Harness
     leaseMs: 2_000,
     unknownWaitMs: 50,
   });
-  return { config, backend, hub, deps: { hub, uploads: backend.uploads, config, logger } };
+  return {
+    config,
+    backend,
+    hub,
+    deps: { hub, uploads: backend.uploads, sessions: backend.history, config, logger },
+  };
 }

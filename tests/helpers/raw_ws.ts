@@ -222,7 +222,10 @@ export interface RawUpgrade {
   rest: Uint8Array;
 }
 
-/** Sends an upgrade request and reads the response head; `headers` may replace `Upgrade`. */
+/**
+ * Sends an upgrade request and reads the response head; `headers` may
+ * replace `Upgrade` and `Host`.
+ */
 export async function rawUpgrade(
   url: string,
   headers: Record<string, string> = {},
@@ -235,7 +238,9 @@ export async function rawUpgrade(
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   const lines = [
     `GET ${target.pathname}${target.search} HTTP/1.1`,
-    `Host: ${target.host}`,
+    ...(Object.keys(headers).some((k) => k.toLowerCase() === "host")
+      ? []
+      : [`Host: ${target.host}`]),
     ...Object.keys(headers).some((name) => name.toLowerCase() === "upgrade")
       ? []
       : ["Upgrade: websocket"],

@@ -26,6 +26,8 @@ export interface SpawnedServer {
 export interface SpawnOptions {
   /** Extra flags for `deno run` (ignored on Bun), e.g. `--deny-write`. */
   denoFlags?: string[];
+  /** Starts the server under `ulimit -n <fdLimit>` (through bash). */
+  fdLimit?: number;
 }
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -33,9 +35,11 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const START_LIMIT_MS = 60_000;
 
 function command(runtime: Runtime, options: SpawnOptions): [string, string[]] {
-  return runtime === "deno"
+  const [cmd, args]: [string, string[]] = runtime === "deno"
     ? [Deno.execPath(), ["run", "-A", ...options.denoFlags ?? [], "main.ts"]]
     : [BUN, ["bun.ts"]];
+  if (options.fdLimit === undefined) return [cmd, args];
+  return ["bash", ["-c", `ulimit -n ${options.fdLimit} && exec "$@"`, "bash", cmd, ...args]];
 }
 
 async function drain(

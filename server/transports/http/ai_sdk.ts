@@ -76,6 +76,7 @@ export function aiSdkChatHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
       start: { query: decoded.query, sessionId: body.id, regenerate, owner: chatOwner(c) },
       lease,
       identity: c.get("identity"),
+      client: c.get("client"),
       parent: requestContext(c.req.header("traceparent")),
       protocol: "ai_sdk",
       dialect: uiStreamDialect(new UiChunkEncoder(requestId, { http: true })),
@@ -98,7 +99,8 @@ export function aiSdkResumeHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
         `Cannot resume: chat id must match ${ID_PATTERN.source}`,
       );
     }
-    const answerId = await deps.hub.latest(params.data.id);
+    // Only the identity's own answer: another's is 204, its id never shown.
+    const answerId = await deps.hub.latest(params.data.id, c.get("identity"));
     if (!answerId) return c.body(null, 204);
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();

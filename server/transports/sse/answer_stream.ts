@@ -11,7 +11,6 @@
  * reconnect finds it.
  * @module
  */
-import type { ErrorCode } from "../../../protocol/codes.ts";
 import type { Config } from "../../config.ts";
 import type { ConnectionRegistry } from "../../connections.ts";
 import type { Context } from "@opentelemetry/api";
@@ -19,7 +18,7 @@ import type { Lease } from "../../guards/env.ts";
 import type { Logger } from "../../log.ts";
 import type { LoggedEvent } from "../../store/types.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
-import type { StreamHub } from "../../streams/hub.ts";
+import type { StartRefusal, StreamHub } from "../../streams/hub.ts";
 import type { Dialect } from "../../telemetry/mod.ts";
 import { EventStream } from "./event_stream.ts";
 
@@ -40,8 +39,8 @@ export interface StreamDialect {
   retry?: boolean;
   /** Writes one event of the answer. */
   write(item: LoggedEvent, send: SendData): void;
-  /** Tells the client why its resume was refused (the stream then ends). */
-  refusal(refusal: { code: ErrorCode; message: string }, send: SendData): void;
+  /** Tells the client why its answer or resume was refused (the stream then ends). */
+  refusal(refusal: StartRefusal, send: SendData): void;
 }
 
 /** One answer to stream. */
@@ -60,6 +59,10 @@ export interface AnswerStreamRequest {
   afterSeq?: number;
   lease?: Lease;
   identity?: string;
+  /** The client's address (its answer budget key when authentication is off). */
+  client?: string;
+  /** The client chose `requestId`: refused when the stream log still holds it. */
+  clientChosenId?: boolean;
   /** The trace context the answer continues. */
   parent: Context;
   /** Which protocol the stream speaks, for telemetry (both count as transport `sse`). */
@@ -112,6 +115,7 @@ export function openAnswerStream(
   };
   const delivery = new Delivery(hub, requestId, {
     identity: request.identity,
+    client: request.client,
     logger: deps.logger,
     transport: "sse",
     write: (item) => dialect.write(item, send),
@@ -139,7 +143,12 @@ export function openAnswerStream(
     terminate: tearDown,
   });
   const origin = { transport: "sse" as const, dialect: request.protocol, parent: request.parent };
-  if (request.start) delivery.start({ ...request.start, origin });
-  else void delivery.resume(request.afterSeq ?? -1, (refusal) => dialect.refusal(refusal, send));
+  if (request.start) {
+    void delivery.start(
+      { ...request.start, origin },
+      (refusal) => dialect.refusal(refusal, send),
+      request.clientChosenId,
+    );
+  } else void delivery.resume(request.afterSeq ?? -1, (refusal) => dialect.refusal(refusal, send));
   return stream.body;
 }

@@ -98,12 +98,20 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
       dialect: {
         retry: true,
         write: (item, send) => send(encoder.encode(item), `${requestId}:${item.seq}`),
-        refusal: (refusal, send) =>
+        refusal: ({ code, message, retryAfter }, send) =>
           send(
-            JSON.stringify({ type: "error", ...refusal, request_id: requestId }),
-            `${requestId}:${resume?.lastSeq}`,
+            JSON.stringify({
+              type: "error",
+              code,
+              message,
+              request_id: requestId,
+              retry_after: retryAfter,
+            }),
+            `${requestId}:${resume?.lastSeq ?? 0}`,
           ),
       },
+      clientChosenId: !resume && frame.request_id !== undefined,
+      client: c.get("client") as string | undefined,
     });
     return new Response(body, { headers: EVENT_STREAM_HEADERS });
   };

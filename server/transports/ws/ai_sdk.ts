@@ -82,6 +82,9 @@ async function send(session: WsSession, frame: SendFrame): Promise<void> {
       sessionId: frame.id,
       requestId: frame.requestId,
       regenerate,
+      refused: ({ code, message }) => {
+        session.send(aiSdkErrorFrame(frame.requestId, code, message));
+      },
     },
     new UiChunkEncoder(frame.requestId),
   );
@@ -91,7 +94,8 @@ async function send(session: WsSession, frame: SendFrame): Promise<void> {
 async function resume(session: WsSession, frame: ResumeFrame): Promise<void> {
   const { requestId } = frame;
   if (rejectIfBusy(session, requestId)) return;
-  const answerId = await session.deps.hub.latest(frame.id);
+  // Only the identity's own answers: another's is `no-active`, its id never shown.
+  const answerId = await session.deps.hub.latest(frame.id, session.identity);
   if (!answerId || session.active) {
     session.send(JSON.stringify({ type: "no-active", requestId } satisfies AiSdkServerFrame));
     return;

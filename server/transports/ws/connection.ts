@@ -62,6 +62,8 @@ export interface WsConnectionOptions {
   trace?: Context;
   /** Whose list of chats new sessions join. */
   owner?: string;
+  /** The client's address (its answer budget key when authentication is off). */
+  client?: string;
 }
 
 /** Reads how many bytes a socket has queued but not yet written. */
@@ -82,6 +84,17 @@ async function bytesOf(data: unknown): Promise<Uint8Array | undefined> {
   return undefined;
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * The UTF-8 byte length of `text` when it may exceed `limit`, else a bound (a
+ * UTF-16 unit is 1 to 3 bytes, so short strings need no counting).
+ */
+export function utf8Length(text: string, limit: number): number {
+  if (text.length > limit || text.length * 3 <= limit) return text.length;
+  return utf8.encode(text).byteLength;
+}
+
 /** Close reasons must fit in 123 bytes. */
 function truncateReason(reason: string): string {
   return reason.length <= 120 ? reason : reason.slice(0, 117) + "...";
@@ -92,6 +105,7 @@ export class WsConnection implements Drainable, WsSession {
   readonly deps: WsDeps;
   readonly identity: string | undefined;
   #trace: Context;
+  #client: string | undefined;
   #ws: WSContext;
   #active: ActiveAnswer | undefined;
   #uploads: WsUploads;
@@ -109,6 +123,7 @@ export class WsConnection implements Drainable, WsSession {
     this.identity = options.identity;
     this.#owner = options.owner;
     this.#trace = options.trace ?? ROOT_CONTEXT;
+    this.#client = options.client;
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
     this.#uploads = new WsUploads(this);
@@ -229,7 +244,9 @@ export class WsConnection implements Drainable, WsSession {
       );
       return;
     }
-    if (data.length > this.deps.config.MAX_FRAME_BYTES) return this.#tooLarge();
+    if (utf8Length(data, this.deps.config.MAX_FRAME_BYTES) > this.deps.config.MAX_FRAME_BYTES) {
+      return this.#tooLarge();
+    }
     const decoded = decodeClientFrame(data);
     if (!decoded.ok) {
       const { code, message, requestId } = decoded;
@@ -273,6 +290,7 @@ export class WsConnection implements Drainable, WsSession {
       requestId,
       delivery: new Delivery(this.deps.hub, answerId, {
         identity: this.identity,
+        client: this.#client,
         logger: this.deps.logger,
         transport: "ws",
         write: (item) => encoder.write(item, this.send),
@@ -297,13 +315,17 @@ export class WsConnection implements Drainable, WsSession {
   start(turn: StartTurn, encoder: FrameEncoder): void {
     const requestId = turn.requestId ?? newId();
     const delivery = this.attach(requestId, requestId, encoder);
-    const { dialect, ...request } = turn;
-    delivery.start({
-      ...request,
-      owner: this.#owner,
-      sessionId: turn.sessionId ?? newId(),
-      origin: { transport: "ws", dialect, parent: this.#trace },
-    });
+    const { dialect, refused, ...request } = turn;
+    void delivery.start(
+      {
+        ...request,
+        owner: this.#owner,
+        sessionId: turn.sessionId ?? newId(),
+        origin: { transport: "ws", dialect, parent: this.#trace },
+      },
+      refused,
+      turn.requestId !== undefined,
+    );
   }
 
   /**

@@ -16,7 +16,7 @@ import type {
 } from "../../../protocol/frames.ts";
 import type { Attachment } from "../../agents/types.ts";
 import { NativeEncoder } from "../../encode.ts";
-import { busyMessage, errorFrame, type WsSession } from "./session.ts";
+import { busyMessage, errorFrame, type StartTurn, type WsSession } from "./session.ts";
 
 /** The frames of the native dialect (uploads aside). */
 export type NativeFrame =
@@ -44,6 +44,7 @@ export function handleNative(session: WsSession, frame: NativeFrame): void {
           sessionId: frame.session_id,
           requestId: frame.request_id,
           ...(frame.type === "edit" ? { keepTurns: frame.turn } : { regenerate: true }),
+          refused: refuser(session, frame.request_id),
         },
         new NativeEncoder(),
       );
@@ -58,6 +59,13 @@ export function handleNative(session: WsSession, frame: NativeFrame): void {
       resume(session, frame);
       return;
   }
+}
+
+/** Tells the client why its answer was not started (`request_id` in use, answer budget). */
+function refuser(session: WsSession, requestId: string | undefined): StartTurn["refused"] {
+  return ({ code, message, retryAfter }) => {
+    session.send(errorFrame(code, message, { requestId, retryAfter }));
+  };
 }
 
 /** Sends a `busy` error when an answer streams on the socket; true when it did. */
@@ -82,6 +90,7 @@ async function query(session: WsSession, frame: QueryFrame): Promise<void> {
       sessionId: frame.session_id,
       requestId: frame.request_id,
       attachments,
+      refused: refuser(session, frame.request_id),
     },
     new NativeEncoder(),
   );

@@ -9,15 +9,17 @@ import type { Attachment } from "../../agents/types.ts";
 import type { Config } from "../../config.ts";
 import type { FrameEncoder } from "../../encode.ts";
 import type { Logger } from "../../log.ts";
-import type { UploadStore } from "../../store/types.ts";
+import type { SessionStore, UploadStore } from "../../store/types.ts";
 import type { Delivery } from "../../streams/delivery.ts";
 import type { Dialect } from "../../telemetry/mod.ts";
-import type { StreamHub } from "../../streams/hub.ts";
+import type { StartRefusal, StreamHub } from "../../streams/hub.ts";
 
 /** What a WebSocket connection needs. */
 export interface WsDeps {
   hub: StreamHub;
   uploads: UploadStore;
+  /** Session ownership: an upload goes only into a session of its identity. */
+  sessions: SessionStore;
   config: Config;
   logger: Logger;
 }
@@ -36,12 +38,15 @@ export interface StartTurn {
   dialect: Dialect;
   query: string;
   sessionId?: string;
+  /** The client's id for the answer; a fresh one when absent. */
   requestId?: string;
   attachments?: Attachment[];
   /** Answer the session's last question again, replacing its turn. */
   regenerate?: boolean;
   /** Edit-and-resend: keep only this many turns of history, then answer `query`. */
   keepTurns?: number;
+  /** Tells the client, in its dialect, why the answer was not started. */
+  refused(refusal: StartRefusal): void;
 }
 
 /** One open socket, as its dialects see it. */
@@ -67,7 +72,7 @@ export interface WsSession {
 export function errorFrame(
   code: ErrorCode,
   message: string,
-  ids: { requestId?: string; uploadId?: string } = {},
+  ids: { requestId?: string; uploadId?: string; retryAfter?: number } = {},
 ): string {
   return JSON.stringify(
     {
@@ -76,6 +81,7 @@ export function errorFrame(
       message,
       request_id: ids.requestId,
       upload_id: ids.uploadId,
+      retry_after: ids.retryAfter,
     } satisfies ServerFrame,
   );
 }

@@ -221,6 +221,14 @@ export class WsUploads {
       if (!stored) return;
       clearTimeout(upload.timer);
       this.#pending = undefined;
+      if (!await this.#owns(upload.sessionId)) {
+        this.#fail(
+          ErrorCode.Forbidden,
+          `Cannot upload into session "${upload.sessionId}": it belongs to another identity`,
+          stored.uploadId,
+        );
+        return;
+      }
       await this.#session.deps.uploads.save(upload.sessionId, stored);
       this.#session.send(JSON.stringify(
         {
@@ -243,6 +251,16 @@ export class WsUploads {
       this.#session.deps.logger.error("Cannot store upload", { error });
       this.#fail(ErrorCode.UploadInvalid, "Cannot store the upload; please try again", uploadId);
     }
+  }
+
+  /**
+   * With authentication on, a session takes uploads only from its owner
+   * (a new session becomes the uploader's); with it off, from anyone.
+   */
+  #owns(sessionId: string): Promise<boolean> {
+    const { identity, deps } = this.#session;
+    if (identity === undefined) return Promise.resolve(true);
+    return deps.sessions.claim?.(sessionId, identity) ?? Promise.resolve(false);
   }
 
   /** An error about an upload names it, so the client knows which file failed. */

@@ -1,0 +1,61 @@
+/**
+ * The concurrent-answer budget: how many answers one client (its identity
+ * with authentication on, else its address) may have running at once,
+ * attached to a socket or not. An answer whose socket dropped keeps
+ * running for the resume grace period and keeps its slot, so ask-and-drop
+ * in a loop cannot run more answers than the budget.
+ *
+ * One small interface so a shared store can back it later (a budget
+ * across instances); {@link LocalAnswerBudget} counts in this process.
+ * @module
+ */
+
+/** A slot in the budget, held while one answer runs. */
+export type BudgetSlot = () => void;
+
+/** Counts running answers per client. */
+export interface AnswerBudget {
+  /** The most answers a client may run at once (0: no limit). */
+  readonly limit: number;
+  /**
+   * Takes a slot for `client`: the function that frees it (idempotent), or
+   * `undefined` when the client is at its limit.
+   */
+  acquire(client: string): Promise<BudgetSlot | undefined>;
+}
+
+/** The budget of one process: a count per client in memory. */
+export class LocalAnswerBudget implements AnswerBudget {
+  readonly limit: number;
+  #running = new Map<string, number>();
+
+  /** A budget of `limit` running answers per client; 0 counts but never refuses. */
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Answers running for `client` now. */
+  running(client: string): number {
+    return this.#running.get(client) ?? 0;
+  }
+
+  /** {@link AnswerBudget.acquire}. */
+  acquire(client: string): Promise<BudgetSlot | undefined> {
+    const current = this.running(client);
+    if (this.limit > 0 && current >= this.limit) return Promise.resolve(undefined);
+    this.#running.set(client, current + 1);
+    let freed = false;
+    return Promise.resolve(() => {
+      if (freed) return;
+      freed = true;
+      const left = this.running(client) - 1;
+      if (left <= 0) this.#running.delete(client);
+      else this.#running.set(client, left);
+    });
+  }
+}
+
+/** The message of a refusal over the budget. */
+export function budgetMessage(limit: number): string {
+  return `Too many answers: at most ${limit} running at once per client (answers of dropped connections count until they end); wait for one to finish or cancel it`;
+}
