@@ -21,11 +21,20 @@
  * A connection upgraded to a WebSocket leaves the front door's count (it
  * is held by the per-address limit and the registry instead).
  *
+ * Each request runs inside an HTTP server span continuing its
+ * `traceparent` (what `Deno.serve` does itself when `OTEL_DENO=true`), so
+ * the answer's spans keep their parent.
+ *
  * `Deno.serveHttp` is deprecated (no longer in Deno 2's type declarations,
  * still in its runtime): {@link frontDoorAvailable} tells whether this
  * runtime has it; without it the adapter falls back to `Deno.serve`.
  * @module
  */
+
+import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { requestContext } from "./telemetry/trace_context.ts";
+
+const tracer = trace.getTracer("chat-stream.front_door");
 
 /** The part of the deprecated `HttpConn` the front door uses. */
 interface HttpConn {
@@ -127,7 +136,7 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
         idle.delete(http);
         if (!event) return;
         upgraded = event.request.headers.get("upgrade")?.toLowerCase() === "websocket";
-        const response = await handler(event.request, info);
+        const response = await traced(handler, event.request, info);
         await event.respondWith(response).catch(() => {});
         if (upgraded && response.status === 101) return;
       }
@@ -180,6 +189,31 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
       await Promise.allSettled([...serving]);
     },
   };
+}
+
+/** Runs `handler` inside an HTTP server span (a no-op span while tracing is off). */
+function traced(
+  handler: FrontDoorHandler,
+  request: Request,
+  info: { remoteAddr: Deno.NetAddr },
+): Promise<Response> {
+  const parent = requestContext(request.headers.get("traceparent") ?? undefined);
+  const attributes = { "http.request.method": request.method, "url.full": request.url };
+  return tracer.startActiveSpan(
+    request.method,
+    { kind: SpanKind.SERVER, attributes },
+    parent,
+    async (span) => {
+      try {
+        const response = await handler(request, info);
+        span.setAttribute("http.response.status_code", response.status);
+        if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        return response;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
 
 function close(http: HttpConn): void {
