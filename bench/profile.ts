@@ -1,19 +1,24 @@
 /**
  * CPU profile of our server under the burst workload: starts `main.ts` with
- * `--inspect`, records a V8 CPU profile over the inspector protocol while a
- * client runs answers, and prints the functions with the most self time
+ * `--cpu-prof`, runs answers with one client, stops the server (which writes
+ * the profile) and prints the functions with the most self time
  * (grouped by function and file), so the overhead against the raw baseline
  * can be attributed.
  *
  * Run: `deno run -A bench/profile.ts [--transport ws-reused|sse-fetch]
- * [--answers 200] [--server ours|raw]`.
+ * [--answers 200] [--chunks 1000] [--server ours|raw] [--connections 100]`
+ * (with `--connections`: that many concurrent streams, `--answers` each).
  * @module
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { parseFlags } from "./lib/args.ts";
 import type { Transport } from "./lib/clients.ts";
 import { type ServerKind, startServer } from "./lib/launch.ts";
 import { LatencyTarget } from "./lib/latency.ts";
+import { runLoad } from "./load_gen.ts";
 
 interface ProfileNode {
   id: number;
@@ -34,7 +39,7 @@ export function selfTime(
   const totals = new Map<string, number>();
   for (const id of profile.samples) {
     const f = byId.get(id)!.callFrame;
-    const file = f.url.replace(/^.*\/(node_modules\/\.deno\/|work\/main\/)/, "")
+    const file = f.url.replace(/^.*\/(node_modules\/\.deno\/|work\/[^/]+\/)/, "")
       .replace(/^file:\/\//, "");
     const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
     totals.set(key, (totals.get(key) ?? 0) + 1);
@@ -44,51 +49,62 @@ export function selfTime(
     .sort((a, b) => b.percent - a.percent);
 }
 
+/** Reads the one `.cpuprofile` a server wrote into `dir` when it exited. */
+function readProfile(dir: string): Profile {
+  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`Cannot read CPU profile: none written in "${dir}"`);
+  return JSON.parse(readFileSync(join(dir, file), "utf8"));
+}
+
 if (import.meta.main) {
-  const args = parseFlags({ transport: "string", answers: "string", server: "string" });
+  const args = parseFlags({
+    transport: "string",
+    answers: "string",
+    server: "string",
+    chunks: "string",
+    connections: "string",
+  });
   const transport = (args.transport ?? "ws-reused") as Transport;
   const answers = Number(args.answers ?? "200");
+  const chunks = Number(args.chunks ?? "1000");
   const kind = (args.server ?? "ours") as ServerKind;
-  const server = await startServer(kind, {
-    chunks: 1000,
-    chunkBytes: 16,
-    intervalMs: 0,
-  }, { denoFlags: ["--inspect=127.0.0.1:9339"] });
+  // With --connections: that many concurrent streams (ws or sse), `answers` each.
+  const connections = args.connections ? Number(args.connections) : undefined;
+  // `--cpu-prof` (not `--inspect`: its network inspection of every WebSocket
+  // frame would dominate the profile); the profile is written on exit.
+  const dir = mkdtempSync(join(tmpdir(), "cpu-prof-"));
+  const server = await startServer(kind, { chunks, chunkBytes: 16, intervalMs: 0 }, {
+    denoFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=100"],
+  });
   try {
-    const targets = await (await fetch("http://127.0.0.1:9339/json")).json();
-    const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-    await new Promise((r) => (ws.onopen = r));
-    let id = 0;
-    const pending = new Map<number, (v: unknown) => void>();
-    ws.onmessage = (e) => {
-      const m = JSON.parse(e.data);
-      if (m.id && pending.has(m.id)) {
-        pending.get(m.id)!(m.result);
-        pending.delete(m.id);
-      }
-    };
-    const call = (method: string, params = {}) =>
-      new Promise<unknown>((resolve) => {
-        pending.set(++id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
+    if (connections) {
+      await runLoad({
+        url: server.url,
+        transport: transport.startsWith("sse") ? "sse" : "ws",
+        connections,
+        turns: answers,
+        chunks,
+        idleMs: 0,
+        rampMs: 0,
+        timeoutMs: 300_000,
       });
-    await call("Profiler.enable");
-    await call("Profiler.setSamplingInterval", { interval: 100 });
-    const target = await LatencyTarget.open(server, transport);
-    for (let i = 0; i < 20; i++) await target.query();
-    await call("Profiler.start");
-    for (let i = 0; i < answers; i++) await target.query();
-    const { profile } = await call("Profiler.stop") as { profile: Profile };
-    target.close();
-    ws.close();
-    console.log(
-      `CPU profile of ${kind} (${transport}, ${answers} × 1000-chunk bursts), self time:`,
-    );
-    for (const row of selfTime(profile).slice(0, 25)) {
-      console.log(`${row.percent.toFixed(1).padStart(5)}%  ${row.name}`);
+    } else {
+      const target = await LatencyTarget.open(server, transport);
+      for (let i = 0; i < answers; i++) await target.query();
+      target.close();
     }
   } finally {
     await server.close();
+  }
+  const profile = readProfile(dir);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `CPU profile of ${kind} (${transport}, ${
+      connections ?? 1
+    } × ${answers} × ${chunks}-chunk bursts, whole process), self time:`,
+  );
+  for (const row of selfTime(profile).slice(0, 30)) {
+    console.log(`${row.percent.toFixed(1).padStart(5)}%  ${row.name}`);
   }
   process.exit(0);
 }

@@ -1,5 +1,7 @@
 /**
- * Runs the whole suite (latency, concurrent connections, browser limit) and
+ * Runs the whole suite (what users feel: time to first chunk, CPU per chunk
+ * and idle memory against raw and the seed's FastAPI stack; latency;
+ * concurrent connections; browser limit) and
  * writes `bench/results/<date>-<runtime>.md` and `.json` plus SVG charts,
  * printing progress to stderr as it goes.
  *
@@ -27,6 +29,7 @@ import { FULL_BROWSER, runBrowser, SMOKE_BROWSER } from "./browser.ts";
 import { parseFlags, parseNumbers, pickChoice } from "./lib/args.ts";
 import { parseServerRuntimes, parseServers, type ServerSpec } from "./lib/launch.ts";
 import { FULL_LATENCY, runLatency, SMOKE_LATENCY } from "./lib/latency.ts";
+import { FULL_USER, runUserMeasures, SMOKE_USER } from "./lib/user_measures.ts";
 import {
   ROOT,
   RUNTIME,
@@ -46,6 +49,8 @@ export interface SuiteOptions {
   skipLoad?: boolean;
   skipBrowser?: boolean;
   skipLatency?: boolean;
+  /** Skip time to first chunk / CPU per chunk / idle memory. */
+  skipUser?: boolean;
   loadClient?: Runtime;
   /** Servers of the latency comparison (default all four). */
   servers?: ServerSpec[];
@@ -74,6 +79,14 @@ export async function runSuite(opts: SuiteOptions = {}): Promise<SuiteResult> {
     serverRuntimes: Object.fromEntries(RUNTIMES.map((rt) => [rt, runtimeVersionOf(rt)])),
     durationMs: 0,
   };
+  if (!opts.skipUser) {
+    log("== what users feel (TTFC, CPU per chunk, idle memory)");
+    result.user = await runUserMeasures({
+      ...(opts.smoke ? SMOKE_USER : FULL_USER),
+      servers: opts.servers,
+      log,
+    });
+  }
   if (!opts.skipLatency) {
     log("== latency");
     result.latency = await runLatency({
@@ -131,6 +144,7 @@ const FLAGS = {
   "skip-load": "boolean",
   "skip-browser": "boolean",
   "skip-latency": "boolean",
+  "skip-user": "boolean",
   "load-client": "string",
   levels: "string",
   servers: "string",
@@ -153,6 +167,7 @@ if (import.meta.main) {
       skipLoad: args["skip-load"],
       skipBrowser: args["skip-browser"],
       skipLatency: args["skip-latency"],
+      skipUser: args["skip-user"],
       loadClient: pickChoice(args["load-client"], RUNTIMES),
       servers: args.servers ? parseServers(args.servers) : undefined,
       loadServerRuntimes: parseServerRuntimes(args["load-server-runtime"]),

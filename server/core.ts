@@ -355,6 +355,10 @@ export class ChatCore {
    * Undefined, with the turn's failure set, when there is nothing to regenerate.
    */
   async #history(request: TurnRequest, turn: TurnState): Promise<Turn[] | undefined> {
+    // The history load is a store round trip before the first chunk: skipped
+    // for an agent that never reads it, unless the turn edits the history.
+    const edits = request.regenerate || request.keepTurns !== undefined;
+    if (this.#agent.readsHistory === false && !edits) return [];
     const history = await storeCall(() => this.#store.load(turn.sessionId));
     const keep = request.regenerate ? history.length - 1 : request.keepTurns;
     turn.first = (keep ?? history.length) === 0;

@@ -114,6 +114,20 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     assert(c.samples > 0);
     assert(c.ttlc.p50 >= c.ttfc.p50);
   }
+  // What users feel: every server (and the seed's FastAPI stack, installed by .ci/run).
+  const user = result.user!;
+  assertEquals(user.rows.map((r) => r.server), [
+    ...lat.servers!,
+    "seed-python",
+  ], user.skipped.join());
+  for (const row of user.rows) {
+    assertEquals(row.errors, 0, `${row.server}: ${row.firstError}`);
+    assertEquals(row.ttfc["ws-reused"].rounds.length, user.rounds, row.server);
+    assertEquals(row.ttfc["sse-fetch"].rounds.length, user.rounds, row.server);
+    assertEquals(row.cpuPerChunkUs.ws.rounds.length, user.rounds, row.server);
+    assertEquals(row.cpuPerChunkUs.sse.rounds.length, user.rounds, row.server);
+    assert(row.ttfc["ws-new"].min <= row.ttfc["ws-new"].max);
+  }
   const levels = result.load!.levels;
   assertEquals(levels.length, HAS_BUN ? 4 : 2);
   if (HAS_BUN) assert(levels.some((l) => l.serverRuntime === "bun"));
@@ -142,6 +156,9 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     const paths = writeReport(result, dir, "smoke");
     for (const p of paths) assert(existsSync(p));
     const md = readFileSync(join(dir, "smoke.md"), "utf8");
+    assert(md.includes("## What users feel: time to first chunk, CPU per chunk, idle memory"));
+    assert(md.includes("| ours-deno / seed-python, TTFC p50, reused WS |"), "seed target row");
+    assert(md.includes("| ours-deno / raw-deno, server CPU per chunk, SSE |"), "CPU target row");
     assert(md.includes("## Latency: burst"));
     assert(md.includes("| ours-deno/raw-deno, WS (reused) TTLC p50"), "headline row");
     assert(md.includes("## Deno vs Bun"));

@@ -36,6 +36,32 @@ Deno.test("a quiet event stream sends heartbeats; a busy one does not", async ()
   stream.send({ data: "after close" }); // dropped, no throw
 });
 
+Deno.test("an event stream hands messages sent while the reader is busy over as one chunk", async () => {
+  const stream = new EventStream({ heartbeatMs: 60_000, highWaterMark: 3 });
+  const reader = stream.body.getReader();
+  const decode = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
+  // The reader waits: the first message goes out at once, alone.
+  const first = reader.read();
+  stream.send({ data: "1" });
+  assertEquals(decode((await first).value), "data: 1\n\n");
+  // The reader is busy: the next ones wait and leave together, in order.
+  stream.send({ id: "r:2", data: "2" });
+  stream.send({ id: "r:3", data: "3" });
+  assert(!stream.full);
+  stream.send({ id: "r:4", data: "4" });
+  assert(stream.full, "three waiting messages reach the high-water mark");
+  assertEquals(
+    decode((await reader.read()).value),
+    "id: r:2\ndata: 2\n\nid: r:3\ndata: 3\n\nid: r:4\ndata: 4\n\n",
+  );
+  assert(!stream.full);
+  // Messages still waiting at close are delivered before the end.
+  stream.send({ data: "last" });
+  stream.close();
+  assertEquals(decode((await reader.read()).value), "data: last\n\n");
+  assert((await reader.read()).done);
+});
+
 Deno.test("Last-Event-ID parsing accepts <request_id>:<seq> only", () => {
   assertEquals(parseLastEventId("abc:12"), { requestId: "abc", lastSeq: 12 });
   assertEquals(parseLastEventId(" abc:0 "), { requestId: "abc", lastSeq: 0 });

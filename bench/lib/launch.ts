@@ -7,7 +7,7 @@
  * Portable between Deno and Bun: only `node:` modules and web globals.
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import {
@@ -314,6 +314,43 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
   }
 }
 
+/** A started child server process, found through its `Listening on` line. */
+export interface Launched {
+  url: string;
+  pid: number;
+  rss(): number;
+  cpuMs(): number;
+  stderrTail(): string;
+  close(): Promise<void>;
+}
+
+/** Spawns `argv` with the workload's environment and waits for its URL. */
+async function launch(
+  argv: string[],
+  opts: StartOptions & { name: string; workload: Workload },
+): Promise<Launched> {
+  const child = spawnLimited(argv, {
+    fdLimit: opts.fdLimit,
+    env: { ...workloadEnv(opts.workload), ...opts.env },
+  });
+  const stderr = stderrTail(child, 4000);
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  const url = await listeningUrl(child, {
+    name: opts.name,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    stderr,
+  });
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    rss: () => procRss(pid),
+    cpuMs: () => procCpuMs(pid),
+    stderrTail: stderr,
+    close: () => stop(child, exited),
+  };
+}
+
 /**
  * Starts our server (`main.ts` on Deno, `bun.ts` on Bun) or the raw baseline
  * as a child process, on `opts.runtime` (default Deno).
@@ -326,29 +363,41 @@ export async function startServer(
   const runtime = opts.runtime ?? "deno";
   const name = serverName({ kind, runtime });
   const argv = runtimeArgv(runtime, serverEntry({ kind, runtime }), opts);
-  const child = spawnLimited(argv, {
-    fdLimit: opts.fdLimit,
-    env: { ...workloadEnv(workload), ...opts.env },
+  const launched = await launch(argv, { ...opts, name, workload });
+  return { kind, runtime, name, ...launched };
+}
+
+/** Name of the seed's own stack in reports. */
+export const SEED_NAME = "seed-python";
+
+/** The Python running the seed's stack (Debian's, with its FastAPI packages). */
+export const PYTHON_BIN = "/usr/bin/python3";
+
+let seedCheck: string | undefined | null = null;
+
+/**
+ * Why the seed's stack (`bench/seed_server.py`: FastAPI + uvicorn +
+ * websockets on {@link PYTHON_BIN}) cannot run here, or undefined when it
+ * can. Cached.
+ */
+export function seedUnavailable(): string | undefined {
+  if (seedCheck !== null) return seedCheck;
+  const r = spawnSync(PYTHON_BIN, ["-c", "import fastapi, uvicorn, websockets"], {
+    encoding: "utf8",
+    timeout: 20_000,
   });
-  const stderr = stderrTail(child, 4000);
-  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const url = await listeningUrl(child, {
-    name,
-    timeoutMs: opts.timeoutMs ?? 60_000,
-    stderr,
-  });
-  const pid = child.pid!;
-  return {
-    kind,
-    runtime,
-    name,
-    url,
-    pid,
-    rss: () => procRss(pid),
-    cpuMs: () => procCpuMs(pid),
-    stderrTail: stderr,
-    close: () => stop(child, exited),
-  };
+  seedCheck = r.status === 0
+    ? undefined
+    : `${SEED_NAME}: ${PYTHON_BIN} with fastapi, uvicorn and websockets not found (Debian: python3-fastapi python3-uvicorn python3-websockets)`;
+  return seedCheck;
+}
+
+/**
+ * Starts the seed's own stack, FastAPI + uvicorn (`bench/seed_server.py`),
+ * configured by the same workload environment as ours and raw.
+ */
+export function startSeedServer(workload: Workload, opts: StartOptions = {}): Promise<Launched> {
+  return launch([PYTHON_BIN, "bench/seed_server.py"], { ...opts, name: SEED_NAME, workload });
 }
 
 /**

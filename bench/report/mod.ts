@@ -16,10 +16,13 @@ import {
   pacedSection,
 } from "./latency.ts";
 import { loadCharts, type LoadData, loadSection } from "./load.ts";
+import { userSection } from "./user.ts";
+import type { UserMeasureReport } from "../lib/user_measures.ts";
 
 export { denoVsBunConclusion, denoVsBunSection } from "./deno_vs_bun.ts";
 export { PAR_BAND, speedWords } from "./format.ts";
 export { headline, type Target, TARGETS } from "./targets.ts";
+export { USER_TARGETS, userSection } from "./user.ts";
 
 /** Everything a report holds. */
 export interface SuiteResult {
@@ -30,6 +33,8 @@ export interface SuiteResult {
   smoke: boolean;
   /** Version of each server runtime's executable (undefined: not installed). */
   serverRuntimes?: Partial<Record<Runtime, string | undefined>>;
+  /** Time to first chunk, CPU per chunk, idle memory (ours, raw, seed). */
+  user?: UserMeasureReport;
   latency?: LatencyReport;
   load?: LoadData;
   browser?: BrowserReport;
@@ -95,6 +100,7 @@ const REPRODUCE = [
 export function renderReport(r: SuiteResult, baseName: string): Map<string, string> {
   const files = new Map<string, string>();
   const md = intro(r);
+  if (r.user) md.push(...userSection(r.user));
   const lat = r.latency ? normalizeLatency(r.latency, r.runtime) : undefined;
   if (lat) {
     md.push(

@@ -23,6 +23,8 @@ export function createSyntheticAgent(options: SyntheticOptions): Agent {
   const origin = performance.timeOrigin;
   return {
     name: "synthetic",
+    // It answers the same whatever was said before: no history load.
+    readsHistory: false,
     async *stream(
       _request: AgentRequest,
       { signal }: StreamOptions,

@@ -54,6 +54,12 @@ export interface StreamOptions {
 export interface Agent {
   /** A short name for logs. */
   readonly name: string;
+  /**
+   * False for an agent that never reads `request.history` (the synthetic
+   * benchmark agent): the core then starts it at once with an empty history
+   * instead of waiting for a store round trip it would ignore. Default true.
+   */
+  readonly readsHistory?: boolean;
   /** Streams the answer; must stop promptly once `signal` aborts. */
   stream(
     request: AgentRequest,

@@ -74,6 +74,17 @@ function bufferedReader(ws: WSContext): () => number {
   return () => 0;
 }
 
+/**
+ * Sends a text frame on the runtime's own socket (`Deno.upgradeWebSocket`'s
+ * WebSocket, Bun's ServerWebSocket) when it has a `send`, skipping the
+ * per-frame work of Hono's `WSContext` wrapper; else through the wrapper.
+ */
+function textSender(ws: WSContext): (frame: string) => void {
+  const raw = ws.raw as { send?: (frame: string) => unknown } | undefined;
+  if (raw && typeof raw.send === "function") return (frame) => void raw.send!(frame);
+  return (frame) => ws.send(frame);
+}
+
 /** The bytes of a binary message, whatever the runtime hands over. */
 async function bytesOf(data: unknown): Promise<Uint8Array | undefined> {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -114,6 +125,7 @@ export class WsConnection implements Drainable, WsSession {
   #gone = Promise.withResolvers<void>();
   #buffered: () => number;
   #owner: string | undefined;
+  #sendText: (frame: string) => void;
   #windowStart = 0;
   #windowCount = 0;
 
@@ -126,6 +138,7 @@ export class WsConnection implements Drainable, WsSession {
     this.#client = options.client;
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
+    this.#sendText = textSender(ws);
     this.#uploads = new WsUploads(this);
     if (typeof ws.raw === "object" && ws.raw !== null) {
       controlPings.set(ws.raw, () => void (this.#closed || this.#allow()));
@@ -152,7 +165,7 @@ export class WsConnection implements Drainable, WsSession {
   send = (frame: string): void => {
     if (this.#closed) return;
     try {
-      this.#ws.send(frame);
+      this.#sendText(frame);
     } catch {
       // The socket closed under us; its close event lets the answer go.
       this.#closed = true;

@@ -1,0 +1,302 @@
+/**
+ * What users feel, per server, in repeated interleaved rounds: time to first
+ * chunk (reused WS, new WS, SSE), server CPU per delivered chunk at a fixed
+ * concurrency (read from `/proc/<pid>/stat` of the server process, so the
+ * clients' cost is excluded), and idle WebSocket memory. Every server (ours,
+ * raw, the seed's FastAPI stack) runs at once; each round visits them in a
+ * shuffled order and each measure reports the spread (min / median / max) of
+ * its per-round values.
+ *
+ * Portable between Deno and Bun: only `node:` modules and web globals.
+ * @module
+ */
+import { queryOnce, ReusedWs, wsUrl } from "./clients.ts";
+import {
+  type Launched,
+  SEED_NAME,
+  seedUnavailable,
+  serverName,
+  type ServerSpec,
+  startSeedServer,
+  startServer,
+  type Workload,
+} from "./launch.ts";
+import { usableServers } from "./latency.ts";
+import { sleep } from "./runtime.ts";
+import { percentileSorted } from "./stats.ts";
+import { runLoad } from "../load_gen.ts";
+
+/** The transports time to first chunk is measured on. */
+export const TTFC_TRANSPORTS = ["ws-reused", "ws-new", "sse-fetch"] as const;
+/** One of {@link TTFC_TRANSPORTS}. */
+export type TtfcTransport = typeof TTFC_TRANSPORTS[number];
+
+/** Settings of {@link runUserMeasures}. */
+export interface UserMeasureOptions {
+  /** Rounds; each measure's spread is over its per-round values. */
+  rounds: number;
+  /** Answers per (server, transport) per round for time to first chunk (p50 kept). */
+  ttfcSamples: number;
+  /** Answers per (server, transport) before the first round, not kept. */
+  warmup: number;
+  /** CPU phase per round and transport: streams at once × answers each. */
+  cpu: { connections: number; turns: number };
+  /** Idle WebSockets opened per round for the memory measure. */
+  idleSockets: number;
+  /** The synthetic agent's answer (every measure uses it). */
+  workload: Workload;
+  /** Servers (default all four of the latency comparison); the seed's stack is added when present. */
+  servers?: readonly ServerSpec[];
+  log?: (line: string) => void;
+}
+
+/** Full-run settings: 100 concurrent streams, 200-chunk answers of 16 bytes. */
+export const FULL_USER: UserMeasureOptions = {
+  rounds: 5,
+  ttfcSamples: 40,
+  warmup: 20,
+  cpu: { connections: 100, turns: 5 },
+  idleSockets: 1000,
+  workload: { chunks: 200, chunkBytes: 16, intervalMs: 0 },
+};
+
+/** Tiny settings for smoke runs. */
+export const SMOKE_USER: UserMeasureOptions = {
+  rounds: 2,
+  ttfcSamples: 3,
+  warmup: 1,
+  cpu: { connections: 5, turns: 2 },
+  idleSockets: 20,
+  workload: { chunks: 20, chunkBytes: 16, intervalMs: 0 },
+};
+
+/** Per-round values of one measure, and their min / median / max. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+  rounds: number[];
+}
+
+/** Everything measured on one server. */
+export interface UserMeasureRow {
+  /** `ours-deno`, `raw-deno`, `ours-bun`, `raw-bun` or `seed-python`. */
+  server: string;
+  /** Time to first chunk p50 of each round, ms. */
+  ttfc: Record<TtfcTransport, Spread>;
+  /** Server CPU per delivered content frame, µs. */
+  cpuPerChunkUs: Record<"ws" | "sse", Spread>;
+  /** Server RSS growth per idle open WebSocket, bytes. */
+  idleWsBytes: Spread;
+  /** Failed answers or lost/reordered frames (any is a bug). */
+  errors: number;
+  firstError?: string;
+}
+
+/** What {@link runUserMeasures} returns. */
+export interface UserMeasureReport {
+  rounds: number;
+  ttfcSamples: number;
+  cpu: { connections: number; turns: number };
+  idleSockets: number;
+  workload: Workload;
+  rows: UserMeasureRow[];
+  skipped: string[];
+}
+
+/** The spread of per-round values. */
+export function spread(rounds: number[]): Spread {
+  const sorted = [...rounds].sort((a, b) => a - b);
+  return {
+    min: sorted[0] ?? NaN,
+    median: percentileSorted(sorted, 50),
+    max: sorted.at(-1) ?? NaN,
+    rounds,
+  };
+}
+
+/** A server under measurement and what its rounds collected. */
+interface Peer {
+  name: string;
+  server: Launched;
+  reused?: ReusedWs;
+  ttfc: Record<TtfcTransport, number[]>;
+  cpu: Record<"ws" | "sse", number[]>;
+  idle: number[];
+  errors: number;
+  firstError?: string;
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+function fail(p: Peer, err: unknown): void {
+  p.errors++;
+  p.firstError ??= (err as Error).message;
+}
+
+/** One answer's time to first chunk, or undefined when it failed (counted). */
+async function ttfcOnce(p: Peer, t: TtfcTransport): Promise<number | undefined> {
+  try {
+    if (t === "ws-reused" && !p.reused) {
+      p.reused = new ReusedWs(p.server.url);
+      await p.reused.ready();
+    }
+    return (await queryOnce(t, p.server.url, p.reused)).ttfc;
+  } catch (err) {
+    fail(p, err);
+    p.reused?.close();
+    p.reused = undefined;
+    return undefined;
+  }
+}
+
+/** Time to first chunk: every (server, transport) sampled round-robin, shuffled. */
+async function ttfcRound(peers: Peer[], opts: { samples: number; keep: boolean }) {
+  const pairs = peers.flatMap((p) => TTFC_TRANSPORTS.map((t) => ({ p, t })));
+  const got = new Map(pairs.map((x) => [x, [] as number[]]));
+  for (let i = 0; i < opts.samples; i++) {
+    for (const x of shuffle([...pairs])) {
+      const v = await ttfcOnce(x.p, x.t);
+      if (v !== undefined) got.get(x)!.push(v);
+    }
+  }
+  if (!opts.keep) return;
+  for (const [x, values] of got) {
+    if (values.length) x.p.ttfc[x.t].push(percentileSorted(values.sort((a, b) => a - b), 50));
+  }
+}
+
+/**
+ * Server CPU per delivered content frame: `connections` streams at once,
+ * `turns` answers each, CPU read from the server's `/proc` before (after the
+ * WebSockets are open) and after.
+ */
+async function cpuOnce(
+  p: Peer,
+  opts: { transport: "ws" | "sse"; connections: number; turns: number; chunks: number },
+): Promise<void> {
+  let cpu0 = p.server.cpuMs();
+  const r = await runLoad({
+    url: p.server.url,
+    transport: opts.transport,
+    connections: opts.connections,
+    turns: opts.turns,
+    chunks: opts.chunks,
+    idleMs: 50,
+    rampMs: 0,
+    timeoutMs: 120_000,
+    onPhase: (phase) => {
+      if (phase === "connected") cpu0 = p.server.cpuMs();
+    },
+  });
+  const cpu = p.server.cpuMs() - cpu0;
+  const e = r.errors;
+  const bad = e.connect + e.closedEarly + e.seq + e.lostChunks + e.serverError + e.timeout;
+  if (bad || r.answersOk !== r.answersExpected) {
+    fail(p, new Error(`${opts.transport} load: ${r.answersOk}/${r.answersExpected} answers ok`));
+  }
+  if (r.messages) p.cpu[opts.transport].push((cpu * 1000) / r.messages);
+}
+
+/** RSS growth per idle WebSocket: open `n`, settle, read RSS, close. */
+async function idleOnce(p: Peer, n: number): Promise<void> {
+  const base = p.server.rss();
+  const sockets: WebSocket[] = [];
+  const opened = Array.from({ length: n }, () =>
+    new Promise<void>((resolve) => {
+      const ws = new WebSocket(wsUrl(p.server.url));
+      sockets.push(ws);
+      ws.onopen = () => resolve();
+      ws.onerror = () => resolve();
+    }));
+  await Promise.all(opened);
+  await sleep(300);
+  const rss = p.server.rss();
+  for (const ws of sockets) ws.close();
+  await sleep(300);
+  p.idle.push((rss - base) / n);
+}
+
+async function startPeers(
+  specs: readonly ServerSpec[],
+  w: Workload,
+  skipped: string[],
+): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  const add = (name: string, server: Launched) =>
+    peers.push({
+      name,
+      server,
+      ttfc: { "ws-reused": [], "ws-new": [], "sse-fetch": [] },
+      cpu: { ws: [], sse: [] },
+      idle: [],
+      errors: 0,
+    });
+  try {
+    for (const s of specs) {
+      add(serverName(s), await startServer(s.kind, w, { runtime: s.runtime }));
+    }
+    const why = seedUnavailable();
+    if (why) skipped.push(why);
+    else add(SEED_NAME, await startSeedServer(w));
+  } catch (err) {
+    await Promise.all(peers.map((p) => p.server.close()));
+    throw err;
+  }
+  return peers;
+}
+
+function row(p: Peer): UserMeasureRow {
+  return {
+    server: p.name,
+    ttfc: {
+      "ws-reused": spread(p.ttfc["ws-reused"]),
+      "ws-new": spread(p.ttfc["ws-new"]),
+      "sse-fetch": spread(p.ttfc["sse-fetch"]),
+    },
+    cpuPerChunkUs: { ws: spread(p.cpu.ws), sse: spread(p.cpu.sse) },
+    idleWsBytes: spread(p.idle),
+    errors: p.errors,
+    firstError: p.firstError,
+  };
+}
+
+/** Runs the rounds on every server at once; always stops them. */
+export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMeasureReport> {
+  const log = opts.log ?? (() => {});
+  const skipped: string[] = [];
+  const specs = usableServers(opts.servers, { skipped, log });
+  const peers = await startPeers(specs, opts.workload, skipped);
+  if (skipped.length) { for (const note of skipped) log(`user measures: skipped ${note}`); }
+  try {
+    await ttfcRound(peers, { samples: opts.warmup, keep: false });
+    for (let round = 1; round <= opts.rounds; round++) {
+      log(`user measures: round ${round}/${opts.rounds} (${peers.map((p) => p.name).join(", ")})`);
+      await ttfcRound(peers, { samples: opts.ttfcSamples, keep: true });
+      for (const p of shuffle([...peers])) {
+        for (const transport of shuffle<"ws" | "sse">(["ws", "sse"])) {
+          await cpuOnce(p, { transport, ...opts.cpu, chunks: opts.workload.chunks });
+        }
+        await idleOnce(p, opts.idleSockets);
+      }
+    }
+  } finally {
+    for (const p of peers) p.reused?.close();
+    await Promise.all(peers.map((p) => p.server.close()));
+  }
+  return {
+    rounds: opts.rounds,
+    ttfcSamples: opts.ttfcSamples,
+    cpu: opts.cpu,
+    idleSockets: opts.idleSockets,
+    workload: opts.workload,
+    rows: peers.map(row),
+    skipped,
+  };
+}
