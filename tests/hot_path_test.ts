@@ -30,6 +30,7 @@ function brokenHistoryStore(): SessionStore & { loads: number; appended: Turn[] 
       store.appended.push(turn);
       return Promise.resolve();
     },
+    truncate: () => Promise.resolve(),
     close: () => {},
   };
   return store;
@@ -68,6 +69,7 @@ Deno.test("an agent that reads history still gets it, and a failed load still en
   const store: SessionStore = {
     load: () => Promise.resolve([TURN]),
     append: () => Promise.resolve(),
+    truncate: () => Promise.resolve(),
     close: () => {},
   };
   const core = new ChatCore({ agent, store, log: createLogger("silent") });
