@@ -88,12 +88,17 @@ export function medianRatio(
 function targetRow(r: UserMeasureReport, t: UserTarget): string[] | undefined {
   const ours = `ours-${t.runtime}`;
   const other = t.against === "seed" ? SEED_NAME : `raw-${t.runtime}`;
-  const x = medianRatio(r, { measure: t.measure, a: ours, b: other });
-  if (x === undefined) return undefined;
+  if (!r.rows.some((x) => x.server === ours) || !r.rows.some((x) => x.server === other)) {
+    return undefined;
+  }
   const label = MEASURES.find((m) => m.m === t.measure)!.label.replace(/ \(.*\)$/, "");
+  const name = `${ours} / ${other}, ${label}`;
+  const x = medianRatio(r, { measure: t.measure, a: ours, b: other });
+  // A zero median (a smoke run's CPU below one clock tick) gives no ratio.
+  if (x === undefined) return [name, "–", "not measurable in this run"];
   const met = t.against === "seed" ? x < t.limit : x <= t.limit;
   const limit = t.against === "seed" ? `< 1× (below ${SEED_NAME})` : `≤ ${t.limit}×`;
-  return [`${ours} / ${other}, ${label}`, fx(x), `${limit} ${met ? "**met**" : "**missed**"}`];
+  return [name, fx(x), `${limit} ${met ? "**met**" : "**missed**"}`];
 }
 
 /** The section: per-server spread table, then the judged targets. */
