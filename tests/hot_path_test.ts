@@ -14,26 +14,31 @@ import type { SessionStore, Turn } from "../server/store/types.ts";
 import { WsConnection } from "../server/transports/ws/mod.ts";
 import { echoAgent } from "./helpers/agents.ts";
 import { harness } from "./helpers/fake_ws.ts";
+import { openMemoryBackend } from "../server/store/memory.ts";
 
 const TURN: Turn = { query: "before", answer: "a", finishReason: "stop", tools: [], at: 1 };
 
-/** A store whose history load fails (and counts its calls); appends are kept. */
-function brokenHistoryStore(): SessionStore & { loads: number; appended: Turn[] } {
-  const store = {
-    loads: 0,
-    appended: [] as Turn[],
-    load: () => {
-      store.loads++;
-      return Promise.reject(new Error("history unreachable"));
+/** A memory session store whose `load` is replaced (every other method is the real one). */
+function withLoad(load: () => Promise<Turn[]>): { store: SessionStore; real: SessionStore } {
+  const real = openMemoryBackend({ window: 10, ttlMs: 60_000 }).history;
+  const store = new Proxy(real, {
+    get: (target, key) => {
+      if (key === "load") return load;
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
     },
-    append: (_id: string, turn: Turn) => {
-      store.appended.push(turn);
-      return Promise.resolve();
-    },
-    truncate: () => Promise.resolve(),
-    close: () => {},
-  };
-  return store;
+  });
+  return { store, real };
+}
+
+/** A store whose history load fails, counting its calls. */
+function brokenHistoryStore(): { store: SessionStore; real: SessionStore; loads: () => number } {
+  let loads = 0;
+  const stores = withLoad(() => {
+    loads++;
+    return Promise.reject(new Error("history unreachable"));
+  });
+  return { ...stores, loads: () => loads };
 }
 
 async function runTurn(core: ChatCore): Promise<string[]> {
@@ -46,7 +51,7 @@ async function runTurn(core: ChatCore): Promise<string[]> {
 }
 
 Deno.test("an agent that does not read history streams without loading it; its turn is kept", async () => {
-  const store = brokenHistoryStore();
+  const broken = brokenHistoryStore();
   const agent = {
     name: "no-history",
     readsHistory: false,
@@ -54,24 +59,23 @@ Deno.test("an agent that does not read history streams without loading it; its t
       yield { type: "text-delta", delta: `turns seen: ${request.history.length}` };
     },
   };
-  const core = new ChatCore({ agent, store, log: createLogger("silent") });
+  const core = new ChatCore({ agent, store: broken.store, log: createLogger("silent") });
   assertEquals(await runTurn(core), ["start", "text-delta", "finish"]);
-  assertEquals(store.loads, 0);
-  assertEquals(store.appended.map((t) => t.answer), ["turns seen: 0"]);
+  assertEquals(broken.loads(), 0);
+  assertEquals((await broken.real.load("s")).map((t) => t.answer), ["turns seen: 0"]);
 });
 
 Deno.test("an agent that reads history still gets it, and a failed load still ends the turn with unavailable", async () => {
   const broken = brokenHistoryStore();
-  const failing = new ChatCore({ agent: echoAgent(), store: broken, log: createLogger("silent") });
+  const failing = new ChatCore({
+    agent: echoAgent(),
+    store: broken.store,
+    log: createLogger("silent"),
+  });
   assertEquals(await runTurn(failing), ["start", "error"]);
-  assertEquals(broken.loads, 1);
+  assertEquals(broken.loads(), 1);
   const agent = echoAgent();
-  const store: SessionStore = {
-    load: () => Promise.resolve([TURN]),
-    append: () => Promise.resolve(),
-    truncate: () => Promise.resolve(),
-    close: () => {},
-  };
+  const { store } = withLoad(() => Promise.resolve([TURN]));
   const core = new ChatCore({ agent, store, log: createLogger("silent") });
   assertEquals(await runTurn(core), ["start", "text-delta", "text-delta", "finish"]);
   assertEquals(agent.calls[0].history, [TURN]);
