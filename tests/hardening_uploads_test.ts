@@ -11,7 +11,9 @@ import type { StoredUpload, UploadStore } from "../server/store/types.ts";
 import { WsConnection } from "../server/transports/ws/mod.ts";
 import { echoAgent } from "./helpers/agents.ts";
 import { FakeSocket, harness } from "./helpers/fake_ws.ts";
+import { startServer } from "./helpers/server.ts";
 import { within } from "./helpers/within.ts";
+import { WsTestClient } from "./helpers/ws_client.ts";
 
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
 
@@ -114,4 +116,51 @@ Deno.test("a query whose socket closed while its attachments loaded never starts
   assertEquals(agent.calls.length, 0, "the agent never ran");
   assert(!socket.frames.some((f) => f.type === "session"), "no answer started");
   assertEquals(hub.local("s1"), undefined);
+});
+
+Deno.test("auth on: attachments of another identity's session get the same not_found as missing ones", async () => {
+  const alice = "alice-token-0123456789abcdef";
+  const bob = "bob-token-0123456789abcdefgh";
+  const agent = echoAgent();
+  const server = await startServer({ AUTH_TOKENS: `alice:${alice},bob:${bob}` }, { agent });
+  const connect = async (token: string) => {
+    const response = await fetch(`${server.url}/auth/ticket`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const { ticket } = await response.json();
+    return await WsTestClient.connect(`${server.wsUrl}?ticket=${ticket}`);
+  };
+  const asAlice = await connect(alice);
+  const asBob = await connect(bob);
+  try {
+    asAlice.send({
+      type: "upload",
+      upload_id: "secret",
+      session_id: "alice-s",
+      name: "plan.txt",
+      mime: "text/plain",
+      size: 6,
+    });
+    asAlice.socket.send(new TextEncoder().encode("secret"));
+    assertEquals((await asAlice.next()).type, "uploaded");
+    const refusal = async (uploadId: string) => {
+      asBob.send({ query: "what is in it?", session_id: "alice-s", attachments: [uploadId] });
+      return await asBob.next();
+    };
+    const existing = await refusal("secret");
+    const missing = await refusal("nothing-here");
+    console.log(`existing: ${existing.code} "${existing.message}"; missing: ${missing.code}`);
+    assertEquals([existing.type, existing.code], ["error", ErrorCode.NotFound]);
+    assertEquals([missing.type, missing.code], ["error", ErrorCode.NotFound]);
+    assertEquals(
+      String(existing.message).replace('"secret"', "ID"),
+      String(missing.message).replace('"nothing-here"', "ID"),
+    );
+    assertEquals(agent.calls.length, 0, "the agent never ran for bob");
+  } finally {
+    await asAlice.close();
+    await asBob.close();
+    await server.close();
+  }
 });
