@@ -16,7 +16,7 @@ import type {
 } from "../../../protocol/frames.ts";
 import type { Attachment } from "../../agents/types.ts";
 import { NativeEncoder } from "../../encode.ts";
-import { busyMessage, errorFrame, type StartTurn, type WsSession } from "./session.ts";
+import { busyMessage, errorFrame, ownsSession, type StartTurn, type WsSession } from "./session.ts";
 
 /** The frames of the native dialect (uploads aside). */
 export type NativeFrame =
@@ -109,9 +109,11 @@ async function loadAttachments(
     ));
     return undefined;
   }
+  // Another identity's session looks empty: "not yours" and "missing" get the same error.
+  const owned = await ownsSession(session, frame.session_id);
   const found: Attachment[] = [];
   for (const uploadId of frame.attachments ?? []) {
-    const upload = await session.deps.uploads.load(frame.session_id, uploadId);
+    const upload = owned ? await session.deps.uploads.load(frame.session_id, uploadId) : undefined;
     if (!upload) {
       session.send(errorFrame(
         ErrorCode.NotFound,

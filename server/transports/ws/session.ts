@@ -86,6 +86,18 @@ export function errorFrame(
   );
 }
 
+/**
+ * Whether `session`'s identity may use session `sessionId`: always with
+ * authentication off; with it on, when the session is its own (a new one
+ * becomes its own). Uploads go only into, and attachments come only from,
+ * such a session.
+ */
+export function ownsSession(session: WsSession, sessionId: string): Promise<boolean> {
+  const { identity, deps } = session;
+  if (identity === undefined) return Promise.resolve(true);
+  return deps.sessions.claim?.(sessionId, identity) ?? Promise.resolve(false);
+}
+
 /** The message of a `busy` error while `active` streams. */
 export function busyMessage(active: ActiveAnswer): string {
   return `Cannot start: answer "${active.requestId}" is still streaming on this socket; cancel it or wait for "done"`;

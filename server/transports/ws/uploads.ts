@@ -9,7 +9,7 @@ import { ErrorCode, isAcceptedUploadType, isTextUploadType } from "../../../prot
 import type { ServerFrame, UploadFrame } from "../../../protocol/frames.ts";
 import { newId } from "../../core.ts";
 import type { StoredUpload } from "../../store/types.ts";
-import { errorFrame, type WsSession } from "./session.ts";
+import { errorFrame, ownsSession, type WsSession } from "./session.ts";
 
 /** What the `upload` header frame announces. */
 export interface UploadHeader {
@@ -221,7 +221,7 @@ export class WsUploads {
       if (!stored) return;
       clearTimeout(upload.timer);
       this.#pending = undefined;
-      if (!await this.#owns(upload.sessionId)) {
+      if (!await ownsSession(this.#session, upload.sessionId)) {
         this.#fail(
           ErrorCode.Forbidden,
           `Cannot upload into session "${upload.sessionId}": it belongs to another identity`,
@@ -251,16 +251,6 @@ export class WsUploads {
       this.#session.deps.logger.error("Cannot store upload", { error });
       this.#fail(ErrorCode.UploadInvalid, "Cannot store the upload; please try again", uploadId);
     }
-  }
-
-  /**
-   * With authentication on, a session takes uploads only from its owner
-   * (a new session becomes the uploader's); with it off, from anyone.
-   */
-  #owns(sessionId: string): Promise<boolean> {
-    const { identity, deps } = this.#session;
-    if (identity === undefined) return Promise.resolve(true);
-    return deps.sessions.claim?.(sessionId, identity) ?? Promise.resolve(false);
   }
 
   /** An error about an upload names it, so the client knows which file failed. */
