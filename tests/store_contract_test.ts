@@ -11,6 +11,7 @@ import { openRedisBackend } from "../server/store/redis.ts";
 import type { Backend } from "../server/store/types.ts";
 import { hasRedis, startRedis } from "./helpers/redis_server.ts";
 import {
+  quotaStoreContract,
   sessionStoreContract,
   streamLogContract,
   uploadStoreContract,
@@ -57,4 +58,5 @@ for (const [name, open] of Object.entries(BACKENDS)) {
   });
   streamLogContract(name, () => open());
   uploadStoreContract(name, () => open());
+  quotaStoreContract(name, () => open());
 }

@@ -22,6 +22,7 @@
 import { delay } from "../delay.ts";
 import { fitTurn, packBatches, sliceText } from "./fit.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
+import { KvQuotaStore } from "./kv_quota.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -69,6 +70,7 @@ export async function openKvBackend(
     history: new KvSessionStore(kv, options),
     streamLog: new KvStreamLog(kv, options),
     uploads: new KvUploadStore(kv, options),
+    quotas: new KvQuotaStore(kv),
     ready: () => Promise.resolve(true),
     close() {
       if (!closed) {

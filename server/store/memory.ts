@@ -6,6 +6,7 @@
  */
 import { delay } from "../delay.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
+import { MemoryQuotaStore } from "./quota.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -256,6 +257,7 @@ export function openMemoryBackend(options: MemoryBackendOptions): Backend {
     history: new MemorySessionStore(options),
     streamLog: new MemoryStreamLog(options),
     uploads: new MemoryUploadStore(options),
+    quotas: new MemoryQuotaStore(),
     ready: () => Promise.resolve(true),
     close: () => Promise.resolve(),
   };

@@ -23,6 +23,7 @@ import { createClient } from "redis";
 import type { Logger } from "../log.ts";
 import { fitTurn } from "./fit.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
+import { RedisQuotaStore } from "./redis_quota.ts";
 import type {
   Backend,
   LoggedEvent,
@@ -56,7 +57,8 @@ function createRedisClient(url: string) {
   return client;
 }
 
-type RedisClient = ReturnType<typeof createRedisClient>;
+/** A connected node-redis client. */
+export type RedisClient = ReturnType<typeof createRedisClient>;
 
 /** Settings of the Redis backend. */
 export interface RedisOptions {
@@ -376,6 +378,7 @@ export async function openRedisBackend(url: string, options: RedisOptions): Prom
     history: new RedisSessionStore(client, { window: options.window, prefix }),
     streamLog: new RedisStreamLog(client, sub, { ttlMs: options.ttlMs, prefix }),
     uploads: new RedisUploadStore(client, { ttlMs: options.ttlMs, prefix }),
+    quotas: new RedisQuotaStore(client, { prefix }),
     ready: () => client.ping().then(() => true, () => false),
     close() {
       closing ??= Promise.allSettled([sub.close(), client.close()]).then(() => {});

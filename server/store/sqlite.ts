@@ -19,6 +19,7 @@
 import { fitTurn } from "./fit.ts";
 import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
 import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
+import { MemoryQuotaStore } from "./quota.ts";
 
 /** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
 export interface SqliteStatement {
@@ -230,6 +231,7 @@ export async function openSqliteBackend(
     history,
     streamLog: new MemoryStreamLog(options),
     uploads: new MemoryUploadStore(options),
+    quotas: new MemoryQuotaStore(),
     ready: () => Promise.resolve(true),
     close() {
       if (!closed) {

@@ -152,6 +152,48 @@ export interface UploadStore {
   load(sessionId: string, uploadId: string): Promise<StoredUpload | undefined>;
 }
 
+/** A token bucket: holds at most `capacity` tokens and gains `refillPerSecond` a second. */
+export interface BucketRule {
+  capacity: number;
+  refillPerSecond: number;
+}
+
+/** What {@link QuotaStore.take} and {@link QuotaStore.acquire} decided. */
+export interface QuotaDecision {
+  /** True when the tokens were taken (the slot acquired). */
+  ok: boolean;
+  /** When refused: how long until it could succeed (0 when `ok`). */
+  retryAfterMs: number;
+}
+
+/**
+ * Counters shared by every instance of a fleet, so a client key has one
+ * budget however many connections and instances it uses. Every operation
+ * is atomic in the engine: of concurrent callers, no more succeed than the
+ * budget allows.
+ */
+export interface QuotaStore {
+  /**
+   * Takes `cost` tokens from bucket `key` (created full), or none when it
+   * holds fewer. A cost above the capacity is never granted.
+   */
+  take(key: string, cost: number, rule: BucketRule): Promise<QuotaDecision>;
+  /**
+   * Takes one of `limit` concurrent slots of `key` under the name `slot`;
+   * a slot not released lapses after `ttlMs` (its instance died).
+   */
+  acquire(key: string, slot: string, options: { limit: number; ttlMs: number }): Promise<
+    QuotaDecision
+  >;
+  /** Gives slot `slot` of `key` back (unknown slots are ignored). */
+  release(key: string, slot: string): Promise<void>;
+  /**
+   * Marks `key` as used for `ttlMs`: true the first time, false while the
+   * mark lasts (single-use tickets).
+   */
+  once(key: string, ttlMs: number): Promise<boolean>;
+}
+
 /** Everything instances share, from one engine. */
 export interface Backend {
   /** "kv" | "sqlite" | "memory" | "redis" */
@@ -159,6 +201,8 @@ export interface Backend {
   readonly history: SessionStore;
   readonly streamLog: StreamLog;
   readonly uploads: UploadStore;
+  /** Budgets and single-use marks shared by every instance. */
+  readonly quotas: QuotaStore;
   /** True while the engine answers (for `/readyz`). */
   ready(): Promise<boolean>;
   /** Releases the engine (idempotent). */

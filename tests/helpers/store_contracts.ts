@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import type {
   LoggedEvent,
+  QuotaStore,
   SessionStore,
   StoredUpload,
   StreamLog,
@@ -429,6 +430,104 @@ export const UPLOAD_STORE_CASES: ContractCase<() => Promise<WithUploads>>[] = [
   },
 ];
 
+/** Something holding a quota store (a `Backend` is one), closed after each case. */
+export interface WithQuotas {
+  quotas: QuotaStore;
+  close(): void | Promise<void>;
+}
+
+const withQuotas = (
+  open: () => Promise<WithQuotas>,
+  body: (quotas: QuotaStore) => Promise<void>,
+) => withOpened(open, (opened) => body(opened.quotas));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The {@link QuotaStore} contract. */
+export const QUOTA_STORE_CASES: ContractCase<() => Promise<WithQuotas>>[] = [
+  {
+    name: "a bucket grants up to its capacity, then refuses with a retry time, per key",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const rule = { capacity: 3, refillPerSecond: 0.5 };
+        for (let i = 0; i < 3; i++) assert.equal((await quotas.take("k", 1, rule)).ok, true);
+        const refused = await quotas.take("k", 1, rule);
+        assert.equal(refused.ok, false);
+        assert.ok(
+          refused.retryAfterMs > 0 && refused.retryAfterMs <= 2_000,
+          `${refused.retryAfterMs}`,
+        );
+        assert.equal((await quotas.take("other", 3, rule)).ok, true);
+        assert.equal((await quotas.take("big", 4, rule)).ok, false);
+      }),
+  },
+  {
+    name: "a bucket refills at its rate",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const rule = { capacity: 2, refillPerSecond: 10 };
+        assert.equal((await quotas.take("k", 2, rule)).ok, true);
+        assert.equal((await quotas.take("k", 1, rule)).ok, false);
+        await sleep(250);
+        assert.equal((await quotas.take("k", 2, rule)).ok, true);
+      }),
+  },
+  {
+    name: "concurrent takes never grant more than the capacity",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const rule = { capacity: 5, refillPerSecond: 0.001 };
+        const results = await Promise.all(
+          Array.from({ length: 12 }, () => quotas.take("k", 1, rule)),
+        );
+        assert.equal(results.filter((r) => r.ok).length, 5);
+      }),
+  },
+  {
+    name: "slots: at most the limit held, released ones and lapsed ones come back",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const options = { limit: 2, ttlMs: 60_000 };
+        assert.equal((await quotas.acquire("k", "a", options)).ok, true);
+        assert.equal((await quotas.acquire("k", "b", options)).ok, true);
+        const refused = await quotas.acquire("k", "c", options);
+        assert.equal(refused.ok, false);
+        assert.ok(refused.retryAfterMs > 0);
+        await quotas.release("k", "a");
+        assert.equal((await quotas.acquire("k", "c", options)).ok, true);
+        assert.equal((await quotas.acquire("other", "a", options)).ok, true);
+        const short = { limit: 1, ttlMs: 200 };
+        assert.equal((await quotas.acquire("s", "x", short)).ok, true);
+        assert.equal((await quotas.acquire("s", "y", short)).ok, false);
+        await sleep(400);
+        assert.equal((await quotas.acquire("s", "y", short)).ok, true);
+      }),
+  },
+  {
+    name: "concurrent acquires never hold more slots than the limit",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const options = { limit: 3, ttlMs: 60_000 };
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => quotas.acquire("k", `s${i}`, options)),
+        );
+        assert.equal(results.filter((r) => r.ok).length, 3);
+      }),
+  },
+  {
+    name: "once is true only the first time, of concurrent callers too",
+    run: (open) =>
+      withQuotas(open, async (quotas) => {
+        const results = await Promise.all(
+          Array.from({ length: 5 }, () => quotas.once("t", 60_000)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+        assert.equal(await quotas.once("t", 60_000), false);
+        assert.equal(await quotas.once("other", 60_000), true);
+      }),
+  },
+];
+
 function register<Open>(suite: string, name: string, cases: ContractCase<Open>[], open: Open) {
   for (const contractCase of cases) {
     Deno.test(`${suite} contract (${name}): ${contractCase.name}`, () => contractCase.run(open));
@@ -448,4 +547,9 @@ export function streamLogContract(name: string, open: () => Promise<WithStreamLo
 /** Registers the {@link UploadStore} contract for one implementation. */
 export function uploadStoreContract(name: string, open: () => Promise<WithUploads>): void {
   register("upload store", name, UPLOAD_STORE_CASES, open);
+}
+
+/** Registers the {@link QuotaStore} contract for one implementation. */
+export function quotaStoreContract(name: string, open: () => Promise<WithQuotas>): void {
+  register("quota store", name, QUOTA_STORE_CASES, open);
 }
