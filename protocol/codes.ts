@@ -83,6 +83,8 @@ export const ErrorCode = {
   InvalidPingId: "invalid_ping_id",
   /** The answer's stream log cannot be written; a resume cannot be served in full. */
   StreamLost: "stream_lost",
+  /** The service's upload storage is at its budget: new uploads are refused, chat goes on. */
+  StorageFull: "storage_full",
   /** A plain HTTP request reached the WebSocket endpoint (HTTP 426). */
   UpgradeRequired: "upgrade_required",
   /** The server failed to handle an HTTP request; the detail is only in the server log. */

@@ -435,6 +435,8 @@ export const AiSdkServerFrame = z.discriminatedUnion("type", [
     requestId: z.string(),
     errorText: z.string().optional(),
     code: z.string().optional(),
+    /** Seconds to wait before trying again (`rate_limited`). */
+    retry_after: z.number().optional(),
   }),
   z.object({ type: z.literal("no-active"), requestId: z.string() }),
 ]);

@@ -5,6 +5,8 @@
  * streaming endpoints then sit behind the same guards, cheapest first:
  * shutdown (503), URL length (414), origin and cross-site requests (403),
  * authentication (401), connections per client address (429 / close 4029).
+ * The client key (identity, else address) draws on the per-key budgets
+ * (`guards/budgets.ts`: messages, answers, uploads) in the shared backend.
  * Running answers count against their client's answer budget in the hub.
  * @module
  */
@@ -24,8 +26,9 @@ import { registryOf } from "./connections.ts";
 import { listenOptionsFor } from "./deploy.ts";
 import type { Logger } from "./log.ts";
 import { ChatCore } from "./core.ts";
-import { LocalAnswerBudget } from "./guards/answer_budget.ts";
 import { Authenticator, authGuard, ticketHandler } from "./guards/auth.ts";
+import { Budgets, clientKeyGuard, SharedAnswerBudget } from "./guards/budgets.ts";
+import { clientAddressFrom } from "./guards/client_address.ts";
 import { type ClientAddress, connectionLimit } from "./guards/connection_limit.ts";
 import { draining } from "./guards/draining.ts";
 import type { GuardEnv } from "./guards/env.ts";
@@ -60,7 +63,7 @@ export interface AppDeps {
   upgradeWebSocket: UpgradeWebSocket;
   /** Where errors and events are logged. */
   logger: Logger;
-  /** Reads the client address for the connection limit; default: the peer address. */
+  /** Reads the client address (connection limit, budgets); default: the peer, or behind `TRUSTED_PROXIES` the forwarded address. */
   clientAddress?: ClientAddress;
   /** Where traces and metrics go; default: the global OpenTelemetry providers. */
   telemetry?: Telemetry;
@@ -108,7 +111,10 @@ export function createApp(deps: AppDeps): Hono {
   const hub = new StreamHub(core, backend.streamLog, logger, {
     graceMs: config.RESUME_GRACE_MS,
     leaseMs: config.PRODUCER_LEASE_MS,
-    budget: new LocalAnswerBudget(answerBudget(config)),
+    budget: new SharedAnswerBudget(backend.quotas, config, {
+      limit: answerBudget(config),
+      logger,
+    }),
     ...STREAM_TIMING,
     telemetry,
   });
@@ -118,12 +124,15 @@ export function createApp(deps: AppDeps): Hono {
     drain: () => hub.finishAll(),
     terminate: () => hub.stopAll(shutdownStop()),
   });
+  const address = deps.clientAddress ?? clientAddressFrom(config.TRUSTED_PROXIES);
+  const budgets = new Budgets(backend.quotas, config, logger);
   const guards = [
     draining(registry, Math.ceil(config.SSE_RETRY_MS / 1000)),
     urlLimit(config.MAX_URL_BYTES),
     originGuard(config.ALLOWED_ORIGINS),
     authGuard(auth),
-    connectionLimit(config.MAX_CONNECTIONS_PER_IP, deps.clientAddress),
+    clientKeyGuard(address),
+    connectionLimit(config.MAX_CONNECTIONS_PER_IP, address),
   ] as const;
   // Every HTTP error has the one shape, unknown paths and unexpected failures too.
   app.notFound((c) =>
@@ -160,6 +169,7 @@ export function createApp(deps: AppDeps): Hono {
       hub,
       uploads: backend.uploads,
       sessions: backend.history,
+      budgets,
       config,
       logger,
       registry,

@@ -5,6 +5,7 @@
 import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { LOG_LEVELS } from "./log.ts";
+import { isAddressOrCidr } from "./guards/client_address.ts";
 
 const integer = (min: number, max: number) =>
   z.coerce
@@ -77,6 +78,16 @@ const ConfigSchema = z.object({
   METRICS_TOKEN: z.string().regex(/^[A-Za-z0-9._~+/=-]{16,512}$/, {
     error: "must be 16-512 characters of A-Z, a-z, 0-9 or ._~+/=-",
   }).optional(),
+  KEY_MESSAGES_PER_MINUTE: int(0, 1_000_000, 240),
+  KEY_ANSWERS_PER_MINUTE: int(0, 1_000_000, 30),
+  KEY_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 16 * 1024 * 1024),
+  SESSION_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 16 * 1024 * 1024),
+  STORE_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 1024 * 1024 * 1024),
+  HISTORY_TTL_S: int(1, 10 * 365 * 86_400, 30 * 86_400),
+  TRUSTED_PROXIES: list("must be a comma-separated list of addresses or CIDRs")
+    .refine((entries) => entries.every(isAddressOrCidr), {
+      error: 'must be a comma-separated list of IP addresses or CIDRs like "10.0.0.0/8"',
+    }),
 });
 
 function list(error: string) {

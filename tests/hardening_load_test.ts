@@ -6,7 +6,7 @@
  *     LOAD_SESSIONS=500 deno test -A --v8-flags=--expose-gc tests/hardening_load_test.ts
  */
 import { assert, assertEquals, assertLess } from "@std/assert";
-import { startServer } from "./helpers/server.ts";
+import { NO_KEY_BUDGETS, startServer } from "./helpers/server.ts";
 
 const SESSIONS = Number(Deno.env.get("LOAD_SESSIONS") ?? "50");
 const CHUNKS = 200;
@@ -24,6 +24,7 @@ Deno.test(`load: ${SESSIONS} concurrent sessions x ${CHUNKS} chunks, all complet
     SYNTHETIC_CHUNK_BYTES: "32",
     SYNTHETIC_INTERVAL_MS: "5",
     MAX_CONNECTIONS_PER_IP: "0",
+    ...NO_KEY_BUDGETS,
   });
   try {
     await settle();

@@ -9,7 +9,7 @@ import type { Agent, AgentEvent } from "../server/agents/types.ts";
 import { echoAgent } from "./helpers/agents.ts";
 import { closePayload, Opcode, rawFrame, RawWs } from "./helpers/raw_ws.ts";
 import { readSse } from "./helpers/sse_client.ts";
-import { startServer } from "./helpers/server.ts";
+import { NO_KEY_BUDGETS, startServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
 const MiB = 1024 * 1024;
@@ -180,7 +180,11 @@ function mutate(random: () => number): string {
 }
 
 Deno.test("protocol: fuzz — 5000 random and mutated frames: process up, memory bounded, every reply valid", async () => {
-  const server = await startServer({ RATE_LIMIT_PER_MINUTE: "0", DEMO_DELAY_MS: "0" }, {
+  const server = await startServer({
+    RATE_LIMIT_PER_MINUTE: "0",
+    ...NO_KEY_BUDGETS,
+    DEMO_DELAY_MS: "0",
+  }, {
     agent: echoAgent(),
   });
   const random = prng(20261124);

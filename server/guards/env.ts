@@ -27,6 +27,8 @@ export interface GuardVariables {
   client?: string;
   /** The connection's slot in the per-address count. */
   lease?: Lease;
+  /** Whose budgets the request draws on: the identity, or the client address (see `budgets.ts`). */
+  clientKey?: string;
   /** Set when a WebSocket must be rejected after the upgrade (connection limit). */
   rejection?: Rejection;
 }

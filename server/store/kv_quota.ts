@@ -12,7 +12,21 @@
 import { acquireSlot, type BucketState, bucketTtlMs, takeTokens } from "./quota.ts";
 import type { BucketRule, QuotaDecision, QuotaStore } from "./types.ts";
 
-const MAX_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 40;
+
+/** Waits a little, more on each attempt, with jitter so contending writers spread out. */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(100, 2 + attempt * 5) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * True for the error SQLite gives a process while another one writes the
+ * same local file (several processes on one `KV_PATH`): worth retrying.
+ */
+function isLocked(error: unknown): boolean {
+  return error instanceof Error && /database is locked|busy/i.test(error.message);
+}
 
 /** A {@link QuotaStore} over an open KV database. */
 export class KvQuotaStore implements QuotaStore {
@@ -23,18 +37,29 @@ export class KvQuotaStore implements QuotaStore {
     this.#kv = kv;
   }
 
-  /** Reads `key`, computes the update and commits it checked; retries when another writer won. */
+  /**
+   * Reads `key`, computes the update (`null` deletes, `undefined` writes
+   * nothing) and commits it checked; retries when another writer won or
+   * another process held the file.
+   */
   async #update<T, R>(
     key: Deno.KvKey,
-    change: (value: T | null) => { result: R; value: T | null; expireIn?: number },
+    change: (value: T | null) => { result: R; value: T | null | undefined; expireIn?: number },
   ): Promise<R> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.#kv.get<T>(key);
-      const { result, value, expireIn } = change(current.value);
-      const op = this.#kv.atomic().check(current);
-      if (value === null) op.delete(key);
-      else op.set(key, value, { expireIn });
-      if ((await op.commit()).ok) return result;
+      try {
+        const current = await this.#kv.get<T>(key);
+        const { result, value, expireIn } = change(current.value);
+        // `undefined`: nothing to write.
+        if (value === undefined) return result;
+        const op = this.#kv.atomic().check(current);
+        if (value === null) op.delete(key);
+        else op.set(key, value, { expireIn });
+        if ((await op.commit()).ok) return result;
+      } catch (error) {
+        if (!isLocked(error) || attempt === MAX_ATTEMPTS - 1) throw error;
+      }
+      await backoff(attempt);
     }
     throw new Error(`Cannot update quota: "${key.join("/")}" kept changing`);
   }
@@ -68,12 +93,14 @@ export class KvQuotaStore implements QuotaStore {
     });
   }
 
-  async once(key: string, ttlMs: number): Promise<boolean> {
-    const result = await this.#kv.atomic()
-      .check({ key: ["quota", "once", key], versionstamp: null })
-      .set(["quota", "once", key], true, { expireIn: ttlMs })
-      .commit();
-    // KV deletes expired keys lazily: a mark may outlive its TTL a little (harmless for tickets).
-    return result.ok;
+  once(key: string, ttlMs: number): Promise<boolean> {
+    // A mark is only ever set, never changed: the update succeeds once.
+    return this.#update<boolean, boolean>(
+      ["quota", "once", key],
+      (value) =>
+        value === null
+          ? { result: true, value: true, expireIn: ttlMs }
+          : { result: false, value: undefined },
+    );
   }
 }

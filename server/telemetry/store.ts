@@ -47,6 +47,7 @@ export function timedBackend(backend: Backend, telemetry: Telemetry): Backend {
     history: timed(backend.history, "history", telemetry),
     streamLog: timed(backend.streamLog, "log", telemetry),
     uploads: timed(backend.uploads, "uploads", telemetry),
+    quotas: timed(backend.quotas, "quotas", telemetry),
     ready: () => backend.ready(),
     close: () => backend.close(),
   };

@@ -9,6 +9,7 @@ import { WSContext } from "hono/ws";
 import type { Agent } from "../../server/agents/types.ts";
 import { type Config, loadConfig } from "../../server/config.ts";
 import { ChatCore } from "../../server/core.ts";
+import { Budgets } from "../../server/guards/budgets.ts";
 import { createLogger } from "../../server/log.ts";
 import { openMemoryBackend } from "../../server/store/memory.ts";
 import type { Backend } from "../../server/store/types.ts";
@@ -68,6 +69,7 @@ export interface Harness {
   config: Config;
   backend: Backend;
   hub: StreamHub;
+  budgets: Budgets;
   deps: WsDeps;
 }
 
@@ -86,10 +88,12 @@ export function harness(agent: Agent, env: Record<string, string> = {}): Harness
     leaseMs: 2_000,
     unknownWaitMs: 50,
   });
+  const budgets = new Budgets(backend.quotas, config, logger);
   return {
     config,
     backend,
     hub,
-    deps: { hub, uploads: backend.uploads, sessions: backend.history, config, logger },
+    budgets,
+    deps: { hub, uploads: backend.uploads, sessions: backend.history, budgets, config, logger },
   };
 }

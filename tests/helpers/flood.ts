@@ -28,13 +28,24 @@ export interface FloodOptions {
   durationMs: number;
   /** Bytes per uploaded file (upload flood). */
   fileBytes?: number;
-  /** Extra headers are not possible on a browser-style WebSocket: the URL carries any ticket. */
-  url: string;
+  /** Where to connect; with several, each connection goes to the next (instances of a fleet). */
+  urls: string[];
+  /** Headers of every connection (Deno's WebSocket takes them), e.g. `X-Forwarded-For`. */
+  headers?: Record<string, string>;
   /** Stop after this many connections (bounds the loop on a fast machine). */
   maxConnections?: number;
 }
 
 const FRAME_BYTES = 60 * 1024;
+
+/** Opens a WebSocket with headers (a Deno extension of the constructor). */
+function open(url: string, headers: Record<string, string>): WebSocket {
+  const Socket = WebSocket as unknown as new (
+    url: string,
+    options: { headers: Record<string, string> },
+  ) => WebSocket;
+  return new Socket(url, { headers });
+}
 
 function empty(): FloodResult {
   return { connections: 0, uploads: 0, bytes: 0, answers: 0, rateLimited: 0 };
@@ -43,12 +54,13 @@ function empty(): FloodResult {
 /** Runs one connection of the loop: `act` sends, the frames are counted; ends when the socket closes or goes quiet. */
 function oneConnection(
   url: string,
+  headers: Record<string, string>,
   result: FloodResult,
   act: (socket: WebSocket, frame: Record<string, unknown> | undefined) => void,
   deadline: number,
 ): Promise<void> {
   return new Promise((resolve) => {
-    const socket = new WebSocket(url);
+    const socket = open(url, headers);
     let quiet: ReturnType<typeof setTimeout> | undefined;
     const finish = () => {
       clearTimeout(quiet);
@@ -104,7 +116,8 @@ export async function uploadFlood(options: FloodOptions): Promise<FloodResult> {
     }
   };
   while (Date.now() < deadline && result.connections < (options.maxConnections ?? Infinity)) {
-    await oneConnection(options.url, result, act, deadline);
+    const url = options.urls[result.connections % options.urls.length];
+    await oneConnection(url, options.headers ?? {}, result, act, deadline);
   }
   return result;
 }
@@ -120,7 +133,8 @@ export async function queryFlood(options: FloodOptions): Promise<FloodResult> {
   };
   const dropAfterStart = async () => {
     await new Promise<void>((resolve) => {
-      const socket = new WebSocket(options.url);
+      const url = options.urls[result.connections % options.urls.length];
+      const socket = open(url, options.headers ?? {});
       const timer = setTimeout(() => socket.close(), 2_000);
       socket.onopen = () => {
         result.connections++;
@@ -152,6 +166,6 @@ export async function queryFlood(options: FloodOptions): Promise<FloodResult> {
 if (import.meta.main) {
   const [kind, url, seconds] = Deno.args;
   const run = kind === "query" ? queryFlood : uploadFlood;
-  const result = await run({ url, durationMs: Number(seconds ?? 10) * 1000 });
+  const result = await run({ urls: [url], durationMs: Number(seconds ?? 10) * 1000 });
   console.log(JSON.stringify({ kind, seconds: Number(seconds ?? 10), ...result }));
 }

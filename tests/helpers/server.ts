@@ -7,6 +7,16 @@ import { startServer as startMain } from "../../main.ts";
 import { loadConfig } from "../../server/config.ts";
 import type { StartOptions } from "../../server/entry.ts";
 
+/**
+ * Turns the per-client-key budgets off, for tests that deliberately load
+ * one server from one address (load, fuzz) as they turn the other limits off.
+ */
+export const NO_KEY_BUDGETS = {
+  KEY_MESSAGES_PER_MINUTE: "0",
+  KEY_ANSWERS_PER_MINUTE: "0",
+  MAX_ANSWERS_PER_CLIENT: "0",
+};
+
 /** A server under test. */
 export interface TestServer {
   /** `http://127.0.0.1:<port>` */

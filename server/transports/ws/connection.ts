@@ -20,6 +20,7 @@ import type { Rejection } from "../../guards/env.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
 import { aiSdkErrorFrame, handleAiSdk, isAiSdkFrame } from "./ai_sdk.ts";
 import { handleNative } from "./native.ts";
+import { clientKeyOf } from "../../guards/budgets.ts";
 import {
   type ActiveAnswer,
   errorFrame,
@@ -64,6 +65,8 @@ export interface WsConnectionOptions {
   owner?: string;
   /** The client's address (its answer budget key when authentication is off). */
   client?: string;
+  /** Whose budgets the socket draws on (default: the identity, else "unknown"). */
+  clientKey?: string;
 }
 
 /** Reads how many bytes a socket has queued but not yet written. */
@@ -117,10 +120,12 @@ export class WsConnection implements Drainable, WsSession {
   readonly identity: string | undefined;
   #trace: Context;
   #client: string | undefined;
+  readonly clientKey: string;
   #ws: WSContext;
   #active: ActiveAnswer | undefined;
   #uploads: WsUploads;
-  #binary: Promise<void> = Promise.resolve();
+  /** Inbound messages, handled one after another once the client's message budget admits them. */
+  #inbound: Promise<void> = Promise.resolve();
   #closed = false;
   #gone = Promise.withResolvers<void>();
   #buffered: () => number;
@@ -128,6 +133,8 @@ export class WsConnection implements Drainable, WsSession {
   #sendText: (frame: string) => void;
   #windowStart = 0;
   #windowCount = 0;
+  /** Over the per-socket limit: the rejection is queued, later messages are ignored. */
+  #rejected = false;
 
   /** Wraps an open socket. */
   constructor(deps: WsDeps, ws: WSContext, options: WsConnectionOptions = {}) {
@@ -136,12 +143,13 @@ export class WsConnection implements Drainable, WsSession {
     this.#owner = options.owner;
     this.#trace = options.trace ?? ROOT_CONTEXT;
     this.#client = options.client;
+    this.clientKey = options.clientKey ?? clientKeyOf(options.identity, "unknown");
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
     this.#sendText = textSender(ws);
     this.#uploads = new WsUploads(this);
     if (typeof ws.raw === "object" && ws.raw !== null) {
-      controlPings.set(ws.raw, () => void (this.#closed || this.#allow()));
+      controlPings.set(ws.raw, () => void this.#count());
     }
   }
 
@@ -212,18 +220,19 @@ export class WsConnection implements Drainable, WsSession {
     this.#shut(CloseCode.ServiceRestart, RESTART_REASON);
   }
 
-  /** Tells the client it is over a limit, then closes 4029. */
-  reject(rejection: Rejection): void {
-    this.deps.hub.telemetry.refused("ws", ErrorCode.RateLimited);
+  /** Tells the client it is over a limit (or its budget cannot be checked), then closes 4029. */
+  reject(rejection: Rejection & { code?: ErrorCode }): void {
+    const code = rejection.code ?? ErrorCode.RateLimited;
+    this.deps.hub.telemetry.refused("ws", code);
     this.deps.logger.warn("WebSocket refused", {
       trace_id: this.traceId,
-      reason: ErrorCode.RateLimited,
+      reason: code,
       detail: rejection.message,
     });
     this.send(JSON.stringify(
       {
         type: "error",
-        code: ErrorCode.RateLimited,
+        code,
         message: rejection.message,
         retry_after: rejection.retryAfter,
       } satisfies ServerFrame,
@@ -231,32 +240,55 @@ export class WsConnection implements Drainable, WsSession {
     this.#shut(CloseCode.RateLimited, truncateReason(rejection.message));
   }
 
-  /** Counts a message against the per-minute limit; false when over it. */
-  #allow(): boolean {
+  /** Counts a message against the per-socket per-minute limit; the rejection when over it. */
+  #overLimit(): Rejection | undefined {
     const limit = this.deps.config.RATE_LIMIT_PER_MINUTE;
-    if (limit === 0) return true;
+    if (limit === 0) return undefined;
     const now = Date.now();
     if (now - this.#windowStart >= 60_000) {
       this.#windowStart = now;
       this.#windowCount = 0;
     }
-    if (++this.#windowCount <= limit) return true;
-    this.reject({
+    if (++this.#windowCount <= limit) return undefined;
+    return {
       retryAfter: Math.max(1, Math.ceil((this.#windowStart + 60_000 - now) / 1000)),
       message: `Rate limit exceeded: at most ${limit} messages per minute per connection`,
-    });
+    };
+  }
+
+  /**
+   * Counts a message (or a control ping) against the per-socket limit;
+   * false when it must be ignored: the socket closed, or went over the
+   * limit (its rejection is queued after the messages before it).
+   */
+  #count(): boolean {
+    if (this.#closed || this.#rejected) return false;
+    const over = this.#overLimit();
+    if (!over) return true;
+    this.#rejected = true;
+    this.#inbound = this.#inbound.then(() => this.reject(over));
     return false;
   }
 
-  /** Handles one inbound message. Never throws. */
+  /**
+   * Handles one inbound message, after the ones before it, once the
+   * client key's message budget admits it. Over the per-socket limit the
+   * socket is rejected (after the messages before it) and the rest ignored.
+   * Never throws.
+   */
   receive(data: unknown): void {
-    if (this.#closed || !this.#allow()) return;
-    if (typeof data !== "string") {
-      this.#binary = this.#binary.then(() => this.#receiveBinary(data)).catch((error) =>
-        this.deps.logger.error("Cannot handle binary frame", { error })
-      );
-      return;
-    }
+    if (!this.#count()) return;
+    this.#inbound = this.#inbound.then(async () => {
+      if (this.#closed) return;
+      const refusal = await this.deps.budgets.message(this.clientKey);
+      if (this.#closed) return;
+      if (refusal) return this.reject(refusal);
+      if (typeof data !== "string") return await this.#receiveBinary(data);
+      await this.#receiveText(data);
+    }).catch((error) => this.deps.logger.error("Cannot handle frame", { error }));
+  }
+
+  async #receiveText(data: string): Promise<void> {
     if (utf8Length(data, this.deps.config.MAX_FRAME_BYTES) > this.deps.config.MAX_FRAME_BYTES) {
       return this.#tooLarge();
     }
@@ -271,7 +303,7 @@ export class WsConnection implements Drainable, WsSession {
       return;
     }
     const frame = decoded.frame;
-    if (frame.type === "upload") this.#uploads.announce(frame);
+    if (frame.type === "upload") await this.#uploads.announce(frame);
     else if (isAiSdkFrame(frame)) handleAiSdk(this, frame);
     else handleNative(this, frame);
   }
@@ -324,7 +356,7 @@ export class WsConnection implements Drainable, WsSession {
     return active.delivery;
   }
 
-  /** Starts a new answer on this socket. */
+  /** Starts a new answer on this socket (the hub checks the answer budget). */
   start(turn: StartTurn, encoder: FrameEncoder): void {
     const requestId = turn.requestId ?? newId();
     const delivery = this.attach(requestId, requestId, encoder);

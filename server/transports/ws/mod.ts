@@ -45,6 +45,7 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
     const identity = c.get("identity") as string | undefined;
     const owner = chatOwner(c);
     const client = c.get("client") as string | undefined;
+    const clientKey = c.get("clientKey") as string | undefined;
     const rejection = c.get("rejection") as Rejection | undefined;
     const lease = c.get("lease") as Lease | undefined;
     if (isWebSocketUpgrade(c.req.header("upgrade"))) lease?.hold();
@@ -55,7 +56,13 @@ export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
     const get = (ws: WSContext) => {
       if (!connection) {
         trace = deps.hub.telemetry.connection("ws", { parent, span: "chat.ws" });
-        connection = new WsConnection(deps, ws, { identity, owner, client, trace: trace.context });
+        connection = new WsConnection(deps, ws, {
+          identity,
+          owner,
+          client,
+          clientKey,
+          trace: trace.context,
+        });
         unregister = deps.registry.add(connection);
         deps.logger.debug("WebSocket open", { trace_id: connection.traceId });
       }

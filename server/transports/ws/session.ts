@@ -7,6 +7,7 @@ import type { ErrorCode } from "../../../protocol/codes.ts";
 import type { ServerFrame } from "../../../protocol/frames.ts";
 import type { Attachment } from "../../agents/types.ts";
 import type { Config } from "../../config.ts";
+import type { Budgets } from "../../guards/budgets.ts";
 import type { FrameEncoder } from "../../encode.ts";
 import type { Logger } from "../../log.ts";
 import type { SessionStore, UploadStore } from "../../store/types.ts";
@@ -20,6 +21,8 @@ export interface WsDeps {
   uploads: UploadStore;
   /** Session ownership: an upload goes only into a session of its identity. */
   sessions: SessionStore;
+  /** Per-client-key budgets (messages, uploads), shared by the fleet. */
+  budgets: Budgets;
   config: Config;
   logger: Logger;
 }
@@ -54,6 +57,8 @@ export interface WsSession {
   readonly deps: WsDeps;
   /** The authenticated identity, when authentication is on. */
   readonly identity: string | undefined;
+  /** Whose budgets this socket draws on (identity, else client address). */
+  readonly clientKey: string;
   /** The answer streaming on this socket, if any. */
   readonly active: ActiveAnswer | undefined;
   /** True once the socket closed (or is closing): nothing new may start on it. */

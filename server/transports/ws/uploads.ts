@@ -154,14 +154,21 @@ interface PendingUpload {
 export class WsUploads {
   #session: WsSession;
   #pending: PendingUpload | undefined;
+  /** Bytes still to come of an upload refused by the budget: dropped without a word. */
+  #discard = 0;
 
   /** Handles the uploads of `session`. */
   constructor(session: WsSession) {
     this.#session = session;
   }
 
-  /** An `upload` header frame: checks it and waits for the bytes. */
-  announce(frame: UploadFrame): void {
+  /**
+   * An `upload` header frame: checks it against the limits and the client's
+   * upload budgets, then waits for the bytes (a refused upload's bytes are
+   * dropped).
+   */
+  async announce(frame: UploadFrame): Promise<void> {
+    this.#discard = 0;
     if (this.#pending) {
       this.#fail(
         ErrorCode.UploadInvalid,
@@ -183,10 +190,21 @@ export class WsUploads {
       this.#fail(error.code, error.message, frame.upload_id);
       return;
     }
+    const sessionId = frame.session_id ?? newId();
+    const { budgets } = this.#session.deps;
+    const refusal = await budgets.upload(this.#session.clientKey, sessionId, header.size);
+    if (refusal) {
+      this.#discard = header.size;
+      this.#session.send(errorFrame(refusal.code, refusal.message, {
+        uploadId: header.uploadId,
+        retryAfter: refusal.retryAfter,
+      }));
+      return;
+    }
     const timeoutMs = this.#session.deps.config.UPLOAD_TIMEOUT_MS;
     const pending: PendingUpload = {
       assembler: new UploadAssembler(header),
-      sessionId: frame.session_id ?? newId(),
+      sessionId,
       timer: setTimeout(() => {
         if (this.#pending !== pending) return;
         this.#pending = undefined;
@@ -208,6 +226,10 @@ export class WsUploads {
 
   /** A binary frame: the next bytes of the announced upload; stores it once complete. */
   async receive(bytes: Uint8Array): Promise<void> {
+    if (this.#discard > 0) {
+      this.#discard = Math.max(0, this.#discard - bytes.byteLength);
+      return;
+    }
     const upload = this.#pending;
     if (!upload) {
       this.#session.send(errorFrame(
