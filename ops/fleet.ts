@@ -89,6 +89,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     const env = {
       // Behind the balancer every peer has its address: limit clients there instead.
       MAX_CONNECTIONS_PER_IP: "0",
+      // HAProxy (`option forwardfor`, on loopback) says who the client is: budgets per real client.
+      TRUSTED_PROXIES: "127.0.0.1",
       ...options.env,
       REDIS_URL: redisUrl,
     };

@@ -58,12 +58,15 @@ export class Budgets {
   /** Counts one inbound message of `key`; a refusal when over `KEY_MESSAGES_PER_MINUTE`. */
   async message(key: string): Promise<Refusal | undefined> {
     const limit = this.#config.KEY_MESSAGES_PER_MINUTE;
-    return await this.#take(
+    const refusal = await this.#take(
       `m:${key}`,
       1,
       perWindow(limit, MINUTE_MS),
       () => `Rate limit exceeded: at most ${limit} messages per minute per client`,
     );
+    // While the store is unreachable messages pass (the per-socket limit
+    // still holds): a cancel or a resume must get its own answer.
+    return refusal?.code === ErrorCode.Unavailable ? undefined : refusal;
   }
 
   /**
