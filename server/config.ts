@@ -83,7 +83,6 @@ const ConfigSchema = z.object({
   KEY_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 16 * 1024 * 1024),
   SESSION_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 16 * 1024 * 1024),
   STORE_UPLOAD_BYTES: int(0, 1024 * 1024 * 1024 * 1024, 1024 * 1024 * 1024),
-  HISTORY_TTL_S: int(1, 10 * 365 * 86_400, 30 * 86_400),
   TRUSTED_PROXIES: list("must be a comma-separated list of addresses or CIDRs")
     .refine((entries) => entries.every(isAddressOrCidr), {
       error: 'must be a comma-separated list of IP addresses or CIDRs like "10.0.0.0/8"',
