@@ -123,6 +123,10 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
   };
 
   const serveConn = async (conn: Deno.Conn) => {
+    // As `Deno.serve` does: no Nagle delay. Without it a small frame written
+    // right after another waits for the peer's delayed ACK (~40 ms): a new
+    // WebSocket's first chunk, sent just after its `session` frame, did.
+    (conn as Deno.TcpConn).setNoDelay?.(true);
     const http = serveHttp!(conn);
     open.add(http);
     const info = { remoteAddr: conn.remoteAddr as Deno.NetAddr };
