@@ -99,7 +99,9 @@ export function createApp(deps: AppDeps): Hono {
       "Cannot enable AUTH_TOKENS: the session store does not implement claim() for session ownership",
     );
   }
-  const auth = creds.length > 0 ? new Authenticator(creds, config.AUTH_TICKET_TTL_S) : undefined;
+  const auth = creds.length > 0
+    ? new Authenticator(creds, config.AUTH_TICKET_TTL_S, { quotas: backend.quotas })
+    : undefined;
   const core = new ChatCore({
     agent: deps.agent,
     store: backend.history,

@@ -138,7 +138,14 @@ Deno.test("auth: a browser-style client trades its token for a ticket and stream
     client.send({ query: "with a ticket" });
     assertEquals(textOf(await client.answer()), "echo: with a ticket");
     await client.close();
-    const sse = await fetch(`${server.url}/agent_chat_stream?query=sse&ticket=${ticket}`);
+    // Tickets are single use (issue 15): the SSE stream trades for its own.
+    const second = await fetch(`${server.url}/auth/ticket`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${ALICE}` },
+    });
+    const sse = await fetch(
+      `${server.url}/agent_chat_stream?query=sse&ticket=${(await second.json()).ticket}`,
+    );
     assertEquals(sse.status, 200);
     assertStringIncludes(await sse.text(), '"content":"sse"');
   } finally {

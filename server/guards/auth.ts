@@ -10,18 +10,39 @@
  *   the long-lived token never appears in a URL or an access log.
  *
  * Tickets are HMAC-SHA-256 signed with a key derived from the configured
- * tokens, so every instance with the same configuration accepts them
- * (no shared state); they expire after `AUTH_TICKET_TTL_S`.
+ * tokens, so every instance with the same configuration accepts them; they
+ * expire after `AUTH_TICKET_TTL_S`, are bound to the identity and the
+ * `Origin` they were issued for (a request carrying another `Origin` is
+ * refused) and are single use: the first request consumes the ticket's id
+ * atomically in the shared backend (`QuotaStore.once`), so a replay, on
+ * any instance, gets 401. The one exception is an SSE reconnect carrying
+ * `Last-Event-ID` (EventSource reuses its URL): it may resume, never start,
+ * an answer, and resumes are checked against the answer's identity.
  * Unauthenticated requests get 401 before any upgrade or agent work.
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { Credential } from "../config.ts";
+import type { QuotaStore } from "../store/types.ts";
 import { errorResponse } from "../http_error.ts";
 import type { GuardEnv } from "./env.ts";
 
 const text = new TextEncoder();
+
+/** Options of {@link Authenticator}. */
+export interface AuthenticatorOptions {
+  /** Where redeemed tickets are marked used (single use across a fleet); none: not tracked. */
+  quotas?: QuotaStore;
+}
+
+/** Options of {@link Authenticator.issue} and {@link Authenticator.redeem}. */
+export interface TicketOptions {
+  /** The request's `Origin` header, if any. */
+  origin?: string;
+  /** Redeem only: a ticket already used is accepted again (an SSE resume). */
+  allowReuse?: boolean;
+}
 
 /** Verifies tokens and tickets. */
 export class Authenticator {
@@ -29,10 +50,16 @@ export class Authenticator {
   #key: Promise<CryptoKey>;
   #ttlS: number;
   #ready: Promise<void>;
+  #quotas: QuotaStore | undefined;
 
   /** Creates an authenticator over `credentials`; tickets live `ticketTtlS` seconds. */
-  constructor(credentials: readonly Credential[], ticketTtlS: number) {
+  constructor(
+    credentials: readonly Credential[],
+    ticketTtlS: number,
+    options: AuthenticatorOptions = {},
+  ) {
     this.#ttlS = ticketTtlS;
+    this.#quotas = options.quotas;
     this.#ready = Promise.all(
       credentials.map(async ({ name, token }) => this.#byHash.set(await sha256(token), name)),
     ).then(() => {});
@@ -52,17 +79,33 @@ export class Authenticator {
     return this.#byHash.get(await sha256(token));
   }
 
-  /** Issues a ticket for `identity`, valid for the configured lifetime. */
-  async issue(identity: string, now = Date.now()): Promise<{ ticket: string; expiresIn: number }> {
-    const payload = b64url(
-      text.encode(JSON.stringify({ sub: identity, exp: now + this.#ttlS * 1000 })),
-    );
+  /** Issues a ticket for `identity` (from `options.origin`), valid for the configured lifetime. */
+  async issue(
+    identity: string,
+    now = Date.now(),
+    options: TicketOptions = {},
+  ): Promise<{ ticket: string; expiresIn: number }> {
+    const claims = {
+      sub: identity,
+      exp: now + this.#ttlS * 1000,
+      jti: crypto.randomUUID(),
+      org: options.origin ?? null,
+    };
+    const payload = b64url(text.encode(JSON.stringify(claims)));
     const signature = await crypto.subtle.sign("HMAC", await this.#key, text.encode(payload));
     return { ticket: `${payload}.${b64url(new Uint8Array(signature))}`, expiresIn: this.#ttlS };
   }
 
-  /** The identity of a valid, unexpired ticket, or `undefined`. */
-  async redeem(ticket: string, now = Date.now()): Promise<string | undefined> {
+  /**
+   * The identity of a valid, unexpired ticket presented from the origin it
+   * was issued for (a request without `Origin` is not a cross-site browser
+   * request), used for the first time; else `undefined`.
+   */
+  async redeem(
+    ticket: string,
+    now = Date.now(),
+    options: TicketOptions = {},
+  ): Promise<string | undefined> {
     const [payload, signature, extra] = ticket.split(".");
     if (!payload || !signature || extra !== undefined || ticket.length > 1024) return undefined;
     let bytes: Uint8Array;
@@ -81,10 +124,20 @@ export class Authenticator {
     try {
       const claims = JSON.parse(new TextDecoder().decode(fromB64url(payload)));
       if (typeof claims.sub !== "string" || typeof claims.exp !== "number") return undefined;
-      return claims.exp > now ? claims.sub : undefined;
+      if (claims.exp <= now) return undefined;
+      if (options.origin !== undefined && options.origin !== claims.org) return undefined;
+      if (!await this.#firstUse(claims.jti, claims.exp - now, options)) return undefined;
+      return claims.sub;
     } catch {
       return undefined;
     }
+  }
+
+  /** Marks ticket `id` used in the shared backend; false when it already was (and reuse is not allowed). */
+  async #firstUse(id: unknown, ttlMs: number, options: TicketOptions): Promise<boolean> {
+    if (!this.#quotas || options.allowReuse) return true;
+    if (typeof id !== "string") return false;
+    return await this.#quotas.once(`ticket:${id}`, Math.max(1, ttlMs));
   }
 }
 
@@ -111,14 +164,18 @@ export function authGuard(auth: Authenticator | undefined): MiddlewareHandler<Gu
     const identity = token !== undefined
       ? await auth.identify(token)
       : ticket !== undefined
-      ? await auth.redeem(ticket)
+      ? await auth.redeem(ticket, Date.now(), {
+        origin: c.req.header("origin"),
+        // EventSource reconnects with its URL (and ticket) and Last-Event-ID: a resume only.
+        allowReuse: c.req.header("last-event-id") !== undefined,
+      })
       : undefined;
     if (identity === undefined) {
       return unauthorized(
         c,
         token === undefined && ticket === undefined
           ? "Authentication required: send a bearer token or a ticket from POST /auth/ticket"
-          : "Authentication failed: the token or ticket is invalid or expired",
+          : "Authentication failed: the token or ticket is invalid, expired, already used or from another origin",
       );
     }
     c.set("identity", identity);
@@ -134,7 +191,9 @@ export function ticketHandler(auth: Authenticator): MiddlewareHandler {
     if (identity === undefined) {
       return unauthorized(c, "Authentication required: send a valid bearer token");
     }
-    const { ticket, expiresIn } = await auth.issue(identity);
+    const { ticket, expiresIn } = await auth.issue(identity, Date.now(), {
+      origin: c.req.header("origin"),
+    });
     c.header("cache-control", "no-store");
     return c.json({ ticket, expires_in: expiresIn });
   };

@@ -150,6 +150,8 @@ export interface UploadStore {
   save(sessionId: string, upload: StoredUpload): Promise<void>;
   /** Loads an upload of a session, or `undefined`. */
   load(sessionId: string, uploadId: string): Promise<StoredUpload | undefined>;
+  /** Deletes every upload of a session. */
+  deleteSession(sessionId: string): Promise<void>;
 }
 
 /** A token bucket: holds at most `capacity` tokens and gains `refillPerSecond` a second. */
