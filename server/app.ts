@@ -195,7 +195,15 @@ export function createApp(deps: AppDeps): Hono {
   app.get(`${AI_SDK_CHAT_PATH}/:id/stream`, refusals, ...guards, aiSdkResumeHandler(streamDeps));
   // With authentication on, a cookie does not prove who owns a session: no history on the
   // page, and no chat list (it is kept per identity, not shown).
-  if (!auth) app.route("/", chatRoutes(backend.history, config.ALLOWED_ORIGINS));
+  if (!auth) {
+    app.route(
+      "/",
+      chatRoutes(backend.history, {
+        allowedOrigins: config.ALLOWED_ORIGINS,
+        uploads: backend.uploads,
+      }),
+    );
+  }
   app.route(
     "/",
     pageRoutes({

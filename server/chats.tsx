@@ -13,7 +13,7 @@ import { chatOwner } from "./guards/owner.ts";
 import { originGuard } from "./guards/origin.ts";
 import { errorResponse } from "./http_error.ts";
 import { ErrorCode } from "../protocol/codes.ts";
-import type { ChatEntry, SessionStore } from "./store/types.ts";
+import type { ChatEntry, SessionStore, UploadStore } from "./store/types.ts";
 
 /** Longest chat title, in characters. */
 const MAX_TITLE = 80;
@@ -71,9 +71,12 @@ export function ChatsNav(
 }
 
 /** `POST /chats/{id}/rename` and `POST /chats/{id}/delete`; both answer 303 to `/`. */
-export function chatRoutes(store: SessionStore, allowedOrigins: readonly string[]): Hono {
+export function chatRoutes(
+  store: SessionStore,
+  options: { allowedOrigins: readonly string[]; uploads: UploadStore },
+): Hono {
   const app = new Hono();
-  app.use("/chats/*", originGuard(allowedOrigins));
+  app.use("/chats/*", originGuard(options.allowedOrigins));
   app.post("/chats/:id/:action{rename|delete}", async (c) => {
     const id = c.req.param("id");
     const owner = chatOwner(c);
@@ -84,8 +87,10 @@ export function chatRoutes(store: SessionStore, allowedOrigins: readonly string[
     if (!listed) {
       return errorResponse(c, 404, ErrorCode.NotFound, `Cannot change chat "${id}": not yours`);
     }
-    if (c.req.param("action") === "delete") await store.removeChat(owner, id);
-    else {
+    if (c.req.param("action") === "delete") {
+      // The chat's uploads go with it: nothing of the session stays in the store.
+      if (await store.removeChat(owner, id)) await options.uploads.deleteSession(id);
+    } else {
       const form = await c.req.parseBody();
       const title = String(form.title ?? "").trim().slice(0, MAX_TITLE);
       if (title) await store.saveChat(owner, { ...listed, title });

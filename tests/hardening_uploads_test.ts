@@ -105,6 +105,7 @@ Deno.test("a query whose socket closed while its attachments loaded never starts
       await loading.promise;
       return stored;
     },
+    deleteSession: () => Promise.resolve(),
   };
   const { socket, connection, agent, hub } = open({}, slowUploads);
   connection.receive(

@@ -398,4 +398,19 @@ export class KvUploadStore implements UploadStore {
     for await (const entry of slices) text += entry.value;
     return { ...upload, text };
   }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    let keys: Deno.KvKey[] = [];
+    const flush = async () => {
+      const op = this.#kv.atomic();
+      for (const key of keys) op.delete(key);
+      await op.commit();
+      keys = [];
+    };
+    for await (const entry of this.#kv.list({ prefix: ["uploads", sessionId] })) {
+      keys.push(entry.key);
+      if (keys.length === 500) await flush();
+    }
+    if (keys.length > 0) await flush();
+  }
 }

@@ -240,6 +240,13 @@ export class MemoryUploadStore implements UploadStore {
     if (!entry || Date.now() - entry.at > this.#ttlMs) return Promise.resolve(undefined);
     return Promise.resolve(entry.upload);
   }
+
+  deleteSession(sessionId: string): Promise<void> {
+    for (const key of this.#uploads.keys()) {
+      if (key.startsWith(`${sessionId}/`)) this.#uploads.delete(key);
+    }
+    return Promise.resolve();
+  }
 }
 
 /** Options of the in-memory stores. */

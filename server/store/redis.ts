@@ -355,6 +355,14 @@ export class RedisUploadStore implements UploadStore {
     const raw = await this.#client.get(`${this.#prefix}u:${sessionId}:${uploadId}`);
     return raw === null ? undefined : JSON.parse(raw) as StoredUpload;
   }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    // Session ids match ID_PATTERN: no glob characters to escape.
+    const match = `${this.#prefix}u:${sessionId}:*`;
+    for await (const keys of this.#client.scanIterator({ MATCH: match, COUNT: 500 })) {
+      if (keys.length > 0) await this.#client.del(keys);
+    }
+  }
 }
 
 /**

@@ -389,6 +389,34 @@ const withUploads = (
 /** The {@link UploadStore} contract. */
 export const UPLOAD_STORE_CASES: ContractCase<() => Promise<WithUploads>>[] = [
   {
+    name: "deleteSession removes every upload of that session only",
+    run: (open) =>
+      withUploads(open, async (store) => {
+        const text = "界".repeat(30_000);
+        for (const id of ["a", "b"]) {
+          await store.save("s1", {
+            uploadId: id,
+            name: `${id}.txt`,
+            mime: "text/plain",
+            size: 9,
+            text,
+          });
+        }
+        await store.save("s2", {
+          uploadId: "a",
+          name: "a.txt",
+          mime: "text/plain",
+          size: 1,
+          text: "x",
+        });
+        await store.deleteSession("s1");
+        assert.equal(await store.load("s1", "a"), undefined);
+        assert.equal(await store.load("s1", "b"), undefined);
+        assert.equal((await store.load("s2", "a"))?.text, "x");
+        await store.deleteSession("never-existed");
+      }),
+  },
+  {
     name: "a text larger than one KV value round-trips, in its session only",
     run: (open) =>
       withUploads(open, async (store) => {
