@@ -50,6 +50,9 @@ export async function openKv(path: string | undefined): Promise<Deno.Kv> {
   return await Deno.openKv(path);
 }
 
+/** How often a wait re-reads a local KV file that other processes may write. */
+const LOCAL_FILE_POLL_MS = 50;
+
 /** Options of {@link openKvBackend}. */
 export interface KvBackendOptions {
   /** Turns kept per session. */
@@ -68,7 +71,11 @@ export async function openKvBackend(
   return {
     name: "kv",
     history: new KvSessionStore(kv, options),
-    streamLog: new KvStreamLog(kv, options),
+    // A local file may be shared by other processes, whose writes kv.watch does not see.
+    streamLog: new KvStreamLog(kv, {
+      ...options,
+      pollMs: path && path !== ":memory:" ? LOCAL_FILE_POLL_MS : undefined,
+    }),
     uploads: new KvUploadStore(kv, options),
     quotas: new KvQuotaStore(kv),
     ready: () => Promise.resolve(true),
@@ -207,11 +214,18 @@ interface Lease {
 export class KvStreamLog implements StreamLog {
   #kv: Deno.Kv;
   #ttlMs: number;
+  #pollMs: number;
 
   /** Keeps entries for `ttlMs` milliseconds. */
-  constructor(kv: Deno.Kv, options: { ttlMs: number }) {
+  /**
+   * Keeps entries for `ttlMs` milliseconds. `pollMs`: re-read at least this
+   * often while waiting (a local file shared by several processes, whose
+   * writes `kv.watch` does not report); default: rely on `kv.watch`.
+   */
+  constructor(kv: Deno.Kv, options: { ttlMs: number; pollMs?: number }) {
     this.#kv = kv;
     this.#ttlMs = options.ttlMs;
+    this.#pollMs = options.pollMs ?? Infinity;
   }
 
   async begin(requestId: string, info: StreamInfo): Promise<void> {
@@ -350,7 +364,8 @@ export class KvStreamLog implements StreamLog {
         if (next.done || next.value[0].versionstamp !== initial) return;
       }
     })().catch(() => {});
-    await Promise.race([changed, delay(options.timeoutMs, options.signal)]);
+    const timeoutMs = Math.min(options.timeoutMs, this.#pollMs);
+    await Promise.race([changed, delay(timeoutMs, options.signal)]);
     await reader.cancel().catch(() => {});
   }
 }
