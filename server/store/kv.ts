@@ -50,9 +50,6 @@ export async function openKv(path: string | undefined): Promise<Deno.Kv> {
   return await Deno.openKv(path);
 }
 
-/** How often a wait re-reads a local KV file that other processes may write. */
-const LOCAL_FILE_POLL_MS = 50;
-
 /** Options of {@link openKvBackend}. */
 export interface KvBackendOptions {
   /** Turns kept per session. */
@@ -71,11 +68,7 @@ export async function openKvBackend(
   return {
     name: "kv",
     history: new KvSessionStore(kv, options),
-    // A local file may be shared by other processes, whose writes kv.watch does not see.
-    streamLog: new KvStreamLog(kv, {
-      ...options,
-      pollMs: path && path !== ":memory:" ? LOCAL_FILE_POLL_MS : undefined,
-    }),
+    streamLog: new KvStreamLog(kv, options),
     uploads: new KvUploadStore(kv, options),
     quotas: new KvQuotaStore(kv),
     ready: () => Promise.resolve(true),
@@ -214,18 +207,11 @@ interface Lease {
 export class KvStreamLog implements StreamLog {
   #kv: Deno.Kv;
   #ttlMs: number;
-  #pollMs: number;
 
   /** Keeps entries for `ttlMs` milliseconds. */
-  /**
-   * Keeps entries for `ttlMs` milliseconds. `pollMs`: re-read at least this
-   * often while waiting (a local file shared by several processes, whose
-   * writes `kv.watch` does not report); default: rely on `kv.watch`.
-   */
-  constructor(kv: Deno.Kv, options: { ttlMs: number; pollMs?: number }) {
+  constructor(kv: Deno.Kv, options: { ttlMs: number }) {
     this.#kv = kv;
     this.#ttlMs = options.ttlMs;
-    this.#pollMs = options.pollMs ?? Infinity;
   }
 
   async begin(requestId: string, info: StreamInfo): Promise<void> {
@@ -364,8 +350,7 @@ export class KvStreamLog implements StreamLog {
         if (next.done || next.value[0].versionstamp !== initial) return;
       }
     })().catch(() => {});
-    const timeoutMs = Math.min(options.timeoutMs, this.#pollMs);
-    await Promise.race([changed, delay(timeoutMs, options.signal)]);
+    await Promise.race([changed, delay(options.timeoutMs, options.signal)]);
     await reader.cancel().catch(() => {});
   }
 }
