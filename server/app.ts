@@ -105,6 +105,7 @@ export function createApp(deps: AppDeps): Hono {
   const core = new ChatCore({
     agent: deps.agent,
     store: backend.history,
+    uploads: backend.uploads,
     log: logger,
     agentTimeoutMs: config.AGENT_TIMEOUT_MS,
   });

@@ -93,7 +93,9 @@ export function chatRoutes(
     } else {
       const form = await c.req.parseBody();
       const title = String(form.title ?? "").trim().slice(0, MAX_TITLE);
-      if (title) await store.saveChat(owner, { ...listed, title });
+      // A rename never adds a chat; it evicts only if the cap was lowered since.
+      const evicted = title ? await store.saveChat(owner, { ...listed, title }) : [];
+      for (const other of evicted) await options.uploads.deleteSession(other);
     }
     return c.redirect("/", 303);
   });

@@ -6,6 +6,7 @@ import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { LOG_LEVELS } from "./log.ts";
 import { isAddressOrCidr } from "./guards/client_address.ts";
+import { DEFAULT_LIMITS } from "./store/retention.ts";
 
 const integer = (min: number, max: number) =>
   z.coerce
@@ -26,6 +27,9 @@ const ConfigSchema = z.object({
     "data/chat.kv",
   ),
   HISTORY_WINDOW: int(1, 1_000, 20),
+  HISTORY_TTL_MS: int(1_000, 365 * 86_400_000, DEFAULT_LIMITS.historyTtlMs),
+  MAX_SESSIONS_PER_OWNER: int(1, 100_000, DEFAULT_LIMITS.maxSessionsPerOwner),
+  MAX_SESSION_BYTES: int(64 * 1024, 64 * 1024 * 1024, DEFAULT_LIMITS.maxSessionBytes),
   DEMO_DELAY_MS: int(0, 10_000, 25),
   SYNTHETIC_CHUNKS: int(0, 10_000_000, 100),
   SYNTHETIC_CHUNK_BYTES: int(1, 1_000_000, 16),

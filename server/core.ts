@@ -6,7 +6,7 @@
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
 import type { Agent, AgentEvent, Attachment } from "./agents/types.ts";
 import type { Logger } from "./log.ts";
-import type { SessionStore, Turn } from "./store/types.ts";
+import type { SessionStore, Turn, UploadStore } from "./store/types.ts";
 
 /** What the core hands to a transport, in order, for one answer. */
 export type CoreEvent =
@@ -151,6 +151,8 @@ export interface ChatCoreDeps {
    * spent waiting for a slow client (backpressure) does not count.
    */
   agentTimeoutMs?: number;
+  /** Where the uploads of chats evicted over an owner's cap are deleted. */
+  uploads?: UploadStore;
 }
 
 /** Runs turns; shared by every transport. */
@@ -174,6 +176,7 @@ async function storeCall<T>(call: () => Promise<T>): Promise<T> {
 export class ChatCore {
   #agent: Agent;
   #store: SessionStore;
+  #uploads: UploadStore | undefined;
   #log: Logger;
   #timeoutMs: number;
 
@@ -181,6 +184,7 @@ export class ChatCore {
   constructor(deps: ChatCoreDeps) {
     this.#agent = deps.agent;
     this.#store = deps.store;
+    this.#uploads = deps.uploads;
     this.#log = deps.log;
     this.#timeoutMs = deps.agentTimeoutMs ?? 0;
   }
@@ -262,7 +266,7 @@ export class ChatCore {
         tools: turn.tools,
         at: Date.now(),
       });
-      if (turn.first && request.owner) await this.#list(request.owner, turn);
+      if (request.owner) await this.#list(request.owner, turn);
     }
     try {
       await options.emit(turn.failure ?? { type: "finish", reason: turn.reason });
@@ -406,11 +410,18 @@ export class ChatCore {
     return this.#persist(sessionId, turn);
   }
 
-  /** Lists a new chat for its owner, titled by its first question. */
+  /**
+   * Lists a new chat for its owner, titled by its first question (evicting
+   * the owner's least recently used chats over the cap, uploads too), or
+   * marks a listed one as used.
+   */
   async #list(owner: string, turn: TurnState): Promise<void> {
     const entry = { sessionId: turn.sessionId, title: turn.query.slice(0, 80), at: Date.now() };
     try {
-      await this.#store.saveChat(owner, entry);
+      if (!turn.first) return await this.#store.touchChat(owner, turn.sessionId);
+      for (const evicted of await this.#store.saveChat(owner, entry)) {
+        await this.#uploads?.deleteSession(evicted);
+      }
     } catch (error) {
       this.#log.error("Cannot list chat", { sessionId: turn.sessionId, error });
     }

@@ -31,7 +31,8 @@ const emptyStore: SessionStore = {
   append: () => Promise.resolve(),
   truncate: () => Promise.resolve(),
   listChats: () => Promise.resolve([]),
-  saveChat: () => Promise.resolve(),
+  saveChat: () => Promise.resolve([]),
+  touchChat: () => Promise.resolve(),
   removeChat: () => Promise.resolve(false),
   close() {},
 };

@@ -23,7 +23,8 @@ function memoryStore(sessions: Record<string, Turn[]>): SessionStore & { loads: 
     append: () => Promise.resolve(),
     truncate: () => Promise.resolve(),
     listChats: () => Promise.resolve([]),
-    saveChat: () => Promise.resolve(),
+    saveChat: () => Promise.resolve([]),
+    touchChat: () => Promise.resolve(),
     removeChat: () => Promise.resolve(false),
     close: () => {},
   };

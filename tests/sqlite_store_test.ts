@@ -7,12 +7,15 @@ import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./helpers/sqlite_store_cases.ts";
 import { SESSION_STORE_CASES, sessionStoreContract } from "./helpers/store_contracts.ts";
 
-const openNodeSqlite: OpenStore = async (path, window) => {
+const openNodeSqlite: OpenStore = async (path, window, limits) => {
   if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
-  return new SqliteSessionStore(new DatabaseSync(path), { window });
+  return new SqliteSessionStore(new DatabaseSync(path), { window, ...limits });
 };
 
-sessionStoreContract("sqlite on Deno, node:sqlite", (window) => openNodeSqlite(":memory:", window));
+sessionStoreContract(
+  "sqlite on Deno, node:sqlite",
+  (window, limits) => openNodeSqlite(":memory:", window, limits),
+);
 
 for (const { name, run } of SQLITE_STORE_CASES) {
   Deno.test(`sqlite store on Deno (node:sqlite): ${name}`, async () => {

@@ -8,6 +8,7 @@ import { openKvBackend } from "../server/store/kv.ts";
 import { createLogger } from "../server/log.ts";
 import { openMemoryBackend } from "../server/store/memory.ts";
 import { openRedisBackend } from "../server/store/redis.ts";
+import type { StoreLimits } from "../server/store/retention.ts";
 import type { Backend } from "../server/store/types.ts";
 import { hasRedis, startRedis } from "./helpers/redis_server.ts";
 import {
@@ -20,10 +21,11 @@ import {
 const TTL_MS = 60_000;
 
 /** A Redis backend on its own redis-server, stopped when the backend closes. */
-async function openRedis(window: number): Promise<Backend> {
+async function openRedis(window: number, limits: Partial<StoreLimits>): Promise<Backend> {
   const server = await startRedis();
   const logger = createLogger("silent");
-  const backend = await openRedisBackend(server.url, { window, ttlMs: TTL_MS, logger });
+  const settings = { window, ttlMs: TTL_MS, logger, ...limits };
+  const backend = await openRedisBackend(server.url, settings);
   return {
     ...backend,
     async close() {
@@ -33,16 +35,19 @@ async function openRedis(window: number): Promise<Backend> {
   };
 }
 
-const BACKENDS: Record<string, (window?: number) => Promise<Backend>> = {
-  memory: (window = 10) => Promise.resolve(openMemoryBackend({ window, ttlMs: TTL_MS })),
-  kv: (window = 10) => openKvBackend(":memory:", { window, ttlMs: TTL_MS }),
+type Open = (window?: number, limits?: Partial<StoreLimits>) => Promise<Backend>;
+
+const BACKENDS: Record<string, Open> = {
+  memory: (window = 10, limits = {}) =>
+    Promise.resolve(openMemoryBackend({ window, ttlMs: TTL_MS, ...limits })),
+  kv: (window = 10, limits = {}) => openKvBackend(":memory:", { window, ttlMs: TTL_MS, ...limits }),
 };
-if (hasRedis()) BACKENDS.redis = (window = 10) => openRedis(window);
+if (hasRedis()) BACKENDS.redis = (window = 10, limits = {}) => openRedis(window, limits);
 else console.warn("redis-server not installed: the Redis backend contract is skipped");
 
 for (const [name, open] of Object.entries(BACKENDS)) {
-  sessionStoreContract(name, async (window) => {
-    const backend = await open(window);
+  sessionStoreContract(name, async (window, limits) => {
+    const backend = await open(window, limits);
     const { history } = backend;
     // Closing the history closes its whole backend (and a test redis-server).
     return {
@@ -51,6 +56,7 @@ for (const [name, open] of Object.entries(BACKENDS)) {
       truncate: (sessionId, keep) => history.truncate(sessionId, keep),
       listChats: (owner) => history.listChats(owner),
       saveChat: (owner, entry) => history.saveChat(owner, entry),
+      touchChat: (owner, sessionId) => history.touchChat(owner, sessionId),
       removeChat: (owner, sessionId) => history.removeChat(owner, sessionId),
       claim: (sessionId, owner) => history.claim!(sessionId, owner),
       close: () => void backend.close(),

@@ -5,6 +5,18 @@
  * @module
  */
 import { delay } from "../delay.ts";
+import { fitTurn } from "./fit.ts";
+import {
+  chatsToDrop,
+  isExpired,
+  keptTurns,
+  limitsOf,
+  publicChat,
+  type SessionStoreOptions,
+  type StoredChat,
+  type StoreLimits,
+  turnBytes,
+} from "./retention.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
 import type {
@@ -20,56 +32,117 @@ import type {
   WaitOptions,
 } from "./types.ts";
 
+/** A session as the memory store keeps it. */
+interface MemorySession {
+  turns: Turn[];
+  /** Each turn's stored size ({@link turnBytes}). */
+  sizes: number[];
+  owner?: string;
+  expiresAt: number;
+}
+
 /** A {@link SessionStore} in process memory (unit tests, single instance). */
 export class MemorySessionStore implements SessionStore {
-  #turns = new Map<string, Turn[]>();
-  #owners = new Map<string, string>();
-  #chats = new Map<string, Map<string, ChatEntry>>();
+  #sessions = new Map<string, MemorySession>();
+  #chats = new Map<string, Map<string, Required<StoredChat>>>();
   #window: number;
+  #limits: StoreLimits;
 
-  /** Keeps the last `window` turns per session. */
-  constructor(options: { window: number }) {
+  /** Keeps the last `window` turns per session, within the bounds of `options`. */
+  constructor(options: SessionStoreOptions) {
     this.#window = options.window;
+    this.#limits = limitsOf(options);
+  }
+
+  /** The live session (its expiry pushed), a new one when `create`, else undefined. */
+  #use(sessionId: string, create = false): MemorySession | undefined {
+    const now = Date.now();
+    let session = this.#sessions.get(sessionId);
+    if (session && isExpired(session.expiresAt, now)) {
+      this.#sessions.delete(sessionId);
+      session = undefined;
+    }
+    if (!session && create) {
+      for (const [id, other] of this.#sessions) {
+        if (isExpired(other.expiresAt, now)) this.#sessions.delete(id);
+      }
+      session = { turns: [], sizes: [], expiresAt: 0 };
+      this.#sessions.set(sessionId, session);
+    }
+    if (session) session.expiresAt = now + this.#limits.historyTtlMs;
+    return session;
   }
 
   load(sessionId: string): Promise<Turn[]> {
-    return Promise.resolve([...this.#turns.get(sessionId) ?? []]);
+    return Promise.resolve(structuredClone(this.#use(sessionId)?.turns ?? []));
   }
 
   append(sessionId: string, turn: Turn): Promise<void> {
-    const turns = this.#turns.get(sessionId) ?? [];
-    turns.push(structuredClone(turn));
-    if (turns.length > this.#window) turns.splice(0, turns.length - this.#window);
-    this.#turns.set(sessionId, turns);
+    const session = this.#use(sessionId, true)!;
+    const value = fitTurn(structuredClone(turn));
+    session.turns.push(value);
+    session.sizes.push(turnBytes(JSON.stringify(value)));
+    const kept = keptTurns(session.sizes, {
+      window: this.#window,
+      maxBytes: this.#limits.maxSessionBytes,
+    });
+    session.turns.splice(0, session.turns.length - kept);
+    session.sizes.splice(0, session.sizes.length - kept);
     return Promise.resolve();
   }
 
   listChats(owner: string): Promise<ChatEntry[]> {
-    const chats = [...this.#chats.get(owner)?.values() ?? []];
+    const chats = [...this.#chats.get(owner)?.values() ?? []]
+      .filter((chat) => !isExpired(chat.expiresAt))
+      .map(publicChat);
     return Promise.resolve(chats.sort((a, b) => b.at - a.at).slice(0, MAX_CHATS));
   }
 
-  saveChat(owner: string, entry: ChatEntry): Promise<void> {
-    const chats = this.#chats.get(owner) ?? new Map<string, ChatEntry>();
-    chats.set(entry.sessionId, { ...entry });
+  async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {
+    const chats = this.#chats.get(owner) ?? new Map<string, Required<StoredChat>>();
+    const expiresAt = Date.now() + this.#limits.historyTtlMs;
+    chats.set(entry.sessionId, { ...publicChat(entry), expiresAt });
     this.#chats.set(owner, chats);
+    const drop = chatsToDrop([...chats.values()], {
+      current: entry.sessionId,
+      cap: this.#limits.maxSessionsPerOwner,
+    });
+    for (const id of drop.expired) chats.delete(id);
+    for (const id of drop.evicted) await this.removeChat(owner, id);
+    return drop.evicted;
+  }
+
+  touchChat(owner: string, sessionId: string): Promise<void> {
+    const chat = this.#chats.get(owner)?.get(sessionId);
+    const now = Date.now();
+    if (chat && !isExpired(chat.expiresAt, now)) {
+      chat.at = now;
+      chat.expiresAt = now + this.#limits.historyTtlMs;
+    }
     return Promise.resolve();
   }
 
   removeChat(owner: string, sessionId: string): Promise<boolean> {
     if (!this.#chats.get(owner)?.delete(sessionId)) return Promise.resolve(false);
-    this.#turns.delete(sessionId);
+    const session = this.#sessions.get(sessionId);
+    if (session) {
+      session.turns = [];
+      session.sizes = [];
+    }
     return Promise.resolve(true);
   }
 
   truncate(sessionId: string, keep: number): Promise<void> {
-    this.#turns.get(sessionId)?.splice(Math.max(0, keep));
+    const session = this.#use(sessionId);
+    session?.turns.splice(Math.max(0, keep));
+    session?.sizes.splice(Math.max(0, keep));
     return Promise.resolve();
   }
 
   claim(sessionId: string, owner: string): Promise<boolean> {
-    if (!this.#owners.has(sessionId)) this.#owners.set(sessionId, owner);
-    return Promise.resolve(this.#owners.get(sessionId) === owner);
+    const session = this.#use(sessionId, true)!;
+    session.owner ??= owner;
+    return Promise.resolve(session.owner === owner);
   }
 
   close(): void {}
@@ -250,9 +323,7 @@ export class MemoryUploadStore implements UploadStore {
 }
 
 /** Options of the in-memory stores. */
-export interface MemoryBackendOptions {
-  /** Turns kept per session. */
-  window: number;
+export interface MemoryBackendOptions extends SessionStoreOptions {
   /** How long logged answers and uploads live. */
   ttlMs: number;
 }

@@ -35,7 +35,13 @@ export async function openBackend(
   options: OpenBackendOptions = {},
 ): Promise<Backend> {
   const env = options.env ?? process.env;
-  const settings = { window: config.HISTORY_WINDOW, ttlMs: config.STREAM_TTL_MS };
+  const settings = {
+    window: config.HISTORY_WINDOW,
+    ttlMs: config.STREAM_TTL_MS,
+    historyTtlMs: config.HISTORY_TTL_MS,
+    maxSessionsPerOwner: config.MAX_SESSIONS_PER_OWNER,
+    maxSessionBytes: config.MAX_SESSION_BYTES,
+  };
   if (config.REDIS_URL) {
     const logger = createLogger(config.LOG_LEVEL);
     return await openRedisBackend(config.REDIS_URL, { ...settings, logger });

@@ -4,9 +4,12 @@
  * (via `bun:sqlite`); stream log and uploads in process memory.
  *
  * One table, `turns(session_id, n, turn)`. An append is one `BEGIN IMMEDIATE`
- * transaction (next number, insert, drop what fell out of the window), so
- * concurrent writers, even other processes on the same file, never overwrite
- * each other. A session's owner (for authentication) sits in `owners`.
+ * transaction (next number, insert, drop what fell out of the window or
+ * over the byte cap), so concurrent writers, even other processes on the
+ * same file, never overwrite each other. A session's owner (for
+ * authentication) sits in `owners`, its expiry in `sessions` (reads filter
+ * by it; a sweep, at most once per tenth of the TTL, deletes what expired),
+ * an owner's chats in `chats` (with their own expiry).
  * Turns are shrunk with {@link fitTurn} exactly as in KV, so a
  * session's history reads the same on either runtime.
  *
@@ -18,6 +21,14 @@
  */
 import { fitTurn } from "./fit.ts";
 import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
+import {
+  chatsToDrop,
+  isExpired,
+  keptTurns,
+  limitsOf,
+  type SessionStoreOptions,
+  type StoreLimits,
+} from "./retention.ts";
 import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
 
@@ -54,7 +65,20 @@ const SCHEMA = `
     session_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 `;
+
+/** What a sweep deletes (`?` is now): every row of an expired session, expired chat entries. */
+const SWEEP = [
+  "DELETE FROM turns WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
+  "DELETE FROM owners WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
+  "DELETE FROM sessions WHERE expires_at <= ?",
+  "DELETE FROM chats WHERE expires_at <= ?",
+];
 
 /**
  * The SQLite file used on Bun for a `KV_PATH`: `data/chat.kv` becomes
@@ -69,34 +93,55 @@ export function sqlitePathFor(kvPath: string): string {
 export class SqliteSessionStore implements SessionStore {
   #db: SqliteDatabase;
   #window: number;
+  #limits: StoreLimits;
+  #sweptAt = 0;
   #load: SqliteStatement;
+  #expiry: SqliteStatement;
+  #push: SqliteStatement;
+  #refresh: SqliteStatement;
+  #sizes: SqliteStatement;
   #next: SqliteStatement;
   #insert: SqliteStatement;
   #trim: SqliteStatement;
   #cut: SqliteStatement;
-  #windowKeys: SqliteStatement;
   #claim: SqliteStatement;
   #owner: SqliteStatement;
+  #sweep: SqliteStatement[];
+  #forget: SqliteStatement[];
 
-  /** Wraps an open database (creating the table); keeps the last `window` turns per session. */
-  constructor(db: SqliteDatabase, options: { window: number }) {
+  /** Wraps an open database (creating the tables); keeps the last `window` turns per session. */
+  constructor(db: SqliteDatabase, options: SessionStoreOptions) {
     this.#db = db;
     this.#window = options.window;
+    this.#limits = limitsOf(options);
     db.exec(SCHEMA);
+    const columns = db.prepare("PRAGMA table_info(chats)").all() as { name: string }[];
+    if (!columns.some((column) => column.name === "expires_at")) {
+      db.exec("ALTER TABLE chats ADD COLUMN expires_at INTEGER");
+    }
     this.#load = db.prepare(
       "SELECT turn FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
+    );
+    this.#expiry = db.prepare("SELECT expires_at FROM sessions WHERE session_id = ?");
+    this.#push = db.prepare(
+      "INSERT OR REPLACE INTO sessions (session_id, expires_at) VALUES (?, ?)",
+    );
+    this.#refresh = db.prepare("UPDATE sessions SET expires_at = ? WHERE session_id = ?");
+    this.#sizes = db.prepare(
+      "SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns WHERE session_id = ? ORDER BY n",
     );
     this.#next = db.prepare(
       "SELECT COALESCE(MAX(n) + 1, 0) AS next FROM turns WHERE session_id = ?",
     );
     this.#insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
-    this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n <= ?");
+    this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n < ?");
     this.#cut = db.prepare("DELETE FROM turns WHERE session_id = ? AND n >= ?");
-    this.#windowKeys = db.prepare(
-      "SELECT n FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
-    );
     this.#claim = db.prepare("INSERT OR IGNORE INTO owners (session_id, owner) VALUES (?, ?)");
     this.#owner = db.prepare("SELECT owner FROM owners WHERE session_id = ?");
+    this.#sweep = SWEEP.map((sql) => db.prepare(sql));
+    this.#forget = ["turns", "owners"].map((table) =>
+      db.prepare(`DELETE FROM ${table} WHERE session_id = ?`)
+    );
   }
 
   /**
@@ -105,7 +150,7 @@ export class SqliteSessionStore implements SessionStore {
    */
   static async open(
     path: string,
-    options: { window: number },
+    options: SessionStoreOptions,
   ): Promise<SqliteSessionStore> {
     if (path !== ":memory:") {
       const dir = path.replace(/[^/]*$/, "");
@@ -124,25 +169,80 @@ export class SqliteSessionStore implements SessionStore {
     return new SqliteSessionStore(db, options);
   }
 
+  /** Deletes what expired, at most once per tenth of the TTL (one index range scan). */
+  #sweepExpired(now: number): void {
+    if (now - this.#sweptAt < this.#limits.historyTtlMs / 10) return;
+    this.#sweptAt = now;
+    for (const statement of this.#sweep) statement.run(now);
+  }
+
+  /** True when the session's history expired (not swept yet). */
+  #expired(sessionId: string, now: number): boolean {
+    const row = this.#expiry.get(sessionId) as { expires_at: number } | undefined | null;
+    return isExpired(row ? Number(row.expires_at) : undefined, now);
+  }
+
+  /** Runs `body` in one `BEGIN IMMEDIATE` transaction; `what` names it in the error. */
+  #transaction<T>(what: string, body: () => T): Promise<T> {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      this.#db.exec("COMMIT");
+      return Promise.resolve(result);
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      return Promise.reject(new Error(`Cannot ${what}: ${error}`));
+    }
+  }
+
   load(sessionId: string): Promise<Turn[]> {
+    const now = Date.now();
+    if (this.#expired(sessionId, now)) return Promise.resolve([]);
+    this.#refresh.run(now + this.#limits.historyTtlMs, sessionId);
     const rows = this.#load.all(sessionId, this.#window) as { turn: string }[];
     return Promise.resolve(rows.map((row) => JSON.parse(row.turn) as Turn).reverse());
   }
 
   listChats(owner: string): Promise<ChatEntry[]> {
     const rows = this.#db.prepare(
-      "SELECT session_id, title, at FROM chats WHERE owner = ? ORDER BY at DESC LIMIT ?",
-    ).all(owner, MAX_CHATS) as { session_id: string; title: string; at: number }[];
+      `SELECT session_id, title, at FROM chats WHERE owner = ?
+       AND (expires_at IS NULL OR expires_at > ?) ORDER BY at DESC LIMIT ?`,
+    ).all(owner, Date.now(), MAX_CHATS) as { session_id: string; title: string; at: number }[];
     return Promise.resolve(
       rows.map((row) => ({ sessionId: row.session_id, title: row.title, at: Number(row.at) })),
     );
   }
 
-  saveChat(owner: string, entry: ChatEntry): Promise<void> {
+  async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {
+    const expiresAt = Date.now() + this.#limits.historyTtlMs;
     this.#db.prepare(
-      "INSERT OR REPLACE INTO chats (owner, session_id, title, at) VALUES (?, ?, ?, ?)",
-    )
-      .run(owner, entry.sessionId, entry.title, entry.at);
+      "INSERT OR REPLACE INTO chats (owner, session_id, title, at, expires_at) VALUES (?, ?, ?, ?, ?)",
+    ).run(owner, entry.sessionId, entry.title, entry.at, expiresAt);
+    const rows = this.#db.prepare(
+      "SELECT session_id, at, expires_at FROM chats WHERE owner = ?",
+    ).all(owner) as { session_id: string; at: number; expires_at: number | null }[];
+    const chats = rows.map((row) => ({
+      sessionId: row.session_id,
+      title: "",
+      at: Number(row.at),
+      expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
+    }));
+    const drop = chatsToDrop(chats, {
+      current: entry.sessionId,
+      cap: this.#limits.maxSessionsPerOwner,
+    });
+    const forget = this.#db.prepare("DELETE FROM chats WHERE owner = ? AND session_id = ?");
+    for (const id of drop.expired) forget.run(owner, id);
+    for (const id of drop.evicted) await this.removeChat(owner, id);
+    return drop.evicted;
+  }
+
+  touchChat(owner: string, sessionId: string): Promise<void> {
+    const now = Date.now();
+    this.#db.prepare(
+      `UPDATE chats SET at = ?, expires_at = ? WHERE owner = ? AND session_id = ?
+       AND (expires_at IS NULL OR expires_at > ?)`,
+    ).run(now, now + this.#limits.historyTtlMs, owner, sessionId, now);
     return Promise.resolve();
   }
 
@@ -150,55 +250,59 @@ export class SqliteSessionStore implements SessionStore {
     const listed = this.#db.prepare("SELECT 1 AS x FROM chats WHERE owner = ? AND session_id = ?")
       .get(owner, sessionId);
     if (!listed) return Promise.resolve(false);
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
+    return this.#transaction(`delete chat "${sessionId}"`, () => {
       this.#db.prepare("DELETE FROM chats WHERE owner = ? AND session_id = ?").run(
         owner,
         sessionId,
       );
       this.#db.prepare("DELETE FROM turns WHERE session_id = ?").run(sessionId);
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      return Promise.reject(new Error(`Cannot delete chat "${sessionId}": ${error}`));
-    }
-    return Promise.resolve(true);
+      return true;
+    });
   }
 
   truncate(sessionId: string, keep: number): Promise<void> {
     // `load`'s window, oldest first: the first dropped turn and all after it go.
-    const rows = this.#windowKeys.all(sessionId, this.#window) as { n: number }[];
-    const first = rows.reverse()[Math.max(0, keep)];
+    const rows = (this.#sizes.all(sessionId) as { n: number }[]).slice(-this.#window);
+    const first = rows[Math.max(0, keep)];
     if (first) this.#cut.run(sessionId, first.n);
     return Promise.resolve();
   }
 
   append(sessionId: string, turn: Turn): Promise<void> {
     const value = JSON.stringify(fitTurn(turn));
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
+    const now = Date.now();
+    this.#sweepExpired(now);
+    return this.#transaction(`append turn: session "${sessionId}"`, () => {
+      if (this.#expired(sessionId, now)) this.#trim.run(sessionId, Number.MAX_SAFE_INTEGER);
       const { next } = this.#next.get(sessionId) as { next: number };
       this.#insert.run(sessionId, next, value);
-      this.#trim.run(sessionId, next - this.#window);
-      this.#db.exec("COMMIT");
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      return Promise.reject(
-        new Error(`Cannot append turn: session "${sessionId}": ${error}`),
-      );
-    }
-    return Promise.resolve();
+      this.#push.run(sessionId, now + this.#limits.historyTtlMs);
+      const rows = this.#sizes.all(sessionId) as { n: number; bytes: number }[];
+      const kept = keptTurns(rows.map((row) => Number(row.bytes)), {
+        window: this.#window,
+        maxBytes: this.#limits.maxSessionBytes,
+      });
+      this.#trim.run(sessionId, rows[rows.length - kept].n);
+    });
   }
 
   /**
    * Records `owner` as the owner of `sessionId` unless it has one (one
    * `INSERT OR IGNORE`, so of two concurrent claims exactly one wins) and
-   * tells whether the session belongs to `owner`.
+   * tells whether the session belongs to `owner`. Claiming a new session
+   * starts its expiry.
    */
   claim(sessionId: string, owner: string): Promise<boolean> {
-    this.#claim.run(sessionId, owner);
-    const row = this.#owner.get(sessionId) as { owner: string } | undefined | null;
-    return Promise.resolve(row?.owner === owner);
+    const now = Date.now();
+    return this.#transaction(`claim session "${sessionId}"`, () => {
+      const row = this.#expiry.get(sessionId) as { expires_at: number } | undefined | null;
+      const expired = row ? isExpired(Number(row.expires_at), now) : false;
+      // An expired session (not swept yet) starts afresh.
+      if (expired) { for (const statement of this.#forget) statement.run(sessionId); }
+      if (!row || expired) this.#push.run(sessionId, now + this.#limits.historyTtlMs);
+      this.#claim.run(sessionId, owner);
+      return (this.#owner.get(sessionId) as { owner: string } | undefined | null)?.owner === owner;
+    });
   }
 
   close(): void {
@@ -207,9 +311,7 @@ export class SqliteSessionStore implements SessionStore {
 }
 
 /** Options of {@link openSqliteBackend}. */
-export interface SqliteBackendOptions {
-  /** Turns kept per session. */
-  window: number;
+export interface SqliteBackendOptions extends SessionStoreOptions {
   /** How long logged answers and uploads live. */
   ttlMs: number;
 }

@@ -32,21 +32,43 @@ export interface ChatEntry {
   at: number;
 }
 
-/** Keeps the recent turns of every session. */
+/**
+ * Keeps the recent turns of every session, within the bounds of
+ * `retention.ts`: a session's history (and its owner) expires
+ * `HISTORY_TTL_MS` after its last use (`load`, `append`, `claim` of a new
+ * session push the expiry), a session keeps at most `MAX_SESSION_BYTES` of
+ * turns, an owner at most `MAX_SESSIONS_PER_OWNER` chats.
+ */
 export interface SessionStore {
-  /** The most recent turns of a session (at most the window), oldest first. */
+  /** The most recent turns of a session (at most the window), oldest first; none once expired. */
   load(sessionId: string): Promise<Turn[]>;
-  /** Appends a turn, dropping turns that fall out of the window. */
+  /**
+   * Appends a turn, dropping the oldest turns that fall out of the window
+   * or over the byte cap (the new turn always stays).
+   */
   append(sessionId: string, turn: Turn): Promise<void>;
   /**
    * Keeps the first `keep` turns of what {@link load} returns and deletes
    * the later ones (regenerate, edit-and-resend); the next append follows them.
    */
   truncate(sessionId: string, keep: number): Promise<void>;
-  /** The chats listed for `owner`, most recently active first (at most {@link MAX_CHATS}). */
+  /**
+   * The chats listed for `owner`, most recently active first (at most
+   * {@link MAX_CHATS}); an entry expires with its history.
+   */
   listChats(owner: string): Promise<ChatEntry[]>;
-  /** Lists (or renames, or touches) a chat for `owner`. */
-  saveChat(owner: string, entry: ChatEntry): Promise<void>;
+  /**
+   * Lists (or renames) a chat for `owner` and pushes its expiry. When the
+   * owner then lists more chats than the cap, the least recently active
+   * others are removed with their history: their ids are returned so the
+   * caller deletes their uploads too.
+   */
+  saveChat(owner: string, entry: ChatEntry): Promise<string[]>;
+  /**
+   * Marks `owner`'s chat `sessionId` as used now: its `at` moves to now and
+   * its expiry is pushed. Nothing happens when the owner does not list it.
+   */
+  touchChat(owner: string, sessionId: string): Promise<void>;
   /**
    * Deletes `owner`'s chat `sessionId`: its entry and its whole history.
    * False (and nothing deleted) when `owner` does not list it.

@@ -11,11 +11,12 @@ import { SqliteSessionStore } from "../../server/store/sqlite.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./sqlite_store_cases.ts";
 import { SESSION_STORE_CASES } from "./store_contracts.ts";
 
-const open: OpenStore = (path, window) => SqliteSessionStore.open(path, { window });
+const open: OpenStore = (path, window, limits) =>
+  SqliteSessionStore.open(path, { window, ...limits });
 const cases = [
   ...SESSION_STORE_CASES.map(({ name, run }) => ({
     name,
-    run: () => run((window) => open(":memory:", window)),
+    run: () => run((window, limits) => open(":memory:", window, limits)),
   })),
   ...SQLITE_STORE_CASES.map(({ name, run }) => ({
     name,

@@ -10,11 +10,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
+import type { StoreLimits } from "../../server/store/retention.ts";
 import type { SqliteSessionStore } from "../../server/store/sqlite.ts";
 import { turn } from "./store_contracts.ts";
 
-/** Opens a store on the SQLite file at `path` (`:memory:` allowed). */
-export type OpenStore = (path: string, window: number) => Promise<SqliteSessionStore>;
+/** Opens a store on the SQLite file at `path` (`:memory:` allowed), within `limits`. */
+export type OpenStore = (
+  path: string,
+  window: number,
+  limits?: Partial<StoreLimits>,
+) => Promise<SqliteSessionStore>;
 
 /** One case: a name and a body given the opener and a fresh temporary directory. */
 export interface StoreCase {

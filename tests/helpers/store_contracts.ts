@@ -17,9 +17,14 @@ import type {
   Turn,
   UploadStore,
 } from "../../server/store/types.ts";
+import type { StoreLimits } from "../../server/store/retention.ts";
+import { until } from "./within.ts";
 
-/** Opens a fresh, empty session store keeping `window` turns per session. */
-export type OpenSessionStore = (window: number) => Promise<SessionStore>;
+/** Opens a fresh, empty session store keeping `window` turns per session, within `limits`. */
+export type OpenSessionStore = (
+  window: number,
+  limits?: Partial<StoreLimits>,
+) => Promise<SessionStore>;
 
 /** Something holding a stream log (a `Backend` is one), closed after each case. */
 export interface WithStreamLog {
@@ -61,7 +66,108 @@ const withSessionStore = (
   open: OpenSessionStore,
   window: number,
   body: (store: SessionStore) => Promise<void>,
-) => withOpened(() => open(window), body);
+  limits?: Partial<StoreLimits>,
+) => withOpened(() => open(window, limits), body);
+
+/** A TTL short enough to wait out in a test, long enough for a busy machine between uses. */
+const SHORT_TTL_MS = 1_500;
+
+const queries = async (store: SessionStore, sessionId: string) =>
+  (await store.load(sessionId)).map((t) => t.query);
+
+const listed = async (store: SessionStore, owner: string) =>
+  (await store.listChats(owner)).map((c) => c.sessionId);
+
+/**
+ * Waits until `owner` lists no chat: `listChats` does not push expiry, so
+ * it is the probe (a `load` would keep the history alive).
+ */
+const untilUnlisted = (store: SessionStore, owner: string) =>
+  until(async () => (await store.listChats(owner)).length === 0, {
+    timeoutMs: 30_000,
+    what: `the chats of "${owner}" expire`,
+  });
+
+/** The retention cases: expiry, expiry pushed by use, the session and byte caps. */
+const RETENTION_CASES: ContractCase<OpenSessionStore>[] = [
+  {
+    name: "history and chat entries expire after the TTL; a later turn starts afresh",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        await store.append("s", turn("old"));
+        assert.deepEqual(await queries(store, "s"), ["old"]);
+        // Listed after the last use of the history: the entry outlives it.
+        await store.saveChat("alice", { sessionId: "s", title: "old", at: Date.now() });
+        assert.deepEqual(await listed(store, "alice"), ["s"]);
+        await untilUnlisted(store, "alice");
+        assert.deepEqual(await store.load("s"), [], "the history expired with its entry");
+        await store.touchChat("alice", "s");
+        assert.deepEqual(await listed(store, "alice"), [], "an expired entry is not touched back");
+        await store.append("s", turn("new"));
+        assert.deepEqual(await queries(store, "s"), ["new"], "nothing expired comes back");
+      }, { historyTtlMs: SHORT_TTL_MS }),
+  },
+  {
+    name: "every use pushes the expiry back: a session used within the TTL lives on",
+    run: (open) =>
+      withSessionStore(open, 20, async (store) => {
+        await store.append("s", turn("kept"));
+        await store.saveChat("alice", { sessionId: "s", title: "kept", at: 1 });
+        // Uses a fifth of the TTL apart, for longer than the TTL in all.
+        for (let i = 0; i < 8; i++) {
+          await sleep(SHORT_TTL_MS / 5);
+          if (i % 2 === 0) await store.append("s", turn(`q${i}`));
+          assert.equal((await store.load("s"))[0]?.query, "kept", `use ${i}`);
+          await store.touchChat("alice", "s");
+          assert.deepEqual(await listed(store, "alice"), ["s"], `use ${i}`);
+        }
+        const [entry] = await store.listChats("alice");
+        assert.ok(entry.at > 1, "a touch marks the chat as used now");
+        await untilUnlisted(store, "alice");
+        assert.deepEqual(await store.load("s"), [], "unused, it expires");
+      }, { historyTtlMs: SHORT_TTL_MS }),
+  },
+  {
+    name:
+      "an owner keeps at most the cap of chats: listing one more evicts the least recently used",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        for (const id of ["s1", "s2", "s3", "b1"]) await store.append(id, turn(`in ${id}`));
+        assert.deepEqual(await store.saveChat("alice", { sessionId: "s1", title: "1", at: 1 }), []);
+        assert.deepEqual(await store.saveChat("alice", { sessionId: "s2", title: "2", at: 2 }), []);
+        assert.deepEqual(await store.saveChat("bob", { sessionId: "b1", title: "b", at: 3 }), []);
+        await store.touchChat("alice", "s1");
+        await store.touchChat("alice", "nobody");
+        assert.deepEqual(await listed(store, "alice"), ["s1", "s2"], "s1 was used last");
+        const evicted = await store.saveChat("alice", { sessionId: "s3", title: "3", at: 3 });
+        assert.deepEqual(evicted, ["s2"], "the least recently used chat goes");
+        assert.deepEqual(await listed(store, "alice"), ["s1", "s3"]);
+        assert.deepEqual(await store.load("s2"), [], "with its history");
+        assert.deepEqual(await queries(store, "s1"), ["in s1"]);
+        assert.deepEqual(await queries(store, "s3"), ["in s3"]);
+        assert.deepEqual(await listed(store, "bob"), ["b1"], "other owners keep theirs");
+        const renamed = await store.saveChat("alice", { sessionId: "s3", title: "three", at: 4 });
+        assert.deepEqual(renamed, [], "a rename adds no chat");
+        assert.deepEqual(await listed(store, "alice"), ["s1", "s3"]);
+      }, { maxSessionsPerOwner: 2 }),
+  },
+  {
+    name: "a session keeps at most the byte cap of turns: the oldest leave first, the newest stays",
+    run: (open) =>
+      withSessionStore(open, 50, async (store) => {
+        // About 20 KB each: three fit in 64 KiB, four do not.
+        for (let i = 0; i < 6; i++) await store.append("s", turn(`q${i}`, "x".repeat(20_000)));
+        assert.deepEqual(await queries(store, "s"), ["q3", "q4", "q5"]);
+        await store.append("other", turn("small"));
+        // A turn of nearly one KV value (the most a stored turn is) fits the smallest cap, alone.
+        await store.append("s", turn("big", "x".repeat(59_000)));
+        assert.deepEqual(await queries(store, "s"), ["big"]);
+        await store.append("s", turn("next"));
+        assert.deepEqual(await queries(store, "s"), ["big", "next"]);
+        assert.deepEqual(await queries(store, "other"), ["small"]);
+      }, { maxSessionBytes: 64 * 1024 }),
+  },
+];
 
 /** The {@link SessionStore} contract. */
 export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
@@ -197,6 +303,7 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
         assert.equal(stored.tools[0], "calculator_0");
       }),
   },
+  ...RETENTION_CASES,
 ];
 
 const withStreamLog = (
