@@ -6,23 +6,9 @@
  * @module
  */
 import { assertEquals } from "@std/assert";
-import { openKv } from "../server/store/kv.ts";
+import { keysOf } from "./helpers/kv_keys.ts";
 import { startServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
-
-/** Every key of the KV file under "sessions" or "uploads" that names `sessionId`. */
-async function keysOf(path: string, sessionId: string): Promise<string[]> {
-  const kv = await openKv(path);
-  const found: string[] = [];
-  for await (const entry of kv.list({ prefix: [] })) {
-    const key = entry.key.map(String);
-    if (key.includes(sessionId) && key[0] !== "streams" && key[0] !== "active") {
-      found.push(key.join("/"));
-    }
-  }
-  kv.close();
-  return found;
-}
 
 Deno.test("the owner deletes a chat: its history and uploads are gone from the store", async () => {
   const dir = await Deno.makeTempDir();

@@ -5,7 +5,8 @@ import { assert, assertEquals } from "@std/assert";
 import { sqlitePathFor, SqliteSessionStore } from "../server/store/sqlite.ts";
 import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./helpers/sqlite_store_cases.ts";
-import { SESSION_STORE_CASES, sessionStoreContract } from "./helpers/store_contracts.ts";
+import { SESSION_STORE_CASES, sessionStoreContract, turn } from "./helpers/store_contracts.ts";
+import { until } from "./helpers/within.ts";
 
 const openNodeSqlite: OpenStore = async (path, window, limits) => {
   if (path !== ":memory:") await mkdir(dirname(path), { recursive: true });
@@ -67,6 +68,34 @@ Deno.test("turns that fall out of the window are deleted, not just hidden", asyn
     await store.append("t", { query: "x", answer: "x", finishReason: "stop", tools: [], at: 0 });
     const rows = db.prepare("SELECT session_id, n FROM turns ORDER BY session_id, n").all();
     assertEquals(rows.map((r) => `${r.session_id}:${r.n}`), ["s:2", "s:3", "s:4", "t:0"]);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("expired sessions and chat entries are swept from the file, not just hidden", async () => {
+  const db = new DatabaseSync(":memory:");
+  const store = new SqliteSessionStore(db, { window: 10, historyTtlMs: 1_000 });
+  const count = (table: string) =>
+    Number((db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n);
+  try {
+    await store.claim("s", "alice");
+    await store.append("s", turn("old"));
+    await store.saveChat("alice", { sessionId: "s", title: "old", at: Date.now() });
+    assertEquals([count("turns"), count("owners"), count("sessions"), count("chats")], [
+      1,
+      1,
+      1,
+      1,
+    ]);
+    await until(async () => (await store.listChats("alice")).length === 0, {
+      timeoutMs: 30_000,
+      what: "the chat expires",
+    });
+    await store.append("t", turn("new"));
+    const rows = db.prepare("SELECT session_id FROM turns").all();
+    assertEquals(rows.map((row) => row.session_id), ["t"]);
+    assertEquals([count("owners"), count("sessions"), count("chats")], [0, 1, 0]);
   } finally {
     store.close();
   }
