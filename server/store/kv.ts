@@ -22,47 +22,23 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import { fitTurn, packBatches, sliceText } from "./fit.ts";
-import {
-  chatsToDrop,
-  isExpired,
-  keptTurns,
-  limitsOf,
-  publicChat,
-  refreshDue,
-  type SessionStoreOptions,
-  type StoredChat,
-  type StoreLimits,
-  turnBytes,
-} from "./retention.ts";
-import { type ChatEntry, MAX_CHATS } from "./types.ts";
+import { packBatches, sliceText } from "./fit.ts";
+import { KvSessionStore } from "./kv_history.ts";
+import { openKv } from "./kv_open.ts";
+import type { SessionStoreOptions } from "./retention.ts";
 import { KvQuotaStore } from "./kv_quota.ts";
 import type {
   Backend,
   LoggedEvent,
   LogRead,
-  SessionStore,
   StoredUpload,
   StreamInfo,
   StreamLog,
-  Turn,
   UploadStore,
   WaitOptions,
 } from "./types.ts";
 
-const MAX_ATTEMPTS = 10;
-
-/**
- * Opens Deno KV: a file at `path` (its folder is created), `:memory:`, or
- * the platform's default database when `path` is undefined (Deno Deploy).
- */
-export async function openKv(path: string | undefined): Promise<Deno.Kv> {
-  if (path && path !== ":memory:") {
-    const dir = path.replace(/[^/]*$/, "");
-    if (dir) await Deno.mkdir(dir, { recursive: true });
-  }
-  return await Deno.openKv(path);
-}
+export { KvSessionStore, openKv };
 
 /** Options of {@link openKvBackend}. */
 export interface KvBackendOptions extends SessionStoreOptions {
@@ -92,244 +68,6 @@ export async function openKvBackend(
       return Promise.resolve();
     },
   };
-}
-
-/** A session's counter: the next turn number and when the session expires. */
-interface SessionMeta {
-  next: number;
-  /** Epoch ms; every key of the session lives at least this long (absent before retention). */
-  expiresAt?: number;
-}
-
-/** Everything KV holds of a session, read in one list. */
-interface SessionKeys {
-  meta: Deno.KvEntryMaybe<SessionMeta>;
-  /** The owner key and the turns (oldest first): what a refresh rewrites. */
-  others: Deno.KvEntry<unknown>[];
-  turns: Deno.KvEntry<Turn>[];
-}
-
-/** Bytes and mutations of one KV commit at most (KV allows 800 KiB and 1,000). */
-const COMMIT_BYTES = 600_000;
-const COMMIT_MUTATIONS = 500;
-
-/**
- * A {@link SessionStore} over a Deno KV database. Every key of a session
- * is written with `expireIn` and the meta carries the expiry as a stamp:
- * KV deletes expired keys lazily, so reads go by the stamp. Pushing the
- * expiry rewrites the session's keys (at most once per tenth of the TTL).
- */
-export class KvSessionStore implements SessionStore {
-  #kv: Deno.Kv;
-  #window: number;
-  #limits: StoreLimits;
-
-  /** Wraps an open KV database; keeps the last `window` turns per session. */
-  constructor(kv: Deno.Kv, options: SessionStoreOptions) {
-    this.#kv = kv;
-    this.#window = options.window;
-    this.#limits = limitsOf(options);
-  }
-
-  /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */
-  static async open(
-    path: string | undefined,
-    options: SessionStoreOptions,
-  ): Promise<KvSessionStore> {
-    return new KvSessionStore(await openKv(path), options);
-  }
-
-  async #read(sessionId: string): Promise<SessionKeys> {
-    const keys: SessionKeys = {
-      meta: { key: ["sessions", sessionId, "meta"], value: null, versionstamp: null },
-      others: [],
-      turns: [],
-    };
-    for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
-      if (entry.key[2] === "meta") keys.meta = entry as Deno.KvEntry<SessionMeta>;
-      else if (entry.key[2] === "turns") keys.turns.push(entry as Deno.KvEntry<Turn>);
-      else keys.others.push(entry);
-    }
-    return keys;
-  }
-
-  /**
-   * Commits `sets` (each with the session's `expireIn`), then `last` in
-   * the final commit; every commit is checked against `meta`, so a
-   * concurrent change makes it false. Large rewrites take several commits.
-   */
-  async #commit(
-    meta: Deno.KvEntryMaybe<SessionMeta>,
-    sets: Deno.KvEntry<unknown>[],
-    last: (op: Deno.AtomicOperation) => void,
-  ): Promise<boolean> {
-    const expireIn = this.#limits.historyTtlMs;
-    let op = this.#kv.atomic().check(meta);
-    let bytes = 0;
-    let mutations = 0;
-    for (const { key, value } of sets) {
-      const size = turnBytes(JSON.stringify(value) ?? "") + 200;
-      if (mutations > 0 && (bytes + size > COMMIT_BYTES || mutations >= COMMIT_MUTATIONS)) {
-        if (!(await op.commit()).ok) return false;
-        op = this.#kv.atomic().check(meta);
-        bytes = mutations = 0;
-      }
-      op.set(key, value, { expireIn });
-      bytes += size;
-      mutations++;
-    }
-    last(op);
-    return (await op.commit()).ok;
-  }
-
-  async load(sessionId: string): Promise<Turn[]> {
-    const { meta, others, turns } = await this.#read(sessionId);
-    const now = Date.now();
-    if (meta.value === null || isExpired(meta.value.expiresAt, now)) return [];
-    const shown = turns.slice(-this.#window);
-    if (refreshDue(meta.value.expiresAt, this.#limits.historyTtlMs, now)) {
-      const expiresAt = now + this.#limits.historyTtlMs;
-      // A concurrent change (an append) pushes the expiry itself: a lost race is fine.
-      await this.#commit(
-        meta,
-        [...others, ...turns],
-        (op) =>
-          op.set(meta.key, { ...meta.value, expiresAt } satisfies SessionMeta, {
-            expireIn: this.#limits.historyTtlMs,
-          }),
-      );
-    }
-    return shown.map((entry) => entry.value);
-  }
-
-  async append(sessionId: string, turn: Turn): Promise<void> {
-    const value = fitTurn(turn);
-    const size = turnBytes(JSON.stringify(value));
-    const ttl = this.#limits.historyTtlMs;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { meta, others, turns } = await this.#read(sessionId);
-      const now = Date.now();
-      const expired = isExpired(meta.value?.expiresAt, now);
-      const live = expired ? [] : turns;
-      const sizes = live.map((entry) => turnBytes(JSON.stringify(entry.value)));
-      const kept = keptTurns([...sizes, size], {
-        window: this.#window,
-        maxBytes: this.#limits.maxSessionBytes,
-      }) - 1;
-      const dropped = expired ? turns : live.slice(0, live.length - kept);
-      const refresh = expired || refreshDue(meta.value?.expiresAt, ttl, now);
-      const n = meta.value?.next ?? 0;
-      const next: SessionMeta = {
-        next: n + 1,
-        expiresAt: refresh ? now + ttl : meta.value?.expiresAt,
-      };
-      const rewrites = refresh ? [...others, ...live.slice(live.length - kept)] : [];
-      const ok = await this.#commit(meta, rewrites, (op) => {
-        op.set(["sessions", sessionId, "turns", n], value, { expireIn: ttl });
-        op.set(meta.key, next, { expireIn: ttl });
-        for (const entry of dropped) op.delete(entry.key);
-      });
-      if (ok) return;
-    }
-    throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
-  }
-
-  async listChats(owner: string): Promise<ChatEntry[]> {
-    return (await this.#chats(owner))
-      .filter((chat) => !isExpired(chat.expiresAt))
-      .map(publicChat)
-      .sort((a, b) => b.at - a.at)
-      .slice(0, MAX_CHATS);
-  }
-
-  async #chats(owner: string): Promise<StoredChat[]> {
-    const chats: StoredChat[] = [];
-    for await (const entry of this.#kv.list<StoredChat>({ prefix: ["chats", owner] })) {
-      chats.push(entry.value);
-    }
-    return chats;
-  }
-
-  async #setChat(owner: string, entry: ChatEntry): Promise<void> {
-    const expireIn = this.#limits.historyTtlMs;
-    const stored: StoredChat = { ...publicChat(entry), expiresAt: Date.now() + expireIn };
-    await this.#kv.set(["chats", owner, entry.sessionId], stored, { expireIn });
-  }
-
-  async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {
-    await this.#setChat(owner, entry);
-    const drop = chatsToDrop(await this.#chats(owner), {
-      current: entry.sessionId,
-      cap: this.#limits.maxSessionsPerOwner,
-    });
-    for (const id of drop.expired) await this.#kv.delete(["chats", owner, id]);
-    for (const id of drop.evicted) await this.removeChat(owner, id);
-    return drop.evicted;
-  }
-
-  async touchChat(owner: string, sessionId: string): Promise<void> {
-    const chat = await this.#kv.get<StoredChat>(["chats", owner, sessionId]);
-    if (chat.value === null || isExpired(chat.value.expiresAt)) return;
-    await this.#setChat(owner, { ...chat.value, at: Date.now() });
-  }
-
-  async removeChat(owner: string, sessionId: string): Promise<boolean> {
-    const key = ["chats", owner, sessionId];
-    const listed = await this.#kv.get(key);
-    if (listed.value === null) return false;
-    await this.#kv.delete(key);
-    // The turns and the turn counter; at most the window plus one key.
-    for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
-      if (entry.key[2] !== "owner") await this.#kv.delete(entry.key);
-    }
-    return true;
-  }
-
-  async truncate(sessionId: string, keep: number): Promise<void> {
-    const metaKey = ["sessions", sessionId, "meta"];
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const meta = await this.#kv.get<SessionMeta>(metaKey);
-      if (meta.value === null || isExpired(meta.value.expiresAt)) return;
-      const keys: Deno.KvKey[] = [];
-      const entries = this.#kv.list<Turn>(
-        { prefix: ["sessions", sessionId, "turns"] },
-        { reverse: true, limit: this.#window },
-      );
-      for await (const entry of entries) keys.push(entry.key);
-      keys.reverse();
-      const dropped = keys.slice(Math.max(0, keep));
-      if (dropped.length === 0) return;
-      // The next append takes the first dropped slot.
-      const next: SessionMeta = { ...meta.value, next: dropped[0].at(-1) as number };
-      const op = this.#kv.atomic().check(meta).set(metaKey, next, {
-        expireIn: this.#limits.historyTtlMs,
-      });
-      for (const key of dropped) op.delete(key);
-      if ((await op.commit()).ok) return;
-    }
-    throw new Error(`Cannot truncate history: session "${sessionId}" kept changing`);
-  }
-
-  /**
-   * Claims with `expireIn`; the owner key is rewritten with the session's
-   * other keys. Until KV deletes an expired owner key, the old owner's
-   * claim still holds (session ids are random: nobody else asks for it).
-   */
-  async claim(sessionId: string, owner: string): Promise<boolean> {
-    const key = ["sessions", sessionId, "owner"];
-    const expireIn = this.#limits.historyTtlMs;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const current = await this.#kv.get<string>(key);
-      if (current.value !== null) return current.value === owner;
-      const result = await this.#kv.atomic().check(current).set(key, owner, { expireIn }).commit();
-      if (result.ok) return true;
-    }
-    throw new Error(`Cannot claim session: session "${sessionId}" kept changing`);
-  }
-
-  close(): void {
-    this.#kv.close();
-  }
 }
 
 interface StreamMeta extends StreamInfo {
