@@ -72,6 +72,13 @@ const withSessionStore = (
 /** A TTL short enough to wait out in a test, long enough for a busy machine between uses. */
 const SHORT_TTL_MS = 1_500;
 
+/**
+ * A gap between the last use of a history and the last push of its chat
+ * entry, so the entry surely expires last: Redis expires keys on its own
+ * clock, to within a millisecond, and the entry's stamp is ours.
+ */
+const MARGIN_MS = 20;
+
 const queries = async (store: SessionStore, sessionId: string) =>
   (await store.load(sessionId)).map((t) => t.query);
 
@@ -97,6 +104,7 @@ const RETENTION_CASES: ContractCase<OpenSessionStore>[] = [
         await store.append("s", turn("old"));
         assert.deepEqual(await queries(store, "s"), ["old"]);
         // Listed after the last use of the history: the entry outlives it.
+        await sleep(MARGIN_MS);
         await store.saveChat("alice", { sessionId: "s", title: "old", at: Date.now() });
         assert.deepEqual(await listed(store, "alice"), ["s"]);
         await untilUnlisted(store, "alice");
@@ -123,6 +131,8 @@ const RETENTION_CASES: ContractCase<OpenSessionStore>[] = [
         }
         const [entry] = await store.listChats("alice");
         assert.ok(entry.at > 1, "a touch marks the chat as used now");
+        await sleep(MARGIN_MS);
+        await store.touchChat("alice", "s");
         await untilUnlisted(store, "alice");
         assert.deepEqual(await store.load("s"), [], "unused, it expires");
       }, { historyTtlMs: SHORT_TTL_MS }),
