@@ -14,7 +14,7 @@ import { type Instance, startInstance } from "../ops/instance.ts";
 import { startRedis } from "../ops/redis.ts";
 import { parseFlags } from "./lib/args.ts";
 import { type AnswerSample, ReusedWs } from "./lib/clients.ts";
-import { procCpuMs } from "./lib/launch.ts";
+import { GUARDS_OFF, procCpuMs } from "./lib/launch.ts";
 import { epochNow } from "./lib/runtime.ts";
 import { stats } from "./lib/stats.ts";
 
@@ -22,7 +22,12 @@ const args = parseFlags({ smoke: "boolean" });
 const SIZE = args.smoke
   ? { rounds: 3, perRound: 10, resumes: 5, seconds: 2, clients: 10 }
   : { rounds: 6, perRound: 40, resumes: 30, seconds: 8, clients: 60 };
-const BURST = { AGENT: "synthetic", SYNTHETIC_CHUNKS: "200", SYNTHETIC_CHUNK_BYTES: "16" };
+const BURST = {
+  ...GUARDS_OFF,
+  AGENT: "synthetic",
+  SYNTHETIC_CHUNKS: "200",
+  SYNTHETIC_CHUNK_BYTES: "16",
+};
 const ms = (value: number) => value.toFixed(2);
 
 /** Answers on one reused socket; returns samples and the server's CPU per answer. */
@@ -112,7 +117,12 @@ async function oneResume(from: Instance, to: Instance, requestId: string): Promi
 
 /** Section 2: resume latency on each backend. */
 async function resumes(): Promise<string[]> {
-  const paced = { AGENT: "synthetic", SYNTHETIC_CHUNKS: "400", SYNTHETIC_INTERVAL_MS: "5" };
+  const paced = {
+    ...GUARDS_OFF,
+    AGENT: "synthetic",
+    SYNTHETIC_CHUNKS: "400",
+    SYNTHETIC_INTERVAL_MS: "5",
+  };
   const dir = await Deno.makeTempDir({ prefix: "bench-fleet-" });
   const redis = await startRedis();
   const rows: string[] = [];
@@ -157,7 +167,7 @@ async function throughput(): Promise<string[]> {
     const fleet = await startFleet({
       deno: count,
       bun: 0,
-      env: { ...BURST, RATE_LIMIT_PER_MINUTE: "0" },
+      env: BURST,
     });
     let answers = 0;
     let chunks = 0;

@@ -244,18 +244,23 @@ export function procCpuMs(pid: number): number {
 }
 
 /**
- * Environment that configures the synthetic agent of either server. Our
- * abuse guards are switched off (no per-connection message rate limit, no
- * per-IP connection cap, no per-client-key budgets): every bench client comes from 127.0.0.1 and reuses
- * sockets for hundreds of answers, and the bench measures the transports.
+ * Our abuse guards switched off (no per-connection message rate limit, no
+ * per-IP connection cap, no per-client-key budgets): every bench client
+ * comes from 127.0.0.1 and reuses sockets for hundreds of answers, and the
+ * benches measure the transports and the fleet, not the guards.
  */
+export const GUARDS_OFF: Readonly<Record<string, string>> = {
+  RATE_LIMIT_PER_MINUTE: "0",
+  MAX_CONNECTIONS_PER_IP: "0",
+  KEY_MESSAGES_PER_MINUTE: "0",
+  KEY_ANSWERS_PER_MINUTE: "0",
+  MAX_ANSWERS_PER_CLIENT: "0",
+};
+
+/** Environment that configures the synthetic agent of either server, {@link GUARDS_OFF}. */
 export function workloadEnv(w: Workload): Record<string, string> {
   return {
-    RATE_LIMIT_PER_MINUTE: "0",
-    MAX_CONNECTIONS_PER_IP: "0",
-    KEY_MESSAGES_PER_MINUTE: "0",
-    KEY_ANSWERS_PER_MINUTE: "0",
-    MAX_ANSWERS_PER_CLIENT: "0",
+    ...GUARDS_OFF,
     PORT: "0",
     HOST: "127.0.0.1",
     KV_PATH: ":memory:",
