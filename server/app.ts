@@ -126,7 +126,7 @@ export function createApp(deps: AppDeps): Hono {
   registry.add({
     drain: () => hub.finishAll(),
     terminate: () => hub.stopAll(shutdownStop()),
-  });
+  }, { background: true });
   const address = deps.clientAddress ?? clientAddressFrom(config.TRUSTED_PROXIES);
   const budgets = new Budgets(backend.quotas, config, logger);
   const guards = [

@@ -28,9 +28,19 @@ export interface DrainReport {
 /** How long terminated connections may take for their final writes. */
 const TERMINATE_WAIT_MS = 2_000;
 
+/** Options of {@link ConnectionRegistry.add}. */
+export interface AddOptions {
+  /**
+   * Work behind the connections (the hub's running answers): drained and
+   * terminated with them, not counted in the {@link DrainReport}.
+   */
+  background?: boolean;
+}
+
 /** Tracks open connections; one per app. */
 export class ConnectionRegistry {
-  #open = new Set<Drainable>();
+  /** Each open entry, and whether it is background work. */
+  #open = new Map<Drainable, boolean>();
   #draining = false;
 
   /** True once {@link drain} was called: new connections are refused. */
@@ -38,48 +48,61 @@ export class ConnectionRegistry {
     return this.#draining;
   }
 
-  /** Number of open connections. */
+  /** Number of open connections (background work not counted). */
   get size(): number {
-    return this.#open.size;
+    let size = 0;
+    for (const background of this.#open.values()) if (!background) size++;
+    return size;
   }
 
   /** Registers a connection; returns the function that unregisters it. */
-  add(connection: Drainable): () => void {
-    this.#open.add(connection);
+  add(connection: Drainable, options: AddOptions = {}): () => void {
+    this.#open.set(connection, options.background ?? false);
     return () => this.#open.delete(connection);
   }
 
   /**
    * Refuses new connections, drains every open one in parallel and
-   * terminates those still open after `timeoutMs`.
+   * terminates those whose drain has not ended after `timeoutMs` (one whose
+   * drain ended is done, whether or not it unregistered itself).
    */
   async drain(timeoutMs: number): Promise<DrainReport> {
     this.#draining = true;
     const open = [...this.#open];
+    const ended = new Set<Drainable>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([
-      Promise.allSettled(open.map((connection) => connection.drain())),
+      Promise.allSettled(
+        open.map(([connection]) => connection.drain().then(() => ended.add(connection))),
+      ),
       timeout,
     ]);
     clearTimeout(timer);
-    const left = [...this.#open];
+    // Still open and not drained: those that opened meanwhile too.
+    const left = new Map([...this.#open].filter(([connection]) => !ended.has(connection)));
+    this.#open.clear();
+    const counted = (entries: [Drainable, boolean][]) =>
+      entries.filter(([, background]) => !background).length;
+    const report: DrainReport = {
+      drained: counted(open.filter(([connection]) => !left.has(connection))),
+      terminated: counted([...left]),
+    };
     const ending: Promise<void>[] = [];
-    for (const connection of left) {
+    for (const connection of left.keys()) {
       try {
         const pending = connection.terminate();
         if (pending) ending.push(pending.catch(() => {}));
       } catch {
         // Already gone.
       }
-      this.#open.delete(connection);
     }
     await Promise.race([
       Promise.all(ending),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, TERMINATE_WAIT_MS))),
     ]);
     clearTimeout(timer);
-    return { drained: open.length - left.length, terminated: left.length };
+    return report;
   }
 }
 

@@ -146,6 +146,26 @@ Deno.test("/healthz is 200; /readyz is 200, then 503 while draining", async () =
   }
 });
 
+Deno.test("shutdown log: open connections drained, none terminated; the hub's answers are not counted", async () => {
+  const lines: string[] = [];
+  const server = await startServer({ LOG_LEVEL: "info" }, { writeLog: (line) => lines.push(line) });
+  let client: WsTestClient | undefined;
+  try {
+    client = await WsTestClient.connect(server.wsUrl);
+    client.send({ query: "hello", session_id: "ops-drain-log" });
+    assertEquals((await client.answer()).at(-1)!.type, "done");
+  } finally {
+    await server.close();
+  }
+  assertEquals((await client.closed()).code, 1012);
+  const drained = lines.map((line) => JSON.parse(line)).filter((entry) =>
+    entry.msg === "Drained connections"
+  );
+  assertEquals(drained.map(({ drained, terminated }) => ({ drained, terminated })), [
+    { drained: 1, terminated: 0 },
+  ]);
+});
+
 Deno.test("logs: JSON lines with level, msg and ids; debug says something; no token or query text", async () => {
   const lines: string[] = [];
   const token = "ops-secret-token-0123456789";
