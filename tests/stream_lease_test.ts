@@ -14,8 +14,9 @@ import { createLogger } from "../server/log.ts";
 import { openKvBackend } from "../server/store/kv.ts";
 import { openMemoryBackend } from "../server/store/memory.ts";
 import { openRedisBackend } from "../server/store/redis.ts";
-import type { Backend, LoggedEvent } from "../server/store/types.ts";
-import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
+import type { Backend } from "../server/store/types.ts";
+import { StreamHub } from "../server/streams/hub.ts";
+import { collector } from "./helpers/collector.ts";
 import { hasRedis, startRedis } from "./helpers/redis_server.ts";
 
 const LEASE_MS = 300;
@@ -67,18 +68,6 @@ function countingAgent(chunks: number, ms = 2): Agent {
 function hubOver(backend: Backend, agent: Agent): StreamHub {
   const core = new ChatCore({ agent, store: backend.history, log: logger });
   return new StreamHub(core, backend.streamLog, logger, { ...OPTIONS });
-}
-
-function collector() {
-  const items: LoggedEvent[] = [];
-  const { promise: ended, resolve } = Promise.withResolvers<void>();
-  const subscriber: Subscriber = {
-    deliver(item) {
-      items.push(item);
-      if (item.event.type === "finish" || item.event.type === "error") resolve();
-    },
-  };
-  return { items, ended, subscriber };
 }
 
 for (const backend of BACKENDS) {

@@ -4,9 +4,10 @@ import { ChatCore } from "../server/core.ts";
 import { delay } from "../server/delay.ts";
 import { createLogger } from "../server/log.ts";
 import { KvSessionStore } from "../server/store/kv.ts";
-import { StreamHub, type Subscriber } from "../server/streams/hub.ts";
+import { StreamHub } from "../server/streams/hub.ts";
 import { KvStreamLog } from "../server/store/kv.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
+import { collector } from "./helpers/collector.ts";
 
 const OPTIONS = {
   graceMs: 5_000,
@@ -38,18 +39,6 @@ async function setup(agent: Agent, kv?: Deno.Kv) {
   const core = new ChatCore({ agent, store, log: logger });
   const log = new KvStreamLog(db, { ttlMs: 60_000 });
   return { db, hub: new StreamHub(core, log, logger, { ...OPTIONS }), log };
-}
-
-function collector() {
-  const items: LoggedEvent[] = [];
-  const { promise: ended, resolve } = Promise.withResolvers<void>();
-  const subscriber: Subscriber = {
-    deliver(item) {
-      items.push(item);
-      if (item.event.type === "finish" || item.event.type === "error") resolve();
-    },
-  };
-  return { items, ended, subscriber };
 }
 
 function assertComplete(items: LoggedEvent[], chunks: number) {

@@ -40,6 +40,34 @@ import type {
 
 export { KvSessionStore, openKv };
 
+/**
+ * How often a wait also re-reads its key when KV is a local file: other
+ * processes may write the file, and `kv.watch` reports only this process's
+ * writes.
+ */
+const SHARED_FILE_POLL_MS = 50;
+
+/** Attempts at a write while another process holds a shared file's lock. */
+const LOCKED_ATTEMPTS = 8;
+
+/**
+ * Runs a KV write, again after a pause while it fails with "database is
+ * locked": processes sharing a local KV file take its write lock in turn,
+ * and KV gives up at once when another holds it (a transaction that failed
+ * so changed nothing). Other errors, and the last one, are thrown.
+ */
+export async function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      const locked = error instanceof Error && /database is locked/.test(error.message);
+      if (!locked || attempt >= LOCKED_ATTEMPTS) throw error;
+      await delay(5 * attempt + Math.random() * 10);
+    }
+  }
+}
+
 /** Options of {@link openKvBackend}. */
 export interface KvBackendOptions extends SessionStoreOptions {
   /** How long logged answers and uploads live. */
@@ -56,7 +84,10 @@ export async function openKvBackend(
   return {
     name: "kv",
     history: new KvSessionStore(kv, options),
-    streamLog: new KvStreamLog(kv, options),
+    streamLog: new KvStreamLog(kv, {
+      ...options,
+      pollMs: path && path !== ":memory:" ? SHARED_FILE_POLL_MS : undefined,
+    }),
     uploads: new KvUploadStore(kv, options),
     quotas: new KvQuotaStore(kv),
     ready: () => Promise.resolve(true),
@@ -86,20 +117,28 @@ interface Lease {
 export class KvStreamLog implements StreamLog {
   #kv: Deno.Kv;
   #ttlMs: number;
+  #pollMs: number | undefined;
 
-  /** Keeps entries for `ttlMs` milliseconds. */
-  constructor(kv: Deno.Kv, options: { ttlMs: number }) {
+  /**
+   * Keeps entries for `ttlMs` milliseconds. `pollMs`: while waiting, also
+   * re-read the watched key this often (a local file other processes write:
+   * `kv.watch` does not see their writes); default: `kv.watch` alone.
+   */
+  constructor(kv: Deno.Kv, options: { ttlMs: number; pollMs?: number }) {
     this.#kv = kv;
     this.#ttlMs = options.ttlMs;
+    this.#pollMs = options.pollMs;
   }
 
   async begin(requestId: string, info: StreamInfo): Promise<void> {
     const expireIn = this.#ttlMs;
     const meta: StreamMeta = { ...info, next: 0, ended: false };
-    await this.#kv.atomic()
-      .set(["streams", requestId, "meta"], meta, { expireIn })
-      .set(["active", info.sessionId], requestId, { expireIn })
-      .commit();
+    await whenUnlocked(() =>
+      this.#kv.atomic()
+        .set(["streams", requestId, "meta"], meta, { expireIn })
+        .set(["active", info.sessionId], requestId, { expireIn })
+        .commit()
+    );
   }
 
   /**
@@ -136,7 +175,7 @@ export class KvStreamLog implements StreamLog {
         ended: value.ended || (ended && i === commits.length - 1),
       };
       op.set(metaKey, value satisfies StreamMeta, { expireIn });
-      const result = await op.commit();
+      const result = await whenUnlocked(() => op.commit());
       if (!result.ok) return;
       versionstamp = result.versionstamp;
     }
@@ -178,7 +217,8 @@ export class KvStreamLog implements StreamLog {
   }
 
   async requestCancel(requestId: string): Promise<void> {
-    await this.#kv.set(["streams", requestId, "cancel"], true, { expireIn: this.#ttlMs });
+    const expireIn = this.#ttlMs;
+    await whenUnlocked(() => this.#kv.set(["streams", requestId, "cancel"], true, { expireIn }));
   }
 
   async isCancelRequested(requestId: string): Promise<boolean> {
@@ -187,7 +227,8 @@ export class KvStreamLog implements StreamLog {
 
   async renew(requestId: string, ttlMs: number): Promise<void> {
     const lease: Lease = { until: Date.now() + ttlMs };
-    await this.#kv.set(["streams", requestId, "lease"], lease, { expireIn: this.#ttlMs });
+    const expireIn = this.#ttlMs;
+    await whenUnlocked(() => this.#kv.set(["streams", requestId, "lease"], lease, { expireIn }));
   }
 
   async seal(requestId: string, final: LoggedEvent): Promise<boolean> {
@@ -196,11 +237,13 @@ export class KvStreamLog implements StreamLog {
     if (!meta.value || meta.value.ended || meta.value.sealed) return false;
     const expireIn = this.#ttlMs;
     const sealed: StreamMeta = { ...meta.value, next: final.seq + 1, ended: true, sealed: true };
-    const result = await this.#kv.atomic()
-      .check(meta)
-      .set(["streams", requestId, "batch", final.seq, 0], JSON.stringify([final]), { expireIn })
-      .set(metaKey, sealed, { expireIn })
-      .commit();
+    const result = await whenUnlocked(() =>
+      this.#kv.atomic()
+        .check(meta)
+        .set(["streams", requestId, "batch", final.seq, 0], JSON.stringify([final]), { expireIn })
+        .set(metaKey, sealed, { expireIn })
+        .commit()
+    );
     return result.ok;
   }
 
@@ -214,23 +257,44 @@ export class KvStreamLog implements StreamLog {
   }
 
   /**
-   * Waits for `key` to change with `kv.watch`, bounded by the timeout (a
-   * watch may not see another process's writes to a local file at once).
+   * Waits for `key` to change: `kv.watch` wakes it for writes of this
+   * process, a re-read every `pollMs` (when set) for other processes'
+   * writes to a shared file; bounded by the timeout. Every timer and the
+   * watch end with the wait.
    */
   async #waitForChange(key: Deno.KvKey, options: WaitOptions): Promise<void> {
     if (options.signal?.aborted) return;
+    const ended = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal;
     const reader = this.#kv.watch([key]).getReader();
     const changed = (async () => {
       const first = await reader.read();
       if (first.done) return;
       const initial = first.value[0].versionstamp;
-      while (true) {
-        const next = await reader.read();
-        if (next.done || next.value[0].versionstamp !== initial) return;
-      }
+      const watched = (async () => {
+        while (true) {
+          const next = await reader.read();
+          if (next.done || next.value[0].versionstamp !== initial) return;
+        }
+      })();
+      const pollMs = this.#pollMs;
+      await (pollMs === undefined
+        ? watched
+        : Promise.race([watched, this.#poll(key, { initial, pollMs, signal })]));
     })().catch(() => {});
-    await Promise.race([changed, delay(options.timeoutMs, options.signal)]);
+    await Promise.race([changed, delay(options.timeoutMs, signal)]);
+    ended.abort();
     await reader.cancel().catch(() => {});
+  }
+
+  /** Resolves when a re-read every `pollMs` finds `key` changed from `initial`, or `signal` aborts. */
+  async #poll(
+    key: Deno.KvKey,
+    options: { initial: string | null; pollMs: number; signal: AbortSignal },
+  ): Promise<void> {
+    while (await delay(options.pollMs, options.signal)) {
+      if ((await this.#kv.get(key)).versionstamp !== options.initial) return;
+    }
   }
 }
 
