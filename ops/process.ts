@@ -6,7 +6,7 @@
  * @module
  */
 
-/** How much of a child's output is kept for error messages. */
+/** How much of a child's output is kept for error messages, by default. */
 const KEEP_CHARS = 16_000;
 
 /** Options of {@link Child.spawn}. */
@@ -19,6 +19,8 @@ export interface ChildOptions {
   env?: Record<string, string>;
   /** When set, every output line is printed with this prefix. */
   echo?: string;
+  /** How many characters of the output {@link Child.output} keeps (default 16,000). */
+  keepChars?: number;
 }
 
 /** A running child process. */
@@ -31,14 +33,16 @@ export class Child {
   #output = "";
   #watchers = new Set<() => void>();
   #name: string;
+  #keepChars: number;
 
-  private constructor(name: string, proc: Deno.ChildProcess, echo: string | undefined) {
+  private constructor(name: string, proc: Deno.ChildProcess, options: ChildOptions) {
     this.#name = name;
     this.#proc = proc;
+    this.#keepChars = options.keepChars ?? KEEP_CHARS;
     this.pid = proc.pid;
     const read = Promise.all([
-      this.#read(proc.stdout, echo),
-      this.#read(proc.stderr, echo),
+      this.#read(proc.stdout, options.echo),
+      this.#read(proc.stderr, options.echo),
     ]);
     this.exited = read.then(() => proc.status);
   }
@@ -53,7 +57,7 @@ export class Child {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    return new Child(command, proc, options.echo);
+    return new Child(command, proc, options);
   }
 
   /**
@@ -79,7 +83,7 @@ export class Child {
   ): Promise<void> {
     let partial = "";
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      this.#output = (this.#output + text).slice(-KEEP_CHARS);
+      this.#output = (this.#output + text).slice(-this.#keepChars);
       for (const watcher of this.#watchers) watcher();
       if (echo === undefined) continue;
       const lines = (partial + text).split("\n");

@@ -6,11 +6,10 @@
  * @module
  */
 
-/** A runtime a server or script can run under. */
-export type Runtime = "deno" | "bun";
+import { BUN, type Runtime } from "../../ops/instance.ts";
 
-/** The Bun executable tests use: `BUN_PATH` or `bun` from `PATH`. */
-export const BUN: string = Deno.env.get("BUN_PATH") ?? "bun";
+/** A runtime a server or script can run under; the Bun executable (`BUN_PATH` or `bun`). */
+export { BUN, type Runtime } from "../../ops/instance.ts";
 
 async function bunVersion(): Promise<string | undefined> {
   try {

@@ -1,11 +1,14 @@
 /**
  * Starts the real server as a separate process under a given runtime
  * (`deno run -A main.ts` or `bun bun.ts`) on port 0, and reads its URL from
- * the Listening line both entries print ({@link LISTENING_LINE}).
+ * the Listening line both entries print ({@link LISTENING_LINE}); the
+ * process is the fleet's {@link Child} (`ops/process.ts`).
  * @module
  */
+import { BUN, ROOT } from "../../ops/instance.ts";
+import { Child } from "../../ops/process.ts";
 import { LISTENING_LINE } from "../../protocol/codes.ts";
-import { BUN, type Runtime } from "./runtimes.ts";
+import type { Runtime } from "./runtimes.ts";
 
 /** A server process under test. */
 export interface SpawnedServer {
@@ -16,7 +19,7 @@ export interface SpawnedServer {
   wsUrl: string;
   /** Milliseconds from spawn to the Listening line (reported, never asserted). */
   startupMs: number;
-  /** Sends SIGTERM and waits for the process to exit; returns its stderr. */
+  /** Sends SIGTERM and waits for the process to exit; returns everything it printed. */
   close(): Promise<string>;
   /** Settles when the process exited. */
   exited: Promise<Deno.CommandStatus>;
@@ -30,9 +33,10 @@ export interface SpawnOptions {
   fdLimit?: number;
 }
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 /** Guards against a server that never prints its Listening line (not a timing assertion). */
 const START_LIMIT_MS = 60_000;
+/** Guards against a server that ignores SIGTERM: then it is killed (and its exit fails). */
+const STOP_LIMIT_MS = 60_000;
 
 function command(runtime: Runtime, options: SpawnOptions): [string, string[]] {
   const [cmd, args]: [string, string[]] = runtime === "deno"
@@ -40,13 +44,6 @@ function command(runtime: Runtime, options: SpawnOptions): [string, string[]] {
     : [BUN, ["bun.ts"]];
   if (options.fdLimit === undefined) return [cmd, args];
   return ["bash", ["-c", `ulimit -n ${options.fdLimit} && exec "$@"`, "bash", cmd, ...args]];
-}
-
-async function drain(
-  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
-  sink: (text: string) => void,
-) {
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) sink(text);
 }
 
 /**
@@ -60,7 +57,7 @@ export async function spawnServer(
 ): Promise<SpawnedServer> {
   const [cmd, args] = command(runtime, options);
   const started = performance.now();
-  const child = new Deno.Command(cmd, {
+  const { child, match } = await Child.start(cmd, {
     args,
     cwd: ROOT,
     env: {
@@ -71,63 +68,22 @@ export async function spawnServer(
       DEMO_DELAY_MS: "1",
       ...env,
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let stdout = "";
-  let stderr = "";
-  const { promise: listening, resolve } = Promise.withResolvers<string>();
-  const drained = Promise.all([
-    drain(child.stdout, (text) => {
-      stdout += text;
-      const match = stdout.match(LISTENING_LINE);
-      if (match) resolve(match[1]);
-    }),
-    drain(child.stderr, (text) => stderr += text),
-  ]);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const url = await Promise.race([
-    listening,
-    child.status.then((status) => {
-      throw new Error(
-        `Cannot start the ${runtime} server: exited with ${status.code}: ${stderr.trim()}`,
-      );
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Cannot start the ${runtime} server: no Listening line`)),
-        START_LIMIT_MS,
-      );
-    }),
-  ]).catch(async (error) => {
-    clearTimeout(timer);
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
-    await drained;
-    throw error;
+    // Tests read all of it (no uncaught error anywhere in it).
+    keepChars: Infinity,
+    ready: LISTENING_LINE,
+    timeoutMs: START_LIMIT_MS,
   });
-  clearTimeout(timer);
   const startupMs = performance.now() - started;
+  const url = match[1];
   return {
     runtime,
     url,
     wsUrl: `${url.replace(/^http/, "ws")}/ws/chat`,
     startupMs,
-    exited: child.status,
+    exited: child.exited,
     async close() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-      await child.status;
-      await drained;
-      return stderr;
+      await child.stop(STOP_LIMIT_MS);
+      return child.output;
     },
   };
 }
