@@ -21,7 +21,7 @@ import {
   WS_PATH,
 } from "../protocol/codes.ts";
 import type { Agent } from "./agents/types.ts";
-import { answerBudget, type Config, credentials } from "./config.ts";
+import { type Config, credentials } from "./config.ts";
 import { registryOf } from "./connections.ts";
 import { listenOptionsFor } from "./deploy.ts";
 import type { Logger } from "./log.ts";
@@ -115,7 +115,7 @@ export function createApp(deps: AppDeps): Hono {
     graceMs: config.RESUME_GRACE_MS,
     leaseMs: config.PRODUCER_LEASE_MS,
     budget: new SharedAnswerBudget(backend.quotas, config, {
-      limit: answerBudget(config),
+      limit: config.MAX_ANSWERS_PER_CLIENT,
       logger,
     }),
     ...STREAM_TIMING,

@@ -46,8 +46,7 @@ const ConfigSchema = z.object({
   MAX_URL_BYTES: int(1_024, 1024 * 1024, 64 * 1024),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000, 120),
   MAX_CONNECTIONS_PER_IP: int(0, 1_000_000, 64),
-  /** Unset: `MAX_CONNECTIONS_PER_IP` (see {@link answerBudget}). */
-  MAX_ANSWERS_PER_CLIENT: integer(0, 1_000_000).optional(),
+  MAX_ANSWERS_PER_CLIENT: int(0, 1_000_000, 4),
   MAX_OPEN_CONNECTIONS: int(0, 1_000_000, 10_000),
   HEADER_TIMEOUT_MS: int(100, 600_000, 10_000),
   ALLOWED_HOSTS: list("must be a comma-separated list of host names")
@@ -200,13 +199,4 @@ const IDENTITY_KEY = "chat-stream identity of an unnamed token v1";
  */
 export function tokenIdentity(token: string): string {
   return `token-${createHmac("sha256", IDENTITY_KEY).update(token).digest("hex").slice(0, 16)}`;
-}
-
-/**
- * How many answers one client (identity, or address when authentication is
- * off) may have running at once, attached or not: `MAX_ANSWERS_PER_CLIENT`,
- * by default `MAX_CONNECTIONS_PER_IP`; 0 means no limit.
- */
-export function answerBudget(config: Config): number {
-  return config.MAX_ANSWERS_PER_CLIENT ?? config.MAX_CONNECTIONS_PER_IP;
 }

@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ErrorCode } from "../protocol/codes.ts";
 
 /** The JSON body of an HTTP error. */
 export interface ErrorBody {
@@ -29,4 +30,10 @@ export function errorResponse(
   extra?: Record<string, unknown>,
 ): Response {
   return c.json(errorBody(code, message, extra), status);
+}
+
+/** A 429 `rate_limited` response: `Retry-After` header and `retry_after` (seconds) in the body. */
+export function rateLimitedResponse(c: Context, message: string, retryAfter: number): Response {
+  c.header("retry-after", String(retryAfter));
+  return errorResponse(c, 429, ErrorCode.RateLimited, message, { retry_after: retryAfter });
 }

@@ -2,7 +2,8 @@
  * Budgets per client key against real servers (issue 15): the
  * reconnect-loop upload and query floods are held to the key's budgets
  * while other clients go on; one budget across two instances sharing a
- * KV file or a redis-server; SSE gets `rate_limited` with `retry_after`;
+ * KV file or a redis-server; SSE and `POST /api/chat` over the answer
+ * budget get a 429 (`Retry-After`, JSON `rate_limited` with `retry_after`);
  * `X-Forwarded-For` counts only from a trusted proxy.
  * @module
  */
@@ -146,21 +147,70 @@ Deno.test({
   },
 });
 
-/** Asks over SSE with `headers`: "ok", or "refused" when the answer budget refused it (an error event). */
+/**
+ * Asks over SSE with `headers`: "ok" (a 200 event stream, read to its end),
+ * or "refused" when the answer budget refused it: a 429 with `Retry-After`
+ * and the JSON error body, before any stream started.
+ */
 async function sse(server: TestServer, headers: Record<string, string>): Promise<string> {
   const response = await fetch(`${server.url}/agent_chat_stream?query=hi`, { headers });
+  if (response.status === 429) {
+    await assertRateLimited(response);
+    return "refused";
+  }
   assertEquals(response.status, 200);
+  assertStringIncludes(response.headers.get("content-type") ?? "", "text/event-stream");
   const text = await response.text();
-  return text.includes('"code":"rate_limited"') ? "refused" : "ok";
+  assertStringIncludes(text, '"type":"done"');
+  return "ok";
 }
 
-Deno.test("SSE over the answer budget gets a rate_limited error with retry_after", async () => {
+/** A 429 refusal: `Retry-After` header, JSON `rate_limited` with the same `retry_after`. */
+async function assertRateLimited(response: Response): Promise<void> {
+  assertEquals(response.status, 429);
+  assertStringIncludes(response.headers.get("content-type") ?? "", "application/json");
+  const body = await response.json();
+  assertEquals(body.error.code, "rate_limited");
+  assert(typeof body.error.retry_after === "number" && body.error.retry_after >= 1);
+  assertEquals(response.headers.get("retry-after"), String(body.error.retry_after));
+  assertStringIncludes(body.error.message, "Too many answers");
+}
+
+Deno.test("SSE over the answer budget is a 429 with Retry-After and a rate_limited body", async () => {
   await withServers(1, { KEY_ANSWERS_PER_MINUTE: "1" }, async ([server]) => {
     assertEquals(await sse(server, {}), "ok");
+    assertEquals(await sse(server, {}), "refused");
+  });
+  // The concurrent limit too: one answer running (its client went away), the next refused.
+  await withServers(1, {
+    MAX_ANSWERS_PER_CLIENT: "1",
+    DEMO_DELAY_MS: "200",
+    SHUTDOWN_TIMEOUT_MS: "200",
+  }, async ([server]) => {
+    const running = await fetch(`${server.url}/agent_chat_stream?query=hi`);
+    assertEquals(running.status, 200);
     const refused = await fetch(`${server.url}/agent_chat_stream?query=hi`);
-    const text = await refused.text();
-    assertStringIncludes(text, '"code":"rate_limited"');
-    assertStringIncludes(text, '"retry_after":');
+    await assertRateLimited(refused);
+    await running.body?.cancel();
+  });
+});
+
+Deno.test("POST /api/chat over the answer budget is a 429 with Retry-After and a rate_limited body", async () => {
+  await withServers(1, { KEY_ANSWERS_PER_MINUTE: "1" }, async ([server]) => {
+    const ask = () =>
+      fetch(`${server.url}/api/chat`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "budget-chat",
+          trigger: "submit-message",
+          messages: [{ id: "m1", role: "user", parts: [{ type: "text", text: "hi" }] }],
+        }),
+      });
+    const first = await ask();
+    assertEquals(first.status, 200);
+    assertStringIncludes(await first.text(), "[DONE]");
+    await assertRateLimited(await ask());
   });
 });
 

@@ -13,15 +13,25 @@
 /** A slot in the budget, held while one answer runs. */
 export type BudgetSlot = () => void;
 
+/** Why no slot was given: what to tell the client, and when trying again may succeed. */
+export interface BudgetRefusal {
+  message: string;
+  /** Seconds after which trying again may succeed. */
+  retryAfter: number;
+}
+
+/** Seconds a client at its concurrent-answer limit is asked to wait. */
+export const BUDGET_RETRY_S = 5;
+
 /** Counts running answers per client. */
 export interface AnswerBudget {
   /** The most answers a client may run at once (0: no limit). */
   readonly limit: number;
   /**
    * Takes a slot for `client`: the function that frees it (idempotent), or
-   * `undefined` when the client is at its limit.
+   * a {@link BudgetRefusal} when the client is at its limit.
    */
-  acquire(client: string): Promise<BudgetSlot | undefined>;
+  acquire(client: string): Promise<BudgetSlot | BudgetRefusal>;
 }
 
 /** The budget of one process: a count per client in memory. */
@@ -40,9 +50,11 @@ export class LocalAnswerBudget implements AnswerBudget {
   }
 
   /** {@link AnswerBudget.acquire}. */
-  acquire(client: string): Promise<BudgetSlot | undefined> {
+  acquire(client: string): Promise<BudgetSlot | BudgetRefusal> {
     const current = this.running(client);
-    if (this.limit > 0 && current >= this.limit) return Promise.resolve(undefined);
+    if (this.limit > 0 && current >= this.limit) {
+      return Promise.resolve({ message: budgetMessage(this.limit), retryAfter: BUDGET_RETRY_S });
+    }
     this.#running.set(client, current + 1);
     let freed = false;
     return Promise.resolve(() => {

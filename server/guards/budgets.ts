@@ -13,7 +13,13 @@ import type { MiddlewareHandler } from "hono";
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { Config } from "../config.ts";
 import { newId } from "../core.ts";
-import type { AnswerBudget, BudgetSlot } from "./answer_budget.ts";
+import {
+  type AnswerBudget,
+  BUDGET_RETRY_S,
+  budgetMessage,
+  type BudgetRefusal,
+  type BudgetSlot,
+} from "./answer_budget.ts";
 import type { Logger } from "../log.ts";
 import type { BucketRule, QuotaDecision, QuotaStore } from "../store/types.ts";
 import type { ClientAddress } from "./connection_limit.ts";
@@ -164,18 +170,25 @@ export class SharedAnswerBudget implements AnswerBudget {
   }
 
   /** {@link AnswerBudget.acquire}. */
-  async acquire(client: string): Promise<BudgetSlot | undefined> {
+  async acquire(client: string): Promise<BudgetSlot | BudgetRefusal> {
     try {
       const perMinute = this.#config.KEY_ANSWERS_PER_MINUTE;
       if (perMinute > 0) {
-        const rule = perWindow(perMinute, MINUTE_MS);
-        if (!(await this.#quotas.take(`a:${client}`, 1, rule)).ok) return undefined;
+        const taken = await this.#quotas.take(`a:${client}`, 1, perWindow(perMinute, MINUTE_MS));
+        if (!taken.ok) {
+          return {
+            message: `Too many answers: at most ${perMinute} started per minute per client`,
+            retryAfter: Math.max(1, Math.ceil(Math.min(taken.retryAfterMs, MINUTE_MS) / 1000)),
+          };
+        }
       }
       if (this.limit === 0) return () => {};
       const slot = newId();
       const key = `c:${client}`;
       const options = { limit: this.limit, ttlMs: this.#config.STREAM_TTL_MS };
-      if (!(await this.#quotas.acquire(key, slot, options)).ok) return undefined;
+      if (!(await this.#quotas.acquire(key, slot, options)).ok) {
+        return { message: budgetMessage(this.limit), retryAfter: BUDGET_RETRY_S };
+      }
       let freed = false;
       return () => {
         if (freed) return;
@@ -186,7 +199,11 @@ export class SharedAnswerBudget implements AnswerBudget {
       };
     } catch (error) {
       this.#logger.error("Cannot check answer budget: quota store failed", { client, error });
-      return undefined;
+      return {
+        message:
+          "Cannot check the answer budget: the shared store is unreachable; try again shortly",
+        retryAfter: 1,
+      };
     }
   }
 }

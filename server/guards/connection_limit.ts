@@ -7,8 +7,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { ErrorCode } from "../../protocol/codes.ts";
-import { errorResponse } from "../http_error.ts";
+import { rateLimitedResponse } from "../http_error.ts";
 import type { GuardEnv, Lease } from "./env.ts";
 
 /** Seconds a refused client is asked to wait. */
@@ -43,12 +42,7 @@ export function connectionLimit(
     const upgrade = c.req.header("upgrade")?.toLowerCase() === "websocket";
     if (max > 0 && current >= max) {
       const message = `Too many connections: at most ${max} concurrent streams per client address`;
-      if (!upgrade) {
-        c.header("retry-after", String(RETRY_AFTER_S));
-        return errorResponse(c, 429, ErrorCode.RateLimited, message, {
-          retry_after: RETRY_AFTER_S,
-        });
-      }
+      if (!upgrade) return rateLimitedResponse(c, message, RETRY_AFTER_S);
       c.set("rejection", { retryAfter: RETRY_AFTER_S, message });
       return await next();
     }

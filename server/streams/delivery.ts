@@ -13,6 +13,7 @@ import type { LoggedEvent } from "../store/types.ts";
 import type {
   Producer,
   ResumeResult,
+  StartOptions,
   StartRefusal,
   StartRequest,
   StreamHub,
@@ -124,19 +125,21 @@ export class Delivery {
    * Starts a new answer (`request.requestId` is {@link answerId}) with this
    * client attached. `refused` is told why it cannot start (its request id
    * is taken, or the client is at its answer budget), before the delivery
-   * ends. `clientChosenId`: the client picked the id. Never rejects.
+   * ends. `options.clientChosenId`: the client picked the id;
+   * `options.slot`: the answer-budget slot already taken
+   * ({@link StreamHub.admit}). Never rejects.
    */
   async start(
     request: Omit<StartRequest, "requestId">,
     refused: (refusal: StartRefusal) => void,
-    clientChosenId = false,
+    options: Pick<StartOptions, "clientChosenId" | "slot"> = {},
   ): Promise<void> {
     const { identity, client } = this.#options;
     try {
       const opened = await this.#hub.open(
         { ...request, requestId: this.answerId },
         this.#subscriber,
-        { identity, client, clientChosenId },
+        { identity, client, ...options },
       );
       if (!("code" in opened)) {
         // Gone or cancelled while the answer was being opened: stop it at once.

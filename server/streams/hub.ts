@@ -15,7 +15,7 @@
 import { ErrorCode } from "../../protocol/codes.ts";
 import type { ChatCore, CoreEvent } from "../core.ts";
 import { delay } from "../delay.ts";
-import { budgetMessage } from "../guards/answer_budget.ts";
+import type { BudgetSlot } from "../guards/answer_budget.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, LogRead, StreamLog } from "../store/types.ts";
 import { Telemetry } from "../telemetry/mod.ts";
@@ -54,10 +54,12 @@ export interface StartOptions {
    * holds an answer under it (another instance's, or a finished one).
    */
   clientChosenId?: boolean;
+  /**
+   * A slot {@link StreamHub.admit} already took for this answer (HTTP
+   * transports check the budget before their response starts).
+   */
+  slot?: BudgetSlot;
 }
-
-/** Seconds a client over its answer budget is asked to wait. */
-const BUDGET_RETRY_S = 5;
 
 /** Runs answers as producers and connects subscribers to them. */
 export class StreamHub implements ProducerHost {
@@ -106,25 +108,39 @@ export class StreamHub implements ProducerHost {
     options: StartOptions = {},
   ): Promise<Producer | StartRefusal> {
     const { requestId } = request;
-    if (options.clientChosenId && await this.#logged(requestId)) return idInUse(requestId);
-    const budget = this.options.budget;
-    const key = options.identity ?? options.client;
-    const slot = budget && key !== undefined ? await budget.acquire(key) : undefined;
-    if (budget && key !== undefined && !slot) {
-      return {
-        code: ErrorCode.RateLimited,
-        message: budgetMessage(budget.limit),
-        retryAfter: BUDGET_RETRY_S,
-      };
+    if (options.clientChosenId && await this.#logged(requestId)) {
+      options.slot?.();
+      return idInUse(requestId);
     }
+    const admitted = options.slot ?? await this.admit(options);
+    if (typeof admitted !== "function") return admitted;
+    const slot = admitted;
     // Checked after the awaits: two starts of one id on this instance never both run.
     if (this.#producers.has(requestId)) {
-      slot?.();
+      slot();
       return idInUse(requestId);
     }
     const producer = this.start(request, subscriber, options.identity);
-    if (slot) void producer.done.finally(slot);
+    void producer.done.finally(slot);
     return producer;
+  }
+
+  /**
+   * Takes a slot of the client's answer budget (identity, else address):
+   * the function that frees it, or a `rate_limited` refusal. Answers
+   * started with {@link open} take theirs there; an HTTP transport calls
+   * this first so a refusal is a 429 before its response starts, then
+   * passes the slot to {@link open}.
+   */
+  async admit(options: Pick<StartOptions, "identity" | "client">): Promise<
+    BudgetSlot | StartRefusal
+  > {
+    const budget = this.options.budget;
+    const key = options.identity ?? options.client;
+    if (!budget || key === undefined) return () => {};
+    const slot = await budget.acquire(key);
+    if (typeof slot === "function") return slot;
+    return { code: ErrorCode.RateLimited, ...slot };
   }
 
   /** True when the stream log holds an answer under `requestId` (false when unreachable). */

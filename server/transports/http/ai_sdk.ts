@@ -18,6 +18,7 @@ import type { GuardEnv, Lease } from "../../guards/env.ts";
 import { errorResponse } from "../../http_error.ts";
 import { chatOwner } from "../../guards/owner.ts";
 import {
+  admitAnswer,
   type AnswerStreamDeps,
   openAnswerStream,
   type StreamDialect,
@@ -69,6 +70,9 @@ export function aiSdkChatHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
       ? { ok: true as const, query: "" }
       : decodeSendQuery({ ...body, type: "send", requestId });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
+    // Over the answer budget is a 429 before the stream starts.
+    const slot = await admitAnswer(c, deps.hub);
+    if (slot instanceof Response) return slot;
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();
     const stream = openAnswerStream(deps, {
@@ -77,6 +81,7 @@ export function aiSdkChatHandler(deps: AnswerStreamDeps): Handler<GuardEnv> {
       lease,
       identity: c.get("identity"),
       client: c.get("client"),
+      slot,
       parent: requestContext(c.req.header("traceparent")),
       protocol: "ai_sdk",
       dialect: uiStreamDialect(new UiChunkEncoder(requestId, { http: true })),

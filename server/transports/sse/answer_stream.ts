@@ -13,8 +13,11 @@
  */
 import type { Config } from "../../config.ts";
 import type { ConnectionRegistry } from "../../connections.ts";
-import type { Context } from "@opentelemetry/api";
-import type { Lease } from "../../guards/env.ts";
+import type { Context as TraceContext } from "@opentelemetry/api";
+import type { Context } from "hono";
+import type { BudgetSlot } from "../../guards/answer_budget.ts";
+import type { GuardEnv, Lease } from "../../guards/env.ts";
+import { rateLimitedResponse } from "../../http_error.ts";
 import type { Logger } from "../../log.ts";
 import type { LoggedEvent } from "../../store/types.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
@@ -63,11 +66,27 @@ export interface AnswerStreamRequest {
   client?: string;
   /** The client chose `requestId`: refused when the stream log still holds it. */
   clientChosenId?: boolean;
+  /** The answer-budget slot taken before the response started ({@link StreamHub.admit}). */
+  slot?: BudgetSlot;
   /** The trace context the answer continues. */
-  parent: Context;
+  parent: TraceContext;
   /** Which protocol the stream speaks, for telemetry (both count as transport `sse`). */
   protocol: Dialect;
   dialect: StreamDialect;
+}
+
+/**
+ * Takes the client's answer-budget slot for a new answer before its
+ * response starts: the slot (pass it as {@link AnswerStreamRequest.slot}),
+ * or a 429 `rate_limited` response with `Retry-After`.
+ */
+export async function admitAnswer(
+  c: Context<GuardEnv>,
+  hub: StreamHub,
+): Promise<BudgetSlot | Response> {
+  const admitted = await hub.admit({ identity: c.get("identity"), client: c.get("client") });
+  if (typeof admitted === "function") return admitted;
+  return rateLimitedResponse(c, admitted.message, admitted.retryAfter ?? 1);
 }
 
 /** Streams one answer (new or resumed) as an event stream body. */
@@ -147,7 +166,7 @@ export function openAnswerStream(
     void delivery.start(
       { ...request.start, origin },
       (refusal) => dialect.refusal(refusal, send),
-      request.clientChosenId,
+      { clientChosenId: request.clientChosenId, slot: request.slot },
     );
   } else void delivery.resume(request.afterSeq ?? -1, (refusal) => dialect.refusal(refusal, send));
   return stream.body;

@@ -24,7 +24,7 @@ import type { GuardEnv, Lease } from "../../guards/env.ts";
 import { errorResponse } from "../../http_error.ts";
 import { chatOwner } from "../../guards/owner.ts";
 import { requestContext } from "../../telemetry/mod.ts";
-import { type AnswerStreamDeps, openAnswerStream } from "./answer_stream.ts";
+import { admitAnswer, type AnswerStreamDeps, openAnswerStream } from "./answer_stream.ts";
 import { EVENT_STREAM_HEADERS } from "./event_stream.ts";
 
 /** What the SSE handler needs. */
@@ -51,7 +51,7 @@ function parseKeepTurns(value: string | undefined): number | undefined | null {
 
 /** The SSE handler. */
 export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
-  return (c) => {
+  return async (c) => {
     const decoded = decodeSseQuery({
       query: c.req.query("query"),
       session_id: c.req.query("session_id"),
@@ -78,6 +78,9 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
         `Cannot start: answer "${frame.request_id}" is already streaming`,
       );
     }
+    // Over the answer budget is a 429 before the stream starts (resumes start nothing).
+    const slot = resume ? undefined : await admitAnswer(c, deps.hub);
+    if (slot instanceof Response) return slot;
     const lease = c.get("lease") as Lease | undefined;
     lease?.hold();
     const requestId = resume?.requestId ?? frame.request_id ?? newId();
@@ -112,6 +115,7 @@ export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
       },
       clientChosenId: !resume && frame.request_id !== undefined,
       client: c.get("client") as string | undefined,
+      slot,
     });
     return new Response(body, { headers: EVENT_STREAM_HEADERS });
   };

@@ -369,7 +369,7 @@ export class WsConnection implements Drainable, WsSession {
         origin: { transport: "ws", dialect, parent: this.#trace },
       },
       refused,
-      turn.requestId !== undefined,
+      { clientChosenId: turn.requestId !== undefined },
     );
   }
 
