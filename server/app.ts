@@ -37,6 +37,7 @@ import { originGuard } from "./guards/origin.ts";
 import { urlLimit } from "./guards/url_limit.ts";
 import { pageRoutes } from "./page.tsx";
 import { chatRoutes } from "./chats.tsx";
+import { deleteSessionHandler, SESSIONS_PATH } from "./sessions.ts";
 import { errorResponse } from "./http_error.ts";
 import type { Backend } from "./store/types.ts";
 import { shutdownStop } from "./streams/delivery.ts";
@@ -189,6 +190,16 @@ export function createApp(deps: AppDeps): Hono {
   // Same guards as the stream, bar the connection count: a cancel holds no slot.
   const [drain, url, origin, authenticate] = guards;
   app.post(SSE_CANCEL_PATH, drain, url, origin, authenticate, sseCancelHandler(hub));
+  // Deleting a session (and everything of it), as its owner: identity, else the chat_owner cookie.
+  const sessionDeps = { hub, history: backend.history, uploads: backend.uploads };
+  app.delete(
+    `${SESSIONS_PATH}/:id`,
+    drain,
+    url,
+    origin,
+    authenticate,
+    deleteSessionHandler(sessionDeps),
+  );
   // The AI SDK's default HTTP transport, over the same delivery layer.
   const streamDeps = { hub, config, registry, logger };
   const refusals = countRefusals(telemetry, "sse");
@@ -197,13 +208,7 @@ export function createApp(deps: AppDeps): Hono {
   // With authentication on, a cookie does not prove who owns a session: no history on the
   // page, and no chat list (it is kept per identity, not shown).
   if (!auth) {
-    app.route(
-      "/",
-      chatRoutes(backend.history, {
-        allowedOrigins: config.ALLOWED_ORIGINS,
-        uploads: backend.uploads,
-      }),
-    );
+    app.route("/", chatRoutes(sessionDeps, { allowedOrigins: config.ALLOWED_ORIGINS }));
   }
   app.route(
     "/",

@@ -2,8 +2,9 @@
  * The list of past chats: a server-rendered `<nav>` (links to switch, a
  * form to rename, one to delete, so it works without JavaScript and costs
  * the page no script bytes) and the form handlers. Chats are kept per owner
- * in the session store (see `guards/owner.ts`); deleting one removes its
- * history from the store.
+ * in the session store (see `guards/owner.ts`); deleting one removes
+ * everything of the session from the store (`sessions.ts`, shared with
+ * `DELETE /api/sessions/{id}`).
  * @module
  */
 import { Hono } from "hono";
@@ -13,7 +14,8 @@ import { chatOwner } from "./guards/owner.ts";
 import { originGuard } from "./guards/origin.ts";
 import { errorResponse } from "./http_error.ts";
 import { ErrorCode } from "../protocol/codes.ts";
-import type { ChatEntry, SessionStore, UploadStore } from "./store/types.ts";
+import { deleteSession, type SessionDeps } from "./sessions.ts";
+import type { ChatEntry, SessionStore } from "./store/types.ts";
 
 /** Longest chat title, in characters. */
 const MAX_TITLE = 80;
@@ -72,9 +74,10 @@ export function ChatsNav(
 
 /** `POST /chats/{id}/rename` and `POST /chats/{id}/delete`; both answer 303 to `/`. */
 export function chatRoutes(
-  store: SessionStore,
-  options: { allowedOrigins: readonly string[]; uploads: UploadStore },
+  deps: SessionDeps,
+  options: { allowedOrigins: readonly string[] },
 ): Hono {
+  const store = deps.history;
   const app = new Hono();
   app.use("/chats/*", originGuard(options.allowedOrigins));
   app.post("/chats/:id/:action{rename|delete}", async (c) => {
@@ -88,8 +91,7 @@ export function chatRoutes(
       return errorResponse(c, 404, ErrorCode.NotFound, `Cannot change chat "${id}": not yours`);
     }
     if (c.req.param("action") === "delete") {
-      // The chat's uploads go with it: nothing of the session stays in the store.
-      if (await store.removeChat(owner, id)) await options.uploads.deleteSession(id);
+      await deleteSession(deps, { owner, sessionId: id });
     } else {
       const form = await c.req.parseBody();
       const title = String(form.title ?? "").trim().slice(0, MAX_TITLE);

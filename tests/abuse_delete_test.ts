@@ -1,38 +1,119 @@
 /**
- * Deleting a chat (issue 15) on a real server over a KV file: the owner's
- * delete (`POST /chats/{id}/delete`, the conversation list's button)
- * removes the session's history and its uploads, so no key of it remains
- * but the stream log's (which expires after `STREAM_TTL_MS`).
+ * Deleting a chat (issue 15) on a real server, then looking into the real
+ * store (the KV file, the redis-server) for anything of it:
+ *
+ * - auth off: the owner's no-JS delete (`POST /chats/{id}/delete`, the
+ *   conversation list's button; the owner is the `chat_owner` cookie);
+ * - auth on: `DELETE /api/sessions/{id}` with the owner's bearer token;
+ *   another identity gets the same 404 as for an unknown session.
+ *
+ * Either removes the history, the chat list entry, the owner mark, the
+ * uploads and the session's answer in the stream log.
  * @module
  */
-import { assertEquals } from "@std/assert";
-import { keysOf } from "./helpers/kv_keys.ts";
-import { startServer } from "./helpers/server.ts";
+import { assert, assertEquals } from "@std/assert";
+import { createClient } from "redis";
+import { openKv } from "../server/store/kv.ts";
+import { hasRedis, startRedis } from "./helpers/redis_server.ts";
+import { startServer, type TestServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
-Deno.test("the owner deletes a chat: its history and uploads are gone from the store", async () => {
+/** Every KV key naming `sessionId`, or under `["streams", requestId]`. */
+async function kvKeysOf(path: string, sessionId: string, requestId: string): Promise<string[]> {
+  const kv = await openKv(path);
+  const found: string[] = [];
+  for await (const entry of kv.list({ prefix: [] })) {
+    const key = entry.key.map(String);
+    if (key.includes(sessionId) || key.includes(requestId)) found.push(key.join("/"));
+  }
+  kv.close();
+  return found;
+}
+
+/**
+ * Every redis key naming `sessionId` or `requestId`, and every chat list
+ * (a hash per owner) holding `sessionId` as `<key>/<field>`, but the budget
+ * counters (`q:`: the session's upload bucket is the quota's, not the
+ * session's data, and expires within `STREAM_TTL_MS`; deleting it would
+ * hand back upload budget).
+ */
+async function redisKeysOf(url: string, sessionId: string, requestId: string): Promise<string[]> {
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const keys = new Set([
+      ...await client.keys(`*${sessionId}*`),
+      ...await client.keys(`*${requestId}*`),
+    ]);
+    for (const list of await client.keys("chat:c:*")) {
+      if (await client.hExists(list, sessionId)) keys.add(`${list}/${sessionId}`);
+    }
+    return [...keys].filter((key) => !key.startsWith("chat:q:")).sort();
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * Uploads a file to `sessionId` and asks about it, dropping the socket
+ * after the first frame so the answer goes to the stream log, then resumes
+ * it to its end; the answer's request id.
+ */
+async function chatWithUpload(
+  server: TestServer,
+  sessionId: string,
+  headers: Record<string, string>,
+): Promise<string> {
+  const requestId = `${sessionId}-answer`;
+  const client = await WsTestClient.connect(server.wsUrl, { headers });
+  client.send({
+    type: "upload",
+    upload_id: "u1",
+    session_id: sessionId,
+    name: "a.txt",
+    mime: "text/plain",
+    size: 5,
+  });
+  client.socket.send(new TextEncoder().encode("hello"));
+  assertEquals((await client.next()).type, "uploaded");
+  client.send({
+    query: "remember me",
+    session_id: sessionId,
+    request_id: requestId,
+    attachments: ["u1"],
+  });
+  await client.next();
+  // A drop (not a deliberate close): the answer runs on, logged, for a resume.
+  client.socket.close(4000, "network drop");
+  await client.closed();
+  const resumer = await WsTestClient.connect(server.wsUrl, { headers });
+  try {
+    resumer.send({ type: "resume", request_id: requestId, last_seq: -1 });
+    assertEquals((await resumer.answer()).at(-1)?.type, "done");
+  } finally {
+    await resumer.close();
+  }
+  return requestId;
+}
+
+/** The parts of a session every backend keeps, by key: present before a delete. */
+function assertStored(keys: string[], sessionId: string, requestId: string) {
+  const has = (part: string) => keys.some((key) => key.includes(part));
+  assert(keys.some((key) => key.includes(sessionId) && key.includes("turns")), `${keys}`);
+  assert(keys.some((key) => key.includes(sessionId) && key.includes("u1")), `upload: ${keys}`);
+  assert(has(requestId), `stream log: ${keys}`);
+}
+
+Deno.test("auth off: the owner deletes a chat with the list's form; nothing of it stays in the KV file", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/chat.kv`;
-  const server = await startServer({ KV_PATH: path });
+  const server = await startServer({ KV_PATH: path, DEMO_DELAY_MS: "30" });
   const cookie = "chat_owner=owner-1";
   try {
-    const client = await WsTestClient.connect(server.wsUrl, { headers: { cookie } });
-    client.send({
-      type: "upload",
-      upload_id: "u1",
-      session_id: "doomed",
-      name: "a.txt",
-      mime: "text/plain",
-      size: 5,
-    });
-    client.socket.send(new TextEncoder().encode("hello"));
-    assertEquals((await client.next()).type, "uploaded");
-    client.send({ query: "remember me", session_id: "doomed", attachments: ["u1"] });
-    assertEquals((await client.answer()).at(-1)?.type, "done");
-    await client.close();
-    const before = await keysOf(path, "doomed");
-    assertEquals(before.some((key) => key.startsWith("sessions/doomed/turns")), true, `${before}`);
-    assertEquals(before.some((key) => key.startsWith("uploads/doomed")), true, `${before}`);
+    const requestId = await chatWithUpload(server, "doomed", { cookie });
+    const before = await kvKeysOf(path, "doomed", requestId);
+    assertStored(before, "doomed", requestId);
+    assert(before.includes("chats/browser:owner-1/doomed"), `${before}`);
 
     const stranger = await fetch(`${server.url}/chats/doomed/delete`, {
       method: "POST",
@@ -41,7 +122,7 @@ Deno.test("the owner deletes a chat: its history and uploads are gone from the s
     });
     assertEquals(stranger.status, 404);
     await stranger.body?.cancel();
-    assertEquals((await keysOf(path, "doomed")).length, before.length);
+    assertEquals(await kvKeysOf(path, "doomed", requestId), before);
 
     const deleted = await fetch(`${server.url}/chats/doomed/delete`, {
       method: "POST",
@@ -50,9 +131,83 @@ Deno.test("the owner deletes a chat: its history and uploads are gone from the s
     });
     assertEquals(deleted.status, 303);
     await deleted.body?.cancel();
-    assertEquals(await keysOf(path, "doomed"), []);
+    assertEquals(await kvKeysOf(path, "doomed", requestId), []);
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+const ALICE = "alice-token-0123456789abcdef";
+const BOB = "bob-token-0123456789abcdef01";
+const AUTH = { AUTH_TOKENS: `alice:${ALICE},bob:${BOB}` };
+
+/** `DELETE /api/sessions/{id}` with `token`: the status and the error code, if any. */
+async function deleteAs(
+  server: TestServer,
+  id: string,
+  token?: string,
+): Promise<[number, string | undefined]> {
+  const response = await fetch(`${server.url}/api/sessions/${id}`, {
+    method: "DELETE",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (response.status === 204) {
+    assertEquals(await response.text(), "");
+    return [204, undefined];
+  }
+  assertEquals(response.headers.get("content-type"), "application/json");
+  return [response.status, (await response.json()).error.code];
+}
+
+/** The auth-on deletion story against one backend, `keysOf` looking into its store. */
+async function deleteWithAuth(
+  env: Record<string, string>,
+  keysOf: (sessionId: string, requestId: string) => Promise<string[]>,
+): Promise<void> {
+  const server = await startServer({ ...AUTH, DEMO_DELAY_MS: "30", ...env });
+  try {
+    const requestId = await chatWithUpload(server, "doomed", { authorization: `Bearer ${ALICE}` });
+    const before = await keysOf("doomed", requestId);
+    assertStored(before, "doomed", requestId);
+    assert(before.some((key) => key.includes("id:alice")), `listed for alice: ${before}`);
+
+    assertEquals(await deleteAs(server, "doomed"), [401, "unauthorized"]);
+    // Bob cannot delete it, and learns nothing: the same 404 as for a session that never was.
+    assertEquals(await deleteAs(server, "doomed", BOB), [404, "not_found"]);
+    assertEquals(await deleteAs(server, "never-was", BOB), [404, "not_found"]);
+    assertEquals(await keysOf("doomed", requestId), before);
+
+    assertEquals(await deleteAs(server, "doomed", ALICE), [204, undefined]);
+    assertEquals(await keysOf("doomed", requestId), []);
+    assertEquals(await deleteAs(server, "doomed", ALICE), [404, "not_found"]);
+  } finally {
+    await server.close();
+  }
+}
+
+Deno.test("auth on: DELETE /api/sessions/{id} by the owner leaves nothing of it in the KV file; another identity gets 404", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/chat.kv`;
+  try {
+    await deleteWithAuth({ KV_PATH: path }, (id, requestId) => kvKeysOf(path, id, requestId));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "auth on: DELETE /api/sessions/{id} by the owner leaves nothing of it in redis",
+  ignore: !hasRedis(),
+  async fn() {
+    const redis = await startRedis();
+    try {
+      await deleteWithAuth(
+        { REDIS_URL: redis.url },
+        (id, requestId) => redisKeysOf(redis.url, id, requestId),
+      );
+    } finally {
+      await redis.stop();
+    }
+  },
 });

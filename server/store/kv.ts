@@ -216,6 +216,16 @@ export class KvStreamLog implements StreamLog {
     return (await this.#kv.get<string>(["active", sessionId])).value ?? undefined;
   }
 
+  async forget(sessionId: string): Promise<void> {
+    const requestId = await this.latest(sessionId);
+    if (requestId !== undefined) {
+      for await (const entry of this.#kv.list({ prefix: ["streams", requestId] })) {
+        await this.#kv.delete(entry.key);
+      }
+    }
+    await this.#kv.delete(["active", sessionId]);
+  }
+
   async requestCancel(requestId: string): Promise<void> {
     const expireIn = this.#ttlMs;
     await whenUnlocked(() => this.#kv.set(["streams", requestId, "cancel"], true, { expireIn }));

@@ -205,9 +205,9 @@ export class KvSessionStore implements SessionStore {
     const listed = await this.#kv.get(key);
     if (listed.value === null) return false;
     await this.#kv.delete(key);
-    // The turns and the turn counter; at most the window plus one key.
+    // The turns, the turn counter and the owner mark; at most the window plus two keys.
     for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
-      if (entry.key[2] !== "owner") await this.#kv.delete(entry.key);
+      await this.#kv.delete(entry.key);
     }
     return true;
   }

@@ -124,11 +124,7 @@ export class MemorySessionStore implements SessionStore {
 
   removeChat(owner: string, sessionId: string): Promise<boolean> {
     if (!this.#chats.get(owner)?.delete(sessionId)) return Promise.resolve(false);
-    const session = this.#sessions.get(sessionId);
-    if (session) {
-      session.turns = [];
-      session.sizes = [];
-    }
+    this.#sessions.delete(sessionId);
     return Promise.resolve(true);
   }
 
@@ -237,6 +233,16 @@ export class MemoryStreamLog implements StreamLog {
   latest(sessionId: string): Promise<string | undefined> {
     const requestId = this.#latest.get(sessionId);
     return Promise.resolve(requestId && this.#get(requestId) ? requestId : undefined);
+  }
+
+  forget(sessionId: string): Promise<void> {
+    const requestId = this.#latest.get(sessionId);
+    if (requestId !== undefined) {
+      this.#streams.delete(requestId);
+      this.#leases.delete(requestId);
+    }
+    this.#latest.delete(sessionId);
+    return Promise.resolve();
   }
 
   requestCancel(requestId: string): Promise<void> {

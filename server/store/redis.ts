@@ -234,6 +234,15 @@ export class RedisStreamLog implements StreamLog {
     return (await this.#client.get(`${this.#prefix}a:${sessionId}`)) ?? undefined;
   }
 
+  async forget(sessionId: string): Promise<void> {
+    const requestId = await this.latest(sessionId);
+    const keys = [`${this.#prefix}a:${sessionId}`];
+    if (requestId !== undefined) {
+      keys.push(...["meta", "events", "cancel", "lease"].map((part) => this.#key(requestId, part)));
+    }
+    await this.#client.del(keys);
+  }
+
   async requestCancel(requestId: string): Promise<void> {
     await this.#client.multi()
       .set(this.#key(requestId, "cancel"), "1", { PX: this.#ttlMs })

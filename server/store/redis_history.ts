@@ -124,7 +124,7 @@ export class RedisSessionStore implements SessionStore {
   async removeChat(owner: string, sessionId: string): Promise<boolean> {
     const removed = await this.#client.hDel(`${this.#prefix}c:${owner}`, sessionId);
     if (Number(removed) !== 1) return false;
-    await this.#client.del(this.#key(sessionId, "turns"));
+    await this.#client.del([this.#key(sessionId, "turns"), this.#key(sessionId, "owner")]);
     return true;
   }
 

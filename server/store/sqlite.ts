@@ -256,6 +256,8 @@ export class SqliteSessionStore implements SessionStore {
         sessionId,
       );
       this.#db.prepare("DELETE FROM turns WHERE session_id = ?").run(sessionId);
+      this.#db.prepare("DELETE FROM owners WHERE session_id = ?").run(sessionId);
+      this.#db.prepare("DELETE FROM sessions WHERE session_id = ?").run(sessionId);
       return true;
     });
   }

@@ -70,8 +70,9 @@ export interface SessionStore {
    */
   touchChat(owner: string, sessionId: string): Promise<void>;
   /**
-   * Deletes `owner`'s chat `sessionId`: its entry and its whole history.
-   * False (and nothing deleted) when `owner` does not list it.
+   * Deletes `owner`'s chat `sessionId`: its entry, its whole history and
+   * its owner mark ({@link claim}). False (and nothing deleted) when
+   * `owner` does not list it.
    */
   removeChat(owner: string, sessionId: string): Promise<boolean>;
   /**
@@ -138,6 +139,12 @@ export interface StreamLog {
   read(requestId: string, afterSeq: number): Promise<LogRead | undefined>;
   /** The latest answer of a session, if it is still in the log. */
   latest(sessionId: string): Promise<string | undefined>;
+  /**
+   * Deletes the session's latest answer (the one {@link latest} names) and
+   * the pointer to it (a deleted session). Earlier answers of the session
+   * are not indexed by session; they expire with the log's TTL.
+   */
+  forget(sessionId: string): Promise<void>;
   /** Asks whichever instance runs the answer to stop it. */
   requestCancel(requestId: string): Promise<void>;
   /** True once {@link requestCancel} was called for the answer. */

@@ -272,6 +272,21 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
       }),
   },
   {
+    name: "removing a chat removes its owner mark too; another owner's stays",
+    run: (open) =>
+      withSessionStore(open, 5, async (store) => {
+        assert.ok(store.claim, "the store implements claim()");
+        assert.equal(await store.claim("s1", "alice"), true);
+        assert.equal(await store.claim("s2", "alice"), true);
+        await store.saveChat("alice", { sessionId: "s1", title: "t", at: 1 });
+        assert.equal(await store.removeChat("bob", "s1"), false);
+        assert.equal(await store.claim("s1", "bob"), false, "not removed: still alice's");
+        assert.equal(await store.removeChat("alice", "s1"), true);
+        assert.equal(await store.claim("s1", "bob"), true, "nothing of s1 is left");
+        assert.equal(await store.claim("s2", "bob"), false);
+      }),
+  },
+  {
     name: "concurrent appends to one session lose nothing",
     run: (open) =>
       withSessionStore(open, 50, async (store) => {
@@ -416,6 +431,24 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
         await log.begin("r3", { sessionId: "s2", query: "q" });
         assert.equal(await log.latest("s1"), "r2");
         assert.equal(await log.latest("s2"), "r3");
+      }),
+  },
+  {
+    name: "forget deletes a session's latest answer and the pointer to it, nothing else",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.forget("none");
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        await log.renew("r1", 60_000);
+        await log.append("r1", [{ seq: 0, event: { type: "text-delta", delta: "a" } }], true);
+        await log.requestCancel("r1");
+        await log.begin("r2", { sessionId: "s2", query: "q" });
+        await log.forget("s1");
+        assert.equal(await log.latest("s1"), undefined);
+        assert.equal(await log.read("r1", -1), undefined);
+        assert.equal(await log.isCancelRequested("r1"), false);
+        assert.equal(await log.latest("s2"), "r2");
+        assert.notEqual(await log.read("r2", -1), undefined);
       }),
   },
   {
