@@ -11,7 +11,6 @@ import { credentials, loadConfig } from "../server/config.ts";
 import { echoAgent, hangingAgent } from "./helpers/agents.ts";
 import { rawUpgrade } from "./helpers/raw_ws.ts";
 import { startServer } from "./helpers/server.ts";
-import { sseEvents } from "./helpers/sse_client.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
 type Frame = Record<string, unknown>;
@@ -47,7 +46,12 @@ function aiSend(chatId: string, requestId: string, text: string): Frame {
 Deno.test("finding 2: ask-and-drop cannot run more answers than the client's budget (WS and SSE)", async () => {
   const agent = hangingAgent();
   const server = await startServer(
-    { MAX_CONNECTIONS_PER_IP: "8", RESUME_GRACE_MS: "60000", SHUTDOWN_TIMEOUT_MS: "200" },
+    {
+      MAX_CONNECTIONS_PER_IP: "8",
+      MAX_ANSWERS_PER_CLIENT: "8",
+      RESUME_GRACE_MS: "60000",
+      SHUTDOWN_TIMEOUT_MS: "200",
+    },
     { agent },
   );
   try {
@@ -66,10 +70,11 @@ Deno.test("finding 2: ask-and-drop cannot run more answers than the client's bud
     assertEquals(refused.code, ErrorCode.RateLimited);
     assertEquals(refused.request_id, "drop-8");
     assertEquals(refused.retry_after, 5);
+    // Over the budget, SSE is refused before its stream starts: 429 (issue 15).
     const sse = await fetch(`${server.url}/agent_chat_stream?query=more`);
-    const events = [];
-    for await (const event of sseEvents(sse)) events.push(JSON.parse(event.data));
-    assertEquals(events.map((e) => e.code), [ErrorCode.RateLimited]);
+    assertEquals(sse.status, 429);
+    assertEquals(sse.headers.get("retry-after"), "5");
+    assertEquals((await sse.json()).error.code, ErrorCode.RateLimited);
     assertEquals(agent.calls.length, 8);
     // Cancelling an orphan frees its slot.
     client.send({ type: "cancel", request_id: "drop-0" });

@@ -1,13 +1,18 @@
 /**
- * The SSE pipe: one `EventSource` per answer (`GET /agent_chat_stream`),
- * left to the browser's own `Last-Event-ID` reconnect mid-answer, and a
- * `/healthz` probe with backoff after a drop it cannot recover from. Dedupe,
- * cancel, interruption and the resume deadline belong to the shared
- * {@link Answers}.
+ * The SSE pipe: one event source per answer (`GET /agent_chat_stream`),
+ * reconnecting by itself with `Last-Event-ID` mid-answer, and a `/healthz`
+ * probe with backoff after a drop it cannot recover from. The source is a
+ * {@link FetchEventSource} (EventSource semantics over `fetch`) so a
+ * refusal before the stream starts (429 over the answer budget, with
+ * `retry_after`) reaches the user as that error, not as a lost connection.
+ * Dedupe, cancel, interruption and the resume deadline belong to the
+ * shared {@link Answers}.
  * @module
  */
 import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH } from "../../protocol/codes.ts";
+import type { ServerFrameOf } from "../../protocol/frames.ts";
 import { decodeFrame } from "../codec.ts";
+import { FetchEventSource, type StreamRefusal } from "./fetch_event_source.ts";
 import {
   type Answer,
   type SessionOptions,
@@ -25,12 +30,17 @@ import {
 } from "./types.ts";
 import { UploadFailed } from "./uploads.ts";
 
+/** What the pipe uses of an event source: EventSource's, plus why the server refused it. */
+export type StreamSource =
+  & Pick<EventSource, "url" | "readyState" | "onopen" | "onmessage" | "onerror" | "close">
+  & { readonly refusal?: StreamRefusal };
+
 /** Options for {@link SseTransport}. */
 export interface SseTransportOptions extends SessionOptions {
   /** The origin to talk to, e.g. `http://host:8000`. */
   baseUrl: string;
-  /** The EventSource constructor; default `globalThis.EventSource`. */
-  EventSource?: new (url: string) => EventSource;
+  /** The event source constructor; default {@link FetchEventSource}. */
+  EventSource?: new (url: string) => StreamSource;
   /** Used to probe the server after a drop; default `globalThis.fetch`. */
   fetch?: typeof fetch;
 }
@@ -55,9 +65,9 @@ export class SseTransport extends TransportSession implements ChatTransport {
   /** SSE has no upload channel. */
   readonly canUpload = false;
   #base: string;
-  #Ctor: new (url: string) => EventSource;
+  #Ctor: new (url: string) => StreamSource;
   #fetch: typeof fetch;
-  #open = new Set<EventSource>();
+  #open = new Set<StreamSource>();
   #probeTimer: unknown;
   #closed = false;
 
@@ -65,7 +75,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
   constructor(options: SseTransportOptions) {
     super("idle", options);
     this.#base = options.baseUrl.replace(/\/$/, "");
-    this.#Ctor = options.EventSource ?? globalThis.EventSource;
+    this.#Ctor = options.EventSource ?? FetchEventSource;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
@@ -80,7 +90,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
     if (ask.sessionId) params.set("session_id", ask.sessionId);
     if (ask.keepTurns !== undefined) params.set("keep_turns", String(ask.keepTurns));
     const url = `${this.#base}${SSE_PATH}?${params}`;
-    let source: EventSource | undefined;
+    let source: StreamSource | undefined;
     if (this.state !== "reconnecting") this.setState("connecting");
     const answer = this.answers.open(ask.requestId, handlers, {
       phase: "streaming",
@@ -90,7 +100,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
       },
     });
     const live = () => this.answers.get(answer.requestId) === answer;
-    const listen = (opened: EventSource) => {
+    const listen = (opened: StreamSource) => {
       source = opened;
       this.#open.add(opened);
       opened.onopen = () => {
@@ -156,7 +166,12 @@ export class SseTransport extends TransportSession implements ChatTransport {
     if (this.#probeTimer === undefined) this.setState("open");
   }
 
-  #dropped(answer: Answer, source: EventSource): void {
+  #dropped(answer: Answer, source: StreamSource): void {
+    if (source.refusal) {
+      // The server answered, with a refusal: that is the answer's error, no probe.
+      this.answers.settle(answer, refusalFrame(source.refusal, answer.requestId));
+      return;
+    }
     if (source.readyState !== EventSourceState.Closed && answer.seq.last >= 0) {
       // The browser reconnects by itself with Last-Event-ID; the server
       // resumes the answer after the last event we saw.
@@ -171,7 +186,7 @@ export class SseTransport extends TransportSession implements ChatTransport {
   }
 
   /** Closes an answer's stream once the answer left the book. */
-  #end(source: EventSource | undefined, reason: SettleReason): void {
+  #end(source: StreamSource | undefined, reason: SettleReason): void {
     if (source) {
       source.close();
       this.#open.delete(source);
@@ -207,4 +222,23 @@ export class SseTransport extends TransportSession implements ChatTransport {
       }
     }, delay);
   }
+}
+
+const CODES: readonly string[] = Object.values(ErrorCode);
+
+/** The `error` frame a refused stream ends its answer with (`retry_after` spelled out). */
+export function refusalFrame(refusal: StreamRefusal, requestId: string): ServerFrameOf<"error"> {
+  const code = refusal.code !== undefined && CODES.includes(refusal.code)
+    ? refusal.code as ErrorCode
+    : refusal.status === 429
+    ? ErrorCode.RateLimited
+    : ErrorCode.Internal;
+  const wait = refusal.retryAfter !== undefined ? ` (try again in ${refusal.retryAfter} s)` : "";
+  return {
+    type: "error",
+    code,
+    message: `${refusal.message}${wait}`,
+    request_id: requestId,
+    retry_after: refusal.retryAfter,
+  };
 }

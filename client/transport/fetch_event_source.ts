@@ -1,0 +1,140 @@
+/**
+ * An `EventSource` over `fetch`: the same events, states and reconnect
+ * (after the server's `retry:`, with `Last-Event-ID`), plus what a native
+ * EventSource hides: why the server refused the stream. A non-200 answer
+ * (a 429 over the answer budget, a 401, a 409...) closes it for good, as
+ * EventSource does, with {@link FetchEventSource.refusal} set from the
+ * response's status, JSON error body and `Retry-After`.
+ * @module
+ */
+import { createParser } from "eventsource-parser";
+import { EventSourceState } from "./types.ts";
+
+/** Why the server refused a stream: its status and its JSON error body's fields. */
+export interface StreamRefusal {
+  status: number;
+  /** The error `code` (e.g. `rate_limited`); absent when the body was not the service's JSON. */
+  code?: string;
+  message: string;
+  /** Seconds to wait before trying again (`retry_after`, else the `Retry-After` header). */
+  retryAfter?: number;
+}
+
+/** The reconnect delay until the server sends `retry:`, as browsers use. */
+const DEFAULT_RETRY_MS = 3_000;
+
+/** An EventSource built on `fetch` (the subset the SSE pipe uses). */
+export class FetchEventSource {
+  /** The stream's URL. */
+  readonly url: string;
+  /** {@link EventSourceState}. */
+  readyState: number = EventSourceState.Connecting;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  /** Set when the server refused the stream (then {@link readyState} is closed). */
+  refusal: StreamRefusal | undefined;
+  #fetch: typeof fetch;
+  #abort = new AbortController();
+  #lastEventId = "";
+  #retryMs = DEFAULT_RETRY_MS;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Connects at once, like `new EventSource(url)`. */
+  constructor(url: string, options: { fetch?: typeof fetch } = {}) {
+    this.url = url;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    void this.#connect();
+  }
+
+  /** Closes the stream for good. */
+  close(): void {
+    this.readyState = EventSourceState.Closed;
+    clearTimeout(this.#timer);
+    this.#abort.abort();
+  }
+
+  async #connect(): Promise<void> {
+    const headers: Record<string, string> = { accept: "text/event-stream" };
+    if (this.#lastEventId) headers["last-event-id"] = this.#lastEventId;
+    let response: Response;
+    try {
+      response = await this.#fetch(this.url, {
+        headers,
+        cache: "no-store",
+        credentials: "same-origin",
+        signal: this.#abort.signal,
+      });
+    } catch {
+      return this.#reconnect();
+    }
+    if (this.readyState === EventSourceState.Closed) return void response.body?.cancel();
+    const type = response.headers.get("content-type") ?? "";
+    if (response.status !== 200 || !type.startsWith("text/event-stream")) {
+      this.refusal = await refusalOf(response);
+      this.readyState = EventSourceState.Closed;
+      this.onerror?.(new Event("error"));
+      return;
+    }
+    this.readyState = EventSourceState.Open;
+    this.onopen?.(new Event("open"));
+    await this.#read(response);
+    this.#reconnect();
+  }
+
+  /** Dispatches the events of one response until it ends or fails. */
+  async #read(response: Response): Promise<void> {
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.id !== undefined) this.#lastEventId = event.id;
+        if (this.readyState !== EventSourceState.Open) return;
+        this.onmessage?.(
+          new MessageEvent(event.event ?? "message", {
+            data: event.data,
+            lastEventId: this.#lastEventId,
+          }),
+        );
+      },
+      onRetry: (ms) => (this.#retryMs = ms),
+    });
+    try {
+      const text = response.body!.pipeThrough(new TextDecoderStream());
+      for await (const chunk of text) parser.feed(chunk);
+    } catch {
+      // A drop: reconnect as EventSource does.
+    }
+  }
+
+  /** The stream ended or failed: reconnect after the retry delay, unless closed. */
+  #reconnect(): void {
+    if (this.readyState === EventSourceState.Closed) return;
+    this.readyState = EventSourceState.Connecting;
+    this.onerror?.(new Event("error"));
+    if (this.readyState === EventSourceState.Closed) return;
+    this.#timer = setTimeout(() => void this.#connect(), this.#retryMs);
+  }
+}
+
+/** The refusal a non-200 response carries (the service's `{ error: { code, message } }` shape). */
+async function refusalOf(response: Response): Promise<StreamRefusal> {
+  const header = Number(response.headers.get("retry-after"));
+  const fallback: StreamRefusal = {
+    status: response.status,
+    message: `The server refused the stream (HTTP ${response.status})`,
+    retryAfter: Number.isFinite(header) && header > 0 ? header : undefined,
+  };
+  try {
+    const body = await response.json() as {
+      error?: { code?: unknown; message?: unknown; retry_after?: unknown };
+    };
+    const { code, message, retry_after: retryAfter } = body.error ?? {};
+    return {
+      ...fallback,
+      code: typeof code === "string" ? code : undefined,
+      message: typeof message === "string" ? message : fallback.message,
+      retryAfter: typeof retryAfter === "number" ? retryAfter : fallback.retryAfter,
+    };
+  } catch {
+    return fallback;
+  }
+}
