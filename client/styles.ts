@@ -21,6 +21,7 @@ body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(
 .chat-item{display:flex;gap:.4rem;align-items:center;flex-wrap:wrap}
 .chat-item>a{flex:1;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;color:var(--fg)}
 .chat-item>a[aria-current]{font-weight:600}
+.chat-item>.chat-title{flex:1;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .chat-item form{margin:0;display:inline-flex;gap:.25rem}
 .chat-item button,.rename summary{font-size:.75rem;padding:.05rem .45rem;cursor:pointer;color:var(--muted)}
 .metrics{display:grid;grid-template-columns:1fr 1fr;gap:.5rem;padding:.5rem 1rem;font-size:.78rem}

@@ -13,6 +13,11 @@ export const SSE_PATH = "/agent_chat_stream";
 export const SSE_CANCEL_PATH = "/agent_chat_stream/cancel";
 /** Path where a bearer token is traded for a short-lived ticket (browsers pass it as `?ticket=`). */
 export const AUTH_TICKET_PATH = "/auth/ticket";
+/**
+ * The caller's sessions: `GET` lists them (`{ sessions: [{ session_id, title, at }] }`),
+ * `DELETE {SESSIONS_PATH}/{id}` deletes one and everything of it.
+ */
+export const SESSIONS_PATH = "/api/sessions";
 
 /** Formats the line a server prints once it listens (`url` without a trailing slash). */
 export function listeningLine(url: string, agent: string): string {

@@ -37,7 +37,7 @@ import { originGuard } from "./guards/origin.ts";
 import { urlLimit } from "./guards/url_limit.ts";
 import { pageRoutes } from "./page.tsx";
 import { chatRoutes } from "./chats.tsx";
-import { deleteSessionHandler, SESSIONS_PATH } from "./sessions.ts";
+import { deleteSessionHandler, listSessionsHandler, SESSIONS_PATH } from "./sessions.ts";
 import { errorResponse } from "./http_error.ts";
 import type { Backend } from "./store/types.ts";
 import { shutdownStop } from "./streams/delivery.ts";
@@ -192,14 +192,9 @@ export function createApp(deps: AppDeps): Hono {
   app.post(SSE_CANCEL_PATH, drain, url, origin, authenticate, sseCancelHandler(hub));
   // Deleting a session (and everything of it), as its owner: identity, else the chat_owner cookie.
   const sessionDeps = { hub, history: backend.history, uploads: backend.uploads };
-  app.delete(
-    `${SESSIONS_PATH}/:id`,
-    drain,
-    url,
-    origin,
-    authenticate,
-    deleteSessionHandler(sessionDeps),
-  );
+  const sessionGuards = [drain, url, origin, authenticate] as const;
+  app.get(SESSIONS_PATH, ...sessionGuards, listSessionsHandler(backend.history));
+  app.delete(`${SESSIONS_PATH}/:id`, ...sessionGuards, deleteSessionHandler(sessionDeps));
   // The AI SDK's default HTTP transport, over the same delivery layer.
   const streamDeps = { hub, config, registry, logger };
   const refusals = countRefusals(telemetry, "sse");

@@ -1,7 +1,8 @@
 /**
- * Deleting a session and everything of it, the one function behind both
- * ways in: `DELETE /api/sessions/{id}` (JSON, bearer token or cookie) and
- * the conversation list's no-JS form `POST /chats/{id}/delete`. Only the
+ * The caller's sessions over HTTP: `GET /api/sessions` lists them and
+ * deleting one and everything of it is the one function behind both ways
+ * in: `DELETE /api/sessions/{id}` (JSON, bearer token or cookie) and the
+ * conversation list's no-JS form `POST /chats/{id}/delete`. Only the
  * owner that lists the chat (the identity with authentication on, else the
  * browser's cookie, see `guards/owner.ts`) may delete it; to anyone else it
  * is unknown, whether or not it exists.
@@ -15,15 +16,13 @@
  */
 import type { Handler } from "hono";
 import { ErrorCode, ID_PATTERN } from "../protocol/codes.ts";
+export { SESSIONS_PATH } from "../protocol/codes.ts";
 import { delay } from "./delay.ts";
 import type { GuardEnv } from "./guards/env.ts";
 import { chatOwner } from "./guards/owner.ts";
 import { errorResponse } from "./http_error.ts";
 import type { SessionStore, UploadStore } from "./store/types.ts";
 import type { StreamHub } from "./streams/hub.ts";
-
-/** Path of the session resource; `DELETE {SESSIONS_PATH}/{id}` deletes one. */
-export const SESSIONS_PATH = "/api/sessions";
 
 /** Longest wait for a running answer of a deleted session to stop. */
 const STOP_WAIT_MS = 5_000;
@@ -96,5 +95,25 @@ export function deleteSessionHandler(deps: SessionDeps): Handler<GuardEnv> {
       return errorResponse(c, 404, ErrorCode.NotFound, `Cannot delete session ${shown}: not found`);
     }
     return c.body(null, 204);
+  };
+}
+
+/**
+ * `GET /api/sessions`: the caller's chats, most recently active first
+ * (`{ sessions: [{ session_id, title, at }] }`; none without an owner).
+ * Mount it behind the authentication guard.
+ */
+export function listSessionsHandler(history: SessionStore): Handler<GuardEnv> {
+  return async (c) => {
+    const owner = chatOwner(c);
+    const chats = owner === undefined ? [] : await history.listChats(owner);
+    c.header("cache-control", "no-store");
+    return c.json({
+      sessions: chats.map((chat) => ({
+        session_id: chat.sessionId,
+        title: chat.title,
+        at: chat.at,
+      })),
+    });
   };
 }

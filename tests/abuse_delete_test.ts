@@ -5,7 +5,8 @@
  * - auth off: the owner's no-JS delete (`POST /chats/{id}/delete`, the
  *   conversation list's button; the owner is the `chat_owner` cookie);
  * - auth on: `DELETE /api/sessions/{id}` with the owner's bearer token;
- *   another identity gets the same 404 as for an unknown session.
+ *   another identity gets the same 404 as for an unknown session (and
+ *   `GET /api/sessions` lists only the caller's).
  *
  * Either removes the history, the chat list entry, the owner mark, the
  * uploads and the session's answer in the stream log.
@@ -160,6 +161,16 @@ async function deleteAs(
   return [response.status, (await response.json()).error.code];
 }
 
+/** `GET /api/sessions` with `token`: the listed session ids. */
+async function listAs(server: TestServer, token: string): Promise<string[]> {
+  const response = await fetch(`${server.url}/api/sessions`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assertEquals(response.status, 200);
+  const body = await response.json() as { sessions: { session_id: string }[] };
+  return body.sessions.map((chat) => chat.session_id);
+}
+
 /** The auth-on deletion story against one backend, `keysOf` looking into its store. */
 async function deleteWithAuth(
   env: Record<string, string>,
@@ -172,6 +183,8 @@ async function deleteWithAuth(
     assertStored(before, "doomed", requestId);
     assert(before.some((key) => key.includes("id:alice")), `listed for alice: ${before}`);
 
+    assertEquals(await listAs(server, ALICE), ["doomed"]);
+    assertEquals(await listAs(server, BOB), []);
     assertEquals(await deleteAs(server, "doomed"), [401, "unauthorized"]);
     // Bob cannot delete it, and learns nothing: the same 404 as for a session that never was.
     assertEquals(await deleteAs(server, "doomed", BOB), [404, "not_found"]);
@@ -180,6 +193,7 @@ async function deleteWithAuth(
 
     assertEquals(await deleteAs(server, "doomed", ALICE), [204, undefined]);
     assertEquals(await keysOf("doomed", requestId), []);
+    assertEquals(await listAs(server, ALICE), []);
     assertEquals(await deleteAs(server, "doomed", ALICE), [404, "not_found"]);
   } finally {
     await server.close();

@@ -2,6 +2,8 @@
  * The chat page with authentication on, in real Chromium: the sign-in
  * field keeps the token in `sessionStorage`, and every WebSocket and
  * EventSource connects with a fresh ticket (`?ticket=`), never the token.
+ * Signed in, the page lists the identity's chats and deletes one through
+ * `DELETE /api/sessions/{id}`.
  * Ignored, with a message, when Chromium is not installed.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
@@ -80,6 +82,36 @@ Deno.test({
         for (const url of streams) assertStringIncludes(url, "ticket=");
         for (const url of urls) assert(!url.includes(TOKEN), url);
       });
+
+      await t.step(
+        "the signed-in list deletes the chat through the API (DELETE /api/sessions)",
+        async () => {
+          const sessions = async () => {
+            const response = await fetch(`${server.url}/api/sessions`, {
+              headers: { authorization: `Bearer ${TOKEN}` },
+            });
+            return (await response.json()).sessions as { session_id: string; title: string }[];
+          };
+          const before = await sessions();
+          assertEquals(before.map((chat) => chat.title), ["what is 2+3*4"]);
+          const current = await page.evaluate(() => localStorage.getItem("chat.session_id"));
+          assertEquals(before[0].session_id, current);
+          await page.reload();
+          await page.waitForSelector('[data-island="SignIn"][data-hydrated] .chats-menu');
+          assertEquals(await page.textContent(".chats-menu > summary"), "Chats (1)");
+          await page.click(".chats-menu > summary");
+          // The current chat: deleting it starts a new one (the page reloads).
+          await Promise.all([
+            page.waitForEvent("load"),
+            page.click('.chats-menu button[aria-label="Delete what is 2+3*4"]'),
+          ]);
+          await page.waitForSelector('[data-island="SignIn"][data-hydrated] .signed-in');
+          assertEquals(await sessions(), []);
+          assertEquals(await page.locator(".chats-menu").count(), 0);
+          const next = await page.evaluate(() => localStorage.getItem("chat.session_id"));
+          assert(next && next !== current, "a new chat");
+        },
+      );
 
       await t.step("sign out forgets the token", async () => {
         await Promise.all([

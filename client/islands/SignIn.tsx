@@ -2,13 +2,15 @@
  * The sign-in island, shown when the server requires authentication: a
  * token field whose value is checked by trading it for a ticket, then kept
  * in `sessionStorage` (`client/auth.ts`); the page reloads so the chat
- * connects with it. Signed in, it offers to sign out.
+ * connects with it. Signed in, it offers to sign out and lists the
+ * identity's chats, each with Delete (`components/signed_in_chats.tsx`).
  * @module
  */
 import { useSignal } from "@preact/signals";
 import type { JSX } from "preact";
 import { useEffect } from "preact/hooks";
 import { requestTicket, saveToken, storedToken } from "../auth.ts";
+import { SignedInChats } from "../components/signed_in_chats.tsx";
 
 /** Keeps `token` (none: signs out) and reloads, so the chat connects (or not) with it. */
 function keep(token?: string): void {
@@ -23,11 +25,15 @@ export default function SignIn(): JSX.Element {
   useEffect(() => {
     if (storedToken()) state.value = "in";
   }, []);
-  if (state.value === "in") {
+  const token = state.value === "in" ? storedToken() : undefined;
+  if (token) {
     return (
-      <p class="sign-in signed-in">
-        Signed in <button type="button" onClick={() => keep()}>Sign out</button>
-      </p>
+      <div>
+        <p class="sign-in signed-in">
+          Signed in <button type="button" onClick={() => keep()}>Sign out</button>
+        </p>
+        <SignedInChats token={token} />
+      </div>
     );
   }
   const submit = async (event: Event) => {
