@@ -237,3 +237,25 @@ Deno.test("X-Forwarded-For is honoured only from a trusted proxy; spoofing from 
     },
   );
 });
+
+Deno.test({
+  name: "SSE while the budget store is down is a 503 unavailable with Retry-After, not a stream",
+  ignore: !hasRedis(),
+  async fn() {
+    const redis = await startRedis();
+    try {
+      await withServers(1, { REDIS_URL: redis.url }, async ([server]) => {
+        assertEquals(await sse(server, {}), "ok");
+        await redis.stop();
+        const response = await fetch(`${server.url}/agent_chat_stream?query=hi`);
+        assertEquals(response.status, 503);
+        assertEquals(response.headers.get("retry-after"), "1");
+        const body = await response.json();
+        assertEquals(body.error.code, "unavailable");
+        assertEquals(body.error.retry_after, 1);
+      });
+    } finally {
+      await redis.stop();
+    }
+  },
+});

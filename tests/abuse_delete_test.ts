@@ -225,3 +225,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test("deleting a session with an answer running stops it first: the answer cannot save its turn afterwards", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/chat.kv`;
+  const server = await startServer({ KV_PATH: path, DEMO_DELAY_MS: "20" });
+  const cookie = "chat_owner=owner-2";
+  const client = await WsTestClient.connect(server.wsUrl, { headers: { cookie } });
+  try {
+    client.send({ query: "first", session_id: "busy", request_id: "busy-1" });
+    assertEquals((await client.answer()).at(-1)?.type, "done");
+    client.send({ query: "what is 2+3*4", session_id: "busy", request_id: "busy-2" });
+    await client.until((frame) => frame.type === "content");
+    const deleted = await fetch(`${server.url}/api/sessions/busy`, {
+      method: "DELETE",
+      headers: { cookie },
+    });
+    assertEquals(deleted.status, 204);
+    await deleted.body?.cancel();
+    const rest = await client.answer();
+    assertEquals(rest.at(-1)?.type, "done");
+    assertEquals(rest.at(-1)?.finish_reason, "cancelled");
+    assertEquals(await kvKeysOf(path, "busy", "busy-2"), []);
+  } finally {
+    await client.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,16 +5,20 @@
  * running for the resume grace period and keeps its slot, so ask-and-drop
  * in a loop cannot run more answers than the budget.
  *
- * One small interface so a shared store can back it later (a budget
- * across instances); {@link LocalAnswerBudget} counts in this process.
+ * One small interface: `SharedAnswerBudget` (`budgets.ts`) keeps it in the
+ * shared backend, across instances; {@link LocalAnswerBudget} counts in
+ * this process.
  * @module
  */
+import type { ErrorCode } from "../../protocol/codes.ts";
 
 /** A slot in the budget, held while one answer runs. */
 export type BudgetSlot = () => void;
 
 /** Why no slot was given: what to tell the client, and when trying again may succeed. */
 export interface BudgetRefusal {
+  /** `unavailable` when the budget could not be checked (store down); default `rate_limited`. */
+  code?: typeof ErrorCode.Unavailable;
   message: string;
   /** Seconds after which trying again may succeed. */
   retryAfter: number;

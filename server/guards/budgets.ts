@@ -200,6 +200,7 @@ export class SharedAnswerBudget implements AnswerBudget {
     } catch (error) {
       this.#logger.error("Cannot check answer budget: quota store failed", { client, error });
       return {
+        code: ErrorCode.Unavailable,
         message:
           "Cannot check the answer budget: the shared store is unreachable; try again shortly",
         retryAfter: 1,

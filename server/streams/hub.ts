@@ -140,7 +140,7 @@ export class StreamHub implements ProducerHost {
     if (!budget || key === undefined) return () => {};
     const slot = await budget.acquire(key);
     if (typeof slot === "function") return slot;
-    return { code: ErrorCode.RateLimited, ...slot };
+    return { ...slot, code: slot.code ?? ErrorCode.RateLimited };
   }
 
   /** True when the stream log holds an answer under `requestId` (false when unreachable). */

@@ -17,7 +17,8 @@ import type { Context as TraceContext } from "@opentelemetry/api";
 import type { Context } from "hono";
 import type { BudgetSlot } from "../../guards/answer_budget.ts";
 import type { GuardEnv, Lease } from "../../guards/env.ts";
-import { rateLimitedResponse } from "../../http_error.ts";
+import { ErrorCode } from "../../../protocol/codes.ts";
+import { errorResponse, rateLimitedResponse } from "../../http_error.ts";
 import type { Logger } from "../../log.ts";
 import type { LoggedEvent } from "../../store/types.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
@@ -78,7 +79,8 @@ export interface AnswerStreamRequest {
 /**
  * Takes the client's answer-budget slot for a new answer before its
  * response starts: the slot (pass it as {@link AnswerStreamRequest.slot}),
- * or a 429 `rate_limited` response with `Retry-After`.
+ * or a 429 `rate_limited` response with `Retry-After` (503 `unavailable`
+ * when the budget cannot be checked).
  */
 export async function admitAnswer(
   c: Context<GuardEnv>,
@@ -86,7 +88,12 @@ export async function admitAnswer(
 ): Promise<BudgetSlot | Response> {
   const admitted = await hub.admit({ identity: c.get("identity"), client: c.get("client") });
   if (typeof admitted === "function") return admitted;
-  return rateLimitedResponse(c, admitted.message, admitted.retryAfter ?? 1);
+  const retryAfter = admitted.retryAfter ?? 1;
+  if (admitted.code !== ErrorCode.Unavailable) {
+    return rateLimitedResponse(c, admitted.message, retryAfter);
+  }
+  c.header("retry-after", String(retryAfter));
+  return errorResponse(c, 503, admitted.code, admitted.message, { retry_after: retryAfter });
 }
 
 /** Streams one answer (new or resumed) as an event stream body. */
