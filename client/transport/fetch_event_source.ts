@@ -87,19 +87,24 @@ export class FetchEventSource {
     const parser = createParser({
       onEvent: (event) => {
         if (event.id !== undefined) this.#lastEventId = event.id;
-        if (this.readyState !== EventSourceState.Open) return;
+        // Named events go to addEventListener listeners, which this subset has none of.
+        if (this.readyState !== EventSourceState.Open || (event.event ?? "message") !== "message") {
+          return;
+        }
         this.onmessage?.(
-          new MessageEvent(event.event ?? "message", {
-            data: event.data,
-            lastEventId: this.#lastEventId,
-          }),
+          new MessageEvent("message", { data: event.data, lastEventId: this.#lastEventId }),
         );
       },
       onRetry: (ms) => (this.#retryMs = ms),
     });
+    // A reader loop, not `for await`: not every browser iterates streams.
+    const reader = response.body?.pipeThrough(new TextDecoderStream()).getReader();
     try {
-      const text = response.body!.pipeThrough(new TextDecoderStream());
-      for await (const chunk of text) parser.feed(chunk);
+      while (reader) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(value);
+      }
     } catch {
       // A drop: reconnect as EventSource does.
     }
