@@ -1,6 +1,7 @@
 /**
  * The client build pipeline: bundles the boot script (islands, Preact,
- * signals) and the markdown renderer (marked, DOMPurify) with a swappable
+ * signals), the markdown renderer (marked, DOMPurify) and the SSE pipe's
+ * event source (loaded only when SSE is used) with a swappable
  * {@link Bundler}, names each by a hash of its content, writes a gzipped copy
  * beside it and lists both in `manifest.json`. The pipeline uses `node:`
  * modules only, so Deno and Bun run the same code; {@link denoBundler}
@@ -35,6 +36,11 @@ export interface Manifest {
   boot: BuiltFile;
   /** The markdown renderer, loaded after hydration. */
   markdown: BuiltFile;
+  /**
+   * The SSE pipe's event source (`client/transport/fetch_event_source.ts`),
+   * loaded when the SSE transport first asks; absent in builds made before it.
+   */
+  sse?: BuiltFile;
   /** Epoch ms of the build. */
   builtAt: number;
   /** The bundler's name and version, e.g. `bun 1.3.0`. */
@@ -53,10 +59,14 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Where bundles and the manifest are written by default. */
 export const STATIC_DIR: URL = new URL("../static/", import.meta.url);
 const STATIC_PATH = fileURLToPath(STATIC_DIR);
-const ENTRIES = { boot: "client/boot.ts", markdown: "client/markdown.ts" } as const;
+const ENTRIES = {
+  boot: "client/boot.ts",
+  markdown: "client/markdown.ts",
+  sse: "client/transport/fetch_event_source.ts",
+} as const;
 const INPUT_DIRS = ["client/", "protocol/"];
 const INPUT_FILES = ["deno.json", "deno.lock"];
-const BUNDLE_NAME = /^(boot|markdown)-[0-9a-f]+\.js(\.gz)?$/;
+const BUNDLE_NAME = /^(boot|markdown|sse)-[0-9a-f]+\.js(\.gz)?$/;
 
 /** `deno bundle`: the default bundler. */
 export const denoBundler: Bundler = {
@@ -136,7 +146,7 @@ export interface BuildOptions {
   outDir?: string;
 }
 
-/** Builds both bundles, writes the manifest and removes older bundles; returns the manifest. */
+/** Builds the bundles, writes the manifest and removes older bundles; returns the manifest. */
 export async function buildClient(options: BuildOptions = {}): Promise<Manifest> {
   const { bundler = denoBundler, outDir = STATIC_PATH } = options;
   await mkdir(outDir, { recursive: true });
@@ -151,15 +161,17 @@ export async function buildClient(options: BuildOptions = {}): Promise<Manifest>
       );
     const boot = await built("boot");
     const markdown = await built("markdown");
+    const sse = await built("sse");
     const manifest: Manifest = {
       inputsHash,
       boot,
       markdown,
+      sse,
       builtAt: Date.now(),
       builtWith: bundler.name,
     };
     await writeAtomic(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    const keep = new Set([boot.file, markdown.file].flatMap((f) => [f, `${f}.gz`]));
+    const keep = new Set(builtFiles(manifest).flatMap((f) => [f.file, `${f.file}.gz`]));
     for (const name of await readdir(outDir)) {
       if (BUNDLE_NAME.test(name) && !keep.has(name)) await rm(join(outDir, name), { force: true });
     }
@@ -167,6 +179,11 @@ export async function buildClient(options: BuildOptions = {}): Promise<Manifest>
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
   }
+}
+
+/** The bundles a manifest lists. */
+function builtFiles(manifest: Manifest): BuiltFile[] {
+  return [manifest.boot, manifest.markdown, manifest.sse].filter((f) => f !== undefined);
 }
 
 const present = (path: string) => stat(path).then(() => true, () => false);
@@ -183,9 +200,9 @@ export function ensureClientBuild(options: { bundler?: Bundler } = {}): Promise<
   ensuring ??= (async () => {
     const manifest = await readManifest();
     if (
-      manifest && manifest.inputsHash === await hashInputs() &&
-      await present(join(STATIC_PATH, manifest.boot.file)) &&
-      await present(join(STATIC_PATH, manifest.markdown.file))
+      manifest && manifest.inputsHash === await hashInputs() && manifest.sse &&
+      (await Promise.all(builtFiles(manifest).map((f) => present(join(STATIC_PATH, f.file)))))
+        .every(Boolean)
     ) {
       return manifest;
     }
@@ -204,7 +221,7 @@ export function ensureClientBuild(options: { bundler?: Bundler } = {}): Promise<
 /** Prints what a build wrote, for the command line. */
 export function printBuild(manifest: Manifest, outDir: string = STATIC_PATH): void {
   const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
-  for (const part of [manifest.boot, manifest.markdown]) {
+  for (const part of builtFiles(manifest)) {
     console.log(`${join(outDir, part.file)}  ${kb(part.bytes)}  (${kb(part.gzipBytes)} gzipped)`);
   }
 }

@@ -27,6 +27,8 @@ export interface ChatProps {
   history: HistoryTurn[];
   /** URL of the markdown bundle, loaded after hydration. */
   markdownUrl?: string;
+  /** URL of the SSE pipe's event source bundle, loaded when SSE first asks. */
+  sseUrl?: string;
   /** The server's `UPLOAD_MAX_BYTES`; larger files are refused before upload. */
   uploadMaxBytes?: number;
   /** True when the server requires authentication: connect only once signed in. */

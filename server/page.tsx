@@ -180,6 +180,7 @@ export function pageRoutes(deps: PageDeps): Hono {
       transport,
       history,
       markdownUrl: manifest && `/static/${manifest.markdown.file}`,
+      sseUrl: manifest?.sse && `/static/${manifest.sse.file}`,
       uploadMaxBytes: deps.uploadMaxBytes,
       auth: deps.auth || undefined,
     };

@@ -52,19 +52,24 @@ Deno.test("the build pipeline names, gzips and lists what the bundler returns, a
       },
     };
     const manifest = await buildClient({ bundler: recording, outDir });
-    assertEquals([...returned.keys()], ["client/boot.ts", "client/markdown.ts"]);
+    assertEquals([...returned.keys()], [
+      "client/boot.ts",
+      "client/markdown.ts",
+      "client/transport/fetch_event_source.ts",
+    ]);
     assertEquals(manifest.inputsHash, await hashInputs());
     assertEquals(manifest.builtWith, denoBundler.name);
     assertEquals(await readManifest(outDir), manifest);
     for (
-      const [part, entry] of [[manifest.boot, "client/boot.ts"], [
-        manifest.markdown,
-        "client/markdown.ts",
-      ]] as const
+      const [part, entry] of [
+        [manifest.boot, "client/boot.ts"],
+        [manifest.markdown, "client/markdown.ts"],
+        [manifest.sse!, "client/transport/fetch_event_source.ts"],
+      ] as const
     ) {
       const bytes = returned.get(entry)!;
       const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 12);
-      assertMatch(part.file, new RegExp(`^(boot|markdown)-${hash}\\.js$`));
+      assertMatch(part.file, new RegExp(`^(boot|markdown|sse)-${hash}\\.js$`));
       assertEquals(await Deno.readFile(`${outDir}/${part.file}`), bytes);
       const zipped = await Deno.readFile(`${outDir}/${part.file}.gz`);
       assertEquals(new Uint8Array(gunzipSync(zipped)), bytes);
@@ -80,6 +85,8 @@ Deno.test("the build pipeline names, gzips and lists what the bundler returns, a
         "manifest.json",
         manifest.markdown.file,
         `${manifest.markdown.file}.gz`,
+        manifest.sse!.file,
+        `${manifest.sse!.file}.gz`,
         "notes.txt",
       ].sort(),
       "the stale bundle is removed, other files stay",
@@ -144,6 +151,7 @@ Deno.test({
       assertEquals(bunManifest.inputsHash, denoManifest.inputsHash);
       assertMatch(bunManifest.boot.file, /^boot-[0-9a-f]{12}\.js$/);
       assertMatch(bunManifest.markdown.file, /^markdown-[0-9a-f]{12}\.js$/);
+      assertMatch(bunManifest.sse?.file ?? "", /^sse-[0-9a-f]{12}\.js$/);
       assertStringIncludes(bunManifest.builtWith ?? "", "bun ");
       const results: Record<string, Loaded> = {
         deno: await loadInChromium(denoManifest, STATIC_DIR),

@@ -61,7 +61,7 @@ Deno.test("FetchEventSource reads a real stream like EventSource, and a refusal'
 
 Deno.test("SseTransport over the answer budget ends the answer with rate_limited and its wait, not as lost", async () => {
   const server = await startServer({ KEY_ANSWERS_PER_MINUTE: "1" });
-  const transport = new SseTransport({ baseUrl: server.url });
+  const transport = new SseTransport({ baseUrl: server.url, EventSource: FetchEventSource });
   try {
     const first = await askOnce(transport, "ok-1");
     assert(typeof first !== "string", `the first answer was lost: ${first}`);

@@ -36,7 +36,11 @@ function useChat(props: ChatProps): { chat: ChatController; hydrated: Signal<boo
         sessionId: props.sessionId,
         transport: props.transport,
         createTransport: (kind) =>
-          createTransport(kind, { origin: location.origin, auth: props.auth }),
+          createTransport(kind, {
+            origin: location.origin,
+            auth: props.auth,
+            sseUrl: props.sseUrl,
+          }),
         persistence: browserPersistence,
         uploadMaxBytes: props.uploadMaxBytes,
       }),

@@ -26,6 +26,8 @@ export interface CreateTransportOptions {
   origin: string;
   /** True when the server requires authentication: no connection before sign-in. */
   auth?: boolean;
+  /** URL of the event source bundle SSE loads on first use (`FetchEventSource`). */
+  sseUrl?: string;
 }
 
 /**
@@ -38,6 +40,18 @@ export function createTransport(
 ): ChatTransport {
   const authorize = (url: string) =>
     withTicket(url, { origin: options.origin, required: options.auth });
-  if (kind === "sse") return new SseTransport({ baseUrl: options.origin, authorize });
+  const { sseUrl } = options;
+  if (kind === "sse") {
+    return new SseTransport({
+      baseUrl: options.origin,
+      authorize,
+      loadEventSource: sseUrl
+        ? () =>
+          import(sseUrl).then((mod: typeof import("./fetch_event_source.ts")) =>
+            mod.FetchEventSource
+          )
+        : undefined,
+    });
+  }
   return new WsTransport({ url: options.origin.replace(/^http/, "ws") + WS_PATH, authorize });
 }

@@ -1,10 +1,11 @@
 /**
  * The SSE pipe: one event source per answer (`GET /agent_chat_stream`),
  * reconnecting by itself with `Last-Event-ID` mid-answer, and a `/healthz`
- * probe with backoff after a drop it cannot recover from. The source is a
- * {@link FetchEventSource} (EventSource semantics over `fetch`) so a
- * refusal before the stream starts (429 over the answer budget, with
- * `retry_after`) reaches the user as that error, not as a lost connection.
+ * probe with backoff after a drop it cannot recover from. The page's source
+ * is a `FetchEventSource` (`fetch_event_source.ts`: EventSource semantics
+ * over `fetch`, its own bundle loaded on first use) so a refusal before the
+ * stream starts (429 over the answer budget, with `retry_after`) reaches
+ * the user as that error, not as a lost connection.
  * Dedupe, cancel, interruption and the resume deadline belong to the
  * shared {@link Answers}.
  * @module
@@ -12,7 +13,7 @@
 import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH } from "../../protocol/codes.ts";
 import type { ServerFrameOf } from "../../protocol/frames.ts";
 import { decodeFrame } from "../codec.ts";
-import { FetchEventSource, type StreamRefusal } from "./fetch_event_source.ts";
+import type { StreamRefusal } from "./fetch_event_source.ts";
 import {
   type Answer,
   type SessionOptions,
@@ -35,12 +36,21 @@ export type StreamSource =
   & Pick<EventSource, "url" | "readyState" | "onopen" | "onmessage" | "onerror" | "close">
   & { readonly refusal?: StreamRefusal };
 
+/** A constructor of {@link StreamSource}s. */
+export type StreamSourceClass = new (url: string) => StreamSource;
+
 /** Options for {@link SseTransport}. */
 export interface SseTransportOptions extends SessionOptions {
   /** The origin to talk to, e.g. `http://host:8000`. */
   baseUrl: string;
-  /** The event source constructor; default {@link FetchEventSource}. */
-  EventSource?: new (url: string) => StreamSource;
+  /** The event source constructor, used at once. */
+  EventSource?: StreamSourceClass;
+  /**
+   * Loads the event source constructor on first use (the page's
+   * `FetchEventSource` bundle). Neither given, or the load failed: the
+   * browser's `EventSource` (whose refusals read as a lost connection).
+   */
+  loadEventSource?: () => Promise<StreamSourceClass>;
   /** Used to probe the server after a drop; default `globalThis.fetch`. */
   fetch?: typeof fetch;
 }
@@ -65,7 +75,9 @@ export class SseTransport extends TransportSession implements ChatTransport {
   /** SSE has no upload channel. */
   readonly canUpload = false;
   #base: string;
-  #Ctor: new (url: string) => StreamSource;
+  #Ctor: StreamSourceClass | undefined;
+  #load: Promise<StreamSourceClass> | undefined;
+  #loader: (() => Promise<StreamSourceClass>) | undefined;
   #fetch: typeof fetch;
   #open = new Set<StreamSource>();
   #probeTimer: unknown;
@@ -75,7 +87,9 @@ export class SseTransport extends TransportSession implements ChatTransport {
   constructor(options: SseTransportOptions) {
     super("idle", options);
     this.#base = options.baseUrl.replace(/\/$/, "");
-    this.#Ctor = options.EventSource ?? FetchEventSource;
+    this.#Ctor = options.EventSource ??
+      (options.loadEventSource ? undefined : globalThis.EventSource);
+    this.#loader = options.loadEventSource;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
@@ -113,15 +127,25 @@ export class SseTransport extends TransportSession implements ChatTransport {
         if (live()) this.#dropped(answer, opened);
       };
     };
-    if (!this.authorize) listen(new this.#Ctor(url));
+    if (!this.authorize && this.#Ctor) listen(new this.#Ctor(url));
     else {
-      // The ticket rides in the URL; the browser's own reconnect reuses it while it is valid.
-      this.authorize(url).then(
-        (authorized) => live() && !this.#closed && listen(new this.#Ctor(authorized)),
+      // The ticket rides in the URL; the source's own reconnect reuses it while it is valid.
+      Promise.all([this.#source(), this.authorize ? this.authorize(url) : url]).then(
+        ([Source, target]) => live() && !this.#closed && listen(new Source(target)),
         (error) => live() && this.answers.lose(answer, error.message),
       );
     }
     return { requestId: ask.requestId, cancel: () => this.answers.cancel(answer) };
+  }
+
+  /** The event source constructor, loaded once (the browser's EventSource if the load fails). */
+  #source(): Promise<StreamSourceClass> {
+    if (this.#Ctor) return Promise.resolve(this.#Ctor);
+    this.#load ??= this.#loader!().catch((error) => {
+      console.warn(`Cannot load the SSE event source, using EventSource: ${error}`);
+      return globalThis.EventSource;
+    });
+    return this.#load;
   }
 
   close(): void {
