@@ -4,17 +4,20 @@
  * EventSource hides: why the server refused the stream. A non-200 answer
  * (a 429 over the answer budget, a 401, a 409...) closes it for good, as
  * EventSource does, with {@link FetchEventSource.refusal} set from the
- * response's status, JSON error body and `Retry-After`.
+ * response's status, JSON error body and `Retry-After`. Built as its own
+ * bundle, loaded when the SSE pipe first asks.
  * @module
  */
 import { createParser } from "eventsource-parser";
+import { ErrorCode } from "../../protocol/codes.ts";
 import { EventSourceState } from "./types.ts";
 
 /** Why the server refused a stream: its status and its JSON error body's fields. */
 export interface StreamRefusal {
   status: number;
-  /** The error `code` (e.g. `rate_limited`); absent when the body was not the service's JSON. */
-  code?: string;
+  /** The error `code` (e.g. `rate_limited`); by the status when the body has no known code. */
+  code: ErrorCode;
+  /** The server's message, with the wait spelled out: "… (try again in 2 s)". */
   message: string;
   /** Seconds to wait before trying again (`retry_after`, else the `Retry-After` header). */
   retryAfter?: number;
@@ -120,26 +123,32 @@ export class FetchEventSource {
   }
 }
 
+const CODES: readonly string[] = Object.values(ErrorCode);
+
 /** The refusal a non-200 response carries (the service's `{ error: { code, message } }` shape). */
 async function refusalOf(response: Response): Promise<StreamRefusal> {
-  const header = Number(response.headers.get("retry-after"));
-  const fallback: StreamRefusal = {
-    status: response.status,
-    message: `The server refused the stream (HTTP ${response.status})`,
-    retryAfter: Number.isFinite(header) && header > 0 ? header : undefined,
+  const { status, headers } = response;
+  const body = await response.json().catch(() => undefined) as {
+    error?: { code?: unknown; message?: unknown; retry_after?: unknown };
+  } | undefined;
+  const { code, message, retry_after: seconds } = body?.error ?? {};
+  const header = Number(headers.get("retry-after"));
+  const retryAfter = typeof seconds === "number"
+    ? seconds
+    : Number.isFinite(header) && header > 0
+    ? header
+    : undefined;
+  const text = typeof message === "string"
+    ? message
+    : `The server refused the stream (HTTP ${status})`;
+  return {
+    status,
+    code: typeof code === "string" && CODES.includes(code)
+      ? code as ErrorCode
+      : status === 429
+      ? ErrorCode.RateLimited
+      : ErrorCode.Internal,
+    message: retryAfter === undefined ? text : `${text} (try again in ${retryAfter} s)`,
+    retryAfter,
   };
-  try {
-    const body = await response.json() as {
-      error?: { code?: unknown; message?: unknown; retry_after?: unknown };
-    };
-    const { code, message, retry_after: retryAfter } = body.error ?? {};
-    return {
-      ...fallback,
-      code: typeof code === "string" ? code : undefined,
-      message: typeof message === "string" ? message : fallback.message,
-      retryAfter: typeof retryAfter === "number" ? retryAfter : fallback.retryAfter,
-    };
-  } catch {
-    return fallback;
-  }
 }

@@ -11,7 +11,6 @@
  * @module
  */
 import { ErrorCode, SSE_CANCEL_PATH, SSE_PATH } from "../../protocol/codes.ts";
-import type { ServerFrameOf } from "../../protocol/frames.ts";
 import { decodeFrame } from "../codec.ts";
 import type { StreamRefusal } from "./fetch_event_source.ts";
 import {
@@ -191,9 +190,16 @@ export class SseTransport extends TransportSession implements ChatTransport {
   }
 
   #dropped(answer: Answer, source: StreamSource): void {
-    if (source.refusal) {
+    const refusal = source.refusal;
+    if (refusal) {
       // The server answered, with a refusal: that is the answer's error, no probe.
-      this.answers.settle(answer, refusalFrame(source.refusal, answer.requestId));
+      this.answers.settle(answer, {
+        type: "error",
+        code: refusal.code,
+        message: refusal.message,
+        request_id: answer.requestId,
+        retry_after: refusal.retryAfter,
+      });
       return;
     }
     if (source.readyState !== EventSourceState.Closed && answer.seq.last >= 0) {
@@ -246,23 +252,4 @@ export class SseTransport extends TransportSession implements ChatTransport {
       }
     }, delay);
   }
-}
-
-const CODES: readonly string[] = Object.values(ErrorCode);
-
-/** The `error` frame a refused stream ends its answer with (`retry_after` spelled out). */
-export function refusalFrame(refusal: StreamRefusal, requestId: string): ServerFrameOf<"error"> {
-  const code = refusal.code !== undefined && CODES.includes(refusal.code)
-    ? refusal.code as ErrorCode
-    : refusal.status === 429
-    ? ErrorCode.RateLimited
-    : ErrorCode.Internal;
-  const wait = refusal.retryAfter !== undefined ? ` (try again in ${refusal.retryAfter} s)` : "";
-  return {
-    type: "error",
-    code,
-    message: `${refusal.message}${wait}`,
-    request_id: requestId,
-    retry_after: refusal.retryAfter,
-  };
 }
