@@ -97,7 +97,7 @@ export function chatRoutes(
       const title = String(form.title ?? "").trim().slice(0, MAX_TITLE);
       // A rename never adds a chat; it evicts only if the cap was lowered since.
       const evicted = title ? await store.saveChat(owner, { ...listed, title }) : [];
-      for (const other of evicted) await options.uploads.deleteSession(other);
+      for (const other of evicted) await deps.uploads.deleteSession(other);
     }
     return c.redirect("/", 303);
   });
