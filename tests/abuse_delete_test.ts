@@ -19,6 +19,59 @@ import { hasRedis, startRedis } from "./helpers/redis_server.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
+/** What a test reads of one backend's store from outside the server. */
+interface StoreView {
+  /** Every key naming the session, or under the answer's stream log entry. */
+  keysOf(sessionId: string, requestId: string): Promise<string[]>;
+  /** True once the stream log holds the answer's end. */
+  ended(requestId: string): Promise<boolean>;
+}
+
+/**
+ * Waits (bounded) until the answer's end is in the stream log: a producer
+ * flushes its last batch after its client got `done`, so a snapshot taken
+ * before then would change by itself.
+ */
+async function untilLogged(store: StoreView, requestId: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await store.ended(requestId)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`Cannot see the end of "${requestId}" in the stream log`);
+}
+
+/** The KV file at `path`, seen from outside. */
+function kvView(path: string): StoreView {
+  return {
+    keysOf: (sessionId, requestId) => kvKeysOf(path, sessionId, requestId),
+    async ended(requestId) {
+      const kv = await openKv(path);
+      try {
+        const meta = await kv.get<{ ended: boolean }>(["streams", requestId, "meta"]);
+        return meta.value?.ended === true;
+      } finally {
+        kv.close();
+      }
+    },
+  };
+}
+
+/** The redis-server at `url`, seen from outside. */
+function redisView(url: string): StoreView {
+  return {
+    keysOf: (sessionId, requestId) => redisKeysOf(url, sessionId, requestId),
+    async ended(requestId) {
+      const client = createClient({ url });
+      await client.connect();
+      try {
+        return await client.hGet(`chat:r:${requestId}:meta`, "ended") === "1";
+      } finally {
+        await client.close();
+      }
+    },
+  };
+}
+
 /** Every KV key naming `sessionId`, or under `["streams", requestId]`. */
 async function kvKeysOf(path: string, sessionId: string, requestId: string): Promise<string[]> {
   const kv = await openKv(path);
@@ -112,6 +165,7 @@ Deno.test("auth off: the owner deletes a chat with the list's form; nothing of i
   const cookie = "chat_owner=owner-1";
   try {
     const requestId = await chatWithUpload(server, "doomed", { cookie });
+    await untilLogged(kvView(path), requestId);
     const before = await kvKeysOf(path, "doomed", requestId);
     assertStored(before, "doomed", requestId);
     assert(before.includes("chats/browser:owner-1/doomed"), `${before}`);
@@ -123,7 +177,7 @@ Deno.test("auth off: the owner deletes a chat with the list's form; nothing of i
     });
     assertEquals(stranger.status, 404);
     await stranger.body?.cancel();
-    assertEquals(await kvKeysOf(path, "doomed", requestId), before);
+    assertEquals(withoutLease(await kvKeysOf(path, "doomed", requestId)), withoutLease(before));
 
     const deleted = await fetch(`${server.url}/chats/doomed/delete`, {
       method: "POST",
@@ -171,15 +225,19 @@ async function listAs(server: TestServer, token: string): Promise<string[]> {
   return body.sessions.map((chat) => chat.session_id);
 }
 
-/** The auth-on deletion story against one backend, `keysOf` looking into its store. */
-async function deleteWithAuth(
-  env: Record<string, string>,
-  keysOf: (sessionId: string, requestId: string) => Promise<string[]>,
-): Promise<void> {
+/** Keys but the producer's lease, which lapses by itself a few seconds after the answer. */
+function withoutLease(keys: string[]): string[] {
+  return keys.filter((key) => !key.endsWith("lease"));
+}
+
+/** The auth-on deletion story against one backend, `store` looking into it. */
+async function deleteWithAuth(env: Record<string, string>, store: StoreView): Promise<void> {
   const server = await startServer({ ...AUTH, DEMO_DELAY_MS: "30", ...env });
   try {
     const requestId = await chatWithUpload(server, "doomed", { authorization: `Bearer ${ALICE}` });
-    const before = await keysOf("doomed", requestId);
+    await untilLogged(store, requestId);
+    const keysOf = (id: string) => store.keysOf(id, requestId);
+    const before = await keysOf("doomed");
     assertStored(before, "doomed", requestId);
     assert(before.some((key) => key.includes("id:alice")), `listed for alice: ${before}`);
 
@@ -189,10 +247,10 @@ async function deleteWithAuth(
     // Bob cannot delete it, and learns nothing: the same 404 as for a session that never was.
     assertEquals(await deleteAs(server, "doomed", BOB), [404, "not_found"]);
     assertEquals(await deleteAs(server, "never-was", BOB), [404, "not_found"]);
-    assertEquals(await keysOf("doomed", requestId), before);
+    assertEquals(withoutLease(await keysOf("doomed")), withoutLease(before));
 
     assertEquals(await deleteAs(server, "doomed", ALICE), [204, undefined]);
-    assertEquals(await keysOf("doomed", requestId), []);
+    assertEquals(await keysOf("doomed"), []);
     assertEquals(await listAs(server, ALICE), []);
     assertEquals(await deleteAs(server, "doomed", ALICE), [404, "not_found"]);
   } finally {
@@ -204,7 +262,7 @@ Deno.test("auth on: DELETE /api/sessions/{id} by the owner leaves nothing of it 
   const dir = await Deno.makeTempDir();
   const path = `${dir}/chat.kv`;
   try {
-    await deleteWithAuth({ KV_PATH: path }, (id, requestId) => kvKeysOf(path, id, requestId));
+    await deleteWithAuth({ KV_PATH: path }, kvView(path));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -216,10 +274,7 @@ Deno.test({
   async fn() {
     const redis = await startRedis();
     try {
-      await deleteWithAuth(
-        { REDIS_URL: redis.url },
-        (id, requestId) => redisKeysOf(redis.url, id, requestId),
-      );
+      await deleteWithAuth({ REDIS_URL: redis.url }, redisView(redis.url));
     } finally {
       await redis.stop();
     }
