@@ -21,10 +21,14 @@ import {
 const TTL_MS = 60_000;
 
 /** A Redis backend on its own redis-server, stopped when the backend closes. */
-async function openRedis(window: number, limits: Partial<StoreLimits>): Promise<Backend> {
+async function openRedis(
+  window: number,
+  limits: Partial<StoreLimits>,
+  ttlMs = TTL_MS,
+): Promise<Backend> {
   const server = await startRedis();
   const logger = createLogger("silent");
-  const settings = { window, ttlMs: TTL_MS, logger, ...limits };
+  const settings = { window, ttlMs, logger, ...limits };
   const backend = await openRedisBackend(server.url, settings);
   return {
     ...backend,
@@ -35,15 +39,18 @@ async function openRedis(window: number, limits: Partial<StoreLimits>): Promise<
   };
 }
 
-type Open = (window?: number, limits?: Partial<StoreLimits>) => Promise<Backend>;
+/** Opens a backend; `ttlMs` is how long logged answers and uploads live. */
+type Open = (window?: number, limits?: Partial<StoreLimits>, ttlMs?: number) => Promise<Backend>;
 
 const BACKENDS: Record<string, Open> = {
-  memory: (window = 10, limits = {}) =>
-    Promise.resolve(openMemoryBackend({ window, ttlMs: TTL_MS, ...limits })),
-  kv: (window = 10, limits = {}) => openKvBackend(":memory:", { window, ttlMs: TTL_MS, ...limits }),
+  memory: (window = 10, limits = {}, ttlMs = TTL_MS) =>
+    Promise.resolve(openMemoryBackend({ window, ttlMs, ...limits })),
+  kv: (window = 10, limits = {}, ttlMs = TTL_MS) =>
+    openKvBackend(":memory:", { window, ttlMs, ...limits }),
 };
-if (hasRedis()) BACKENDS.redis = (window = 10, limits = {}) => openRedis(window, limits);
-else console.warn("redis-server not installed: the Redis backend contract is skipped");
+if (hasRedis()) {
+  BACKENDS.redis = (window = 10, limits = {}, ttlMs) => openRedis(window, limits, ttlMs);
+} else console.warn("redis-server not installed: the Redis backend contract is skipped");
 
 for (const [name, open] of Object.entries(BACKENDS)) {
   sessionStoreContract(name, async (window, limits) => {
@@ -63,6 +70,6 @@ for (const [name, open] of Object.entries(BACKENDS)) {
     };
   });
   streamLogContract(name, () => open());
-  uploadStoreContract(name, () => open());
+  uploadStoreContract(name, (ttlMs) => open(undefined, undefined, ttlMs));
   quotaStoreContract(name, () => open());
 }

@@ -25,7 +25,7 @@ import { delay } from "../delay.ts";
 import { packBatches, sliceText } from "./fit.ts";
 import { KvSessionStore } from "./kv_history.ts";
 import { openKv } from "./kv_open.ts";
-import type { SessionStoreOptions } from "./retention.ts";
+import { isExpired, type SessionStoreOptions } from "./retention.ts";
 import { KvQuotaStore } from "./kv_quota.ts";
 import type {
   Backend,
@@ -308,7 +308,12 @@ export class KvStreamLog implements StreamLog {
   }
 }
 
-type UploadMeta = Omit<StoredUpload, "text"> & { slices: number; hasText: boolean };
+/** An upload's metadata; `expiresAt` (epoch ms) because KV returns expired keys until it deletes them. */
+type UploadMeta = Omit<StoredUpload, "text"> & {
+  slices: number;
+  hasText: boolean;
+  expiresAt?: number;
+};
 
 /** An {@link UploadStore} in Deno KV; entries expire after `ttlMs`. */
 export class KvUploadStore implements UploadStore {
@@ -331,6 +336,7 @@ export class KvUploadStore implements UploadStore {
         ...meta,
         slices: slices.length,
         hasText: text !== undefined,
+        expiresAt: Date.now() + expireIn,
       } satisfies UploadMeta,
       { expireIn },
     );
@@ -343,8 +349,8 @@ export class KvUploadStore implements UploadStore {
 
   async load(sessionId: string, uploadId: string): Promise<StoredUpload | undefined> {
     const meta = await this.#kv.get<UploadMeta>(["uploads", sessionId, uploadId, "meta"]);
-    if (!meta.value) return undefined;
-    const { slices: _slices, hasText, ...upload } = meta.value;
+    if (!meta.value || isExpired(meta.value.expiresAt)) return undefined;
+    const { slices: _slices, hasText, expiresAt: _expiresAt, ...upload } = meta.value;
     if (!hasText) return upload;
     let text = "";
     const slices = this.#kv.list<string>({ prefix: ["uploads", sessionId, uploadId, "text"] });

@@ -531,13 +531,30 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
   },
 ];
 
+/** Opens an upload store whose uploads live `ttlMs` (a long default when absent). */
+export type OpenUploads = (ttlMs?: number) => Promise<WithUploads>;
+
 const withUploads = (
-  open: () => Promise<WithUploads>,
+  open: OpenUploads,
   body: (uploads: UploadStore) => Promise<void>,
-) => withOpened(open, (opened) => body(opened.uploads));
+  ttlMs?: number,
+) => withOpened(() => open(ttlMs), (opened) => body(opened.uploads));
 
 /** The {@link UploadStore} contract. */
-export const UPLOAD_STORE_CASES: ContractCase<() => Promise<WithUploads>>[] = [
+export const UPLOAD_STORE_CASES: ContractCase<OpenUploads>[] = [
+  {
+    name: "an upload is gone once its TTL has passed, though stores delete lazily",
+    run: (open) =>
+      withUploads(open, async (store) => {
+        const upload = { uploadId: "u1", name: "a.txt", mime: "text/plain", size: 1, text: "x" };
+        await store.save("s1", upload);
+        assert.deepEqual(await store.load("s1", "u1"), upload);
+        // Past the TTL it must not load: Deno KV returns expired keys until it gets round to
+        // deleting them, so the store itself has to tell.
+        await sleep(SHORT_TTL_MS + MARGIN_MS);
+        assert.equal(await store.load("s1", "u1"), undefined);
+      }, SHORT_TTL_MS),
+  },
   {
     name: "deleteSession removes every upload of that session only",
     run: (open) =>
@@ -723,7 +740,7 @@ export function streamLogContract(name: string, open: () => Promise<WithStreamLo
 }
 
 /** Registers the {@link UploadStore} contract for one implementation. */
-export function uploadStoreContract(name: string, open: () => Promise<WithUploads>): void {
+export function uploadStoreContract(name: string, open: OpenUploads): void {
   register("upload store", name, UPLOAD_STORE_CASES, open);
 }
 
