@@ -7,6 +7,7 @@
  */
 import { ErrorCode } from "../../protocol/codes.ts";
 import { isFinal, TurnStop } from "../core.ts";
+import { nextIoTurn } from "../io_turn.ts";
 import type { Logger } from "../log.ts";
 import type { Transport } from "../telemetry/mod.ts";
 import type { LoggedEvent } from "../store/types.ts";
@@ -94,13 +95,21 @@ export class Delivery {
   #sent = 0;
   /** Set by a cancel that arrives while {@link start} is still opening the answer. */
   #cancelWanted = false;
+  /** True once the first event after `start` was written and let out. */
+  #firstOut = false;
   #subscriber: Subscriber = {
     deliver: (item) => {
       if (this.#over) return;
       this.#sent++;
       this.#options.write(item);
       if (isFinal(item.event)) this.#end();
-      else return this.#options.pace?.();
+      else if (this.#firstOut || item.seq === 0) return this.#options.pace?.();
+      else {
+        // What the user waits for leaves now, not after a burst that
+        // follows it back to back (see `io_turn.ts`).
+        this.#firstOut = true;
+        return nextIoTurn();
+      }
     },
   };
 
