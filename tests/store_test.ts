@@ -27,6 +27,28 @@ Deno.test("history survives closing and reopening the KV store", async () => {
   }
 });
 
+Deno.test("two instances appending to one session over one KV file keep every turn in order", async () => {
+  // Each instance remembers the turn counter it wrote last; the other's
+  // appends make it stale, and the commit's check must catch that.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/kv.sqlite3`;
+  const a = await KvSessionStore.open(path, { window: 10 });
+  const b = await KvSessionStore.open(path, { window: 10 });
+  try {
+    await a.append("s1", turn("one"));
+    await b.append("s1", turn("two"));
+    await a.append("s1", turn("three"));
+    await a.truncate("s1", 1);
+    await b.append("s1", turn("four"));
+    await a.append("s1", turn("five"));
+    assertEquals((await b.load("s1")).map((t) => t.query), ["one", "four", "five"]);
+  } finally {
+    a.close();
+    b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a huge turn is shrunk to fit one KV value and stored", async () => {
   const big = turn("big", "界".repeat(100_000));
   const fitted = fitTurn(big);

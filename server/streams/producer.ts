@@ -245,8 +245,10 @@ export class Producer {
       this.#refused = !this.#isOwned;
       this.#owned.resolve(false);
       clearTimeout(this.#graceTimer);
-      this.#logStop.abort();
       if (this.#logging) {
+        // Only a logged answer has a lease and a cancel watch to stop (an
+        // abort builds a DOMException, with its stack: not for every answer).
+        this.#logStop.abort();
         clearTimeout(this.#flushTimer);
         await this.#flush();
       }

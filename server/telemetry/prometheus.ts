@@ -12,7 +12,11 @@ export type Labels = Readonly<Record<string, string>>;
 /** The media type of the exposition. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
 function escapeValue(value: string): string {
+  // Label values are recorded with every answer; most need no escaping.
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
