@@ -1,6 +1,7 @@
 /**
- * Waiting for the runtime's next I/O turn, so the bytes the app queued on
- * its sockets are written now rather than when the app next goes idle.
+ * The event loop's next turn: waiting for it ({@link nextIoTurn}), so the
+ * bytes the app queued on its sockets are written now rather than when the
+ * app next goes idle, and running a task in it ({@link turnTask}).
  *
  * Deno writes a WebSocket frame (and an HTTP body chunk) in a task that
  * runs only once JavaScript yields to its event loop; microtasks (an
@@ -14,35 +15,59 @@
  * @module
  */
 
-/** Resolvers of the callers waiting for the next turn, first first. */
-const waiting: (() => void)[] = [];
-
-/**
- * One channel for the process, made on first use: a port made per wait is
- * handed its message in the same turn, without yielding. It holds the
- * process open only while someone waits (`ref`/`unref`, as Node's and
- * Bun's ports have).
- */
-let channel: { receiver: RefPort; sender: MessagePort } | undefined;
-
 /** A `MessagePort` with the `ref`/`unref` of Deno's, Node's and Bun's. */
 type RefPort = MessagePort & { ref?(): void; unref?(): void };
 
-function turned(): void {
-  waiting.shift()?.();
-  if (waiting.length === 0) channel?.receiver.unref?.();
+/**
+ * A channel whose messages each run `onTurn` in a later turn of the event
+ * loop. Made once and kept (a port made per wait is handed its message in
+ * the same turn, without yielding); it holds the process open only while
+ * a message is on its way.
+ */
+class TurnChannel {
+  #receiver: RefPort;
+  #sender: MessagePort;
+  #posted = 0;
+
+  constructor(onTurn: () => void) {
+    const { port1, port2 } = new MessageChannel();
+    this.#receiver = port1;
+    this.#sender = port2;
+    port1.onmessage = () => {
+      if (--this.#posted === 0) this.#receiver.unref?.();
+      onTurn();
+    };
+  }
+
+  /** Runs `onTurn` once more, in a later turn. */
+  post(): void {
+    if (this.#posted++ === 0) this.#receiver.ref?.();
+    this.#sender.postMessage(null);
+  }
 }
+
+/** Resolvers of the callers waiting for the next turn, first first. */
+const waiting: (() => void)[] = [];
+let waits: TurnChannel | undefined;
 
 /** Resolves in the event loop's next turn, once the writes queued before it ran. */
 export function nextIoTurn(): Promise<void> {
   return new Promise((resolve) => {
-    if (!channel) {
-      const { port1, port2 } = new MessageChannel();
-      port1.onmessage = turned;
-      channel = { receiver: port1, sender: port2 };
-    }
-    if (waiting.length === 0) channel.receiver.ref?.();
     waiting.push(resolve);
-    channel.sender.postMessage(null);
+    waits ??= new TurnChannel(() => waiting.shift()?.());
+    waits.post();
   });
+}
+
+/**
+ * A function that runs `task` in the event loop's next turn each time it
+ * is called (call it once per turn: each call runs `task` once). On a
+ * channel of its own, so its turns do not queue behind {@link nextIoTurn}'s.
+ */
+export function turnTask(task: () => void): () => void {
+  let channel: TurnChannel | undefined;
+  return () => {
+    channel ??= new TurnChannel(task);
+    channel.post();
+  };
 }

@@ -68,6 +68,8 @@ export interface DeliveryOptions {
   client?: string;
   /** Writes one event to the client (encoded by the transport's dialect). */
   write(item: LoggedEvent): void;
+  /** Hands what {@link write} holds back to the runtime now (the first chunk's). */
+  flush?(): void;
   /**
    * Called after each non-final event; a returned promise pauses the
    * answer until the client caught up (backpressure).
@@ -108,6 +110,7 @@ export class Delivery {
         // What the user waits for leaves now, not after a burst that
         // follows it back to back (see `io_turn.ts`).
         this.#firstOut = true;
+        this.#options.flush?.();
         return nextIoTurn();
       }
     },

@@ -107,8 +107,8 @@ export class Producer {
   readonly trace: AnswerTrace;
   #hub: ProducerHost;
   #subscribers = new Set<Subscriber>();
-  /** Subscribers still being sent their backlog. */
-  #joining = new Set<Subscriber>();
+  /** Subscribers still being sent their backlog, and the events still to send them. */
+  #joining = new Map<Subscriber, LoggedEvent[]>();
   #abort = new AbortController();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #logging = false;
@@ -179,15 +179,14 @@ export class Producer {
     // switch to live delivery happens with no await in between, so nothing
     // is missed or sent twice.
     const backlog = this.events.slice(afterSeq + 1);
-    const buffer: Subscriber = { deliver: (item) => void backlog.push(item) };
-    this.#subscribers.add(buffer);
-    this.#joining.add(subscriber);
+    this.#joining.set(subscriber, backlog);
     try {
       for (let i = 0; i < backlog.length && this.#joining.has(subscriber); i++) {
         await subscriber.deliver(backlog[i]);
       }
-    } finally {
-      this.#subscribers.delete(buffer);
+    } catch (error) {
+      this.#joining.delete(subscriber);
+      throw error;
     }
     // Unsubscribed while catching up: stay out.
     if (this.#joining.delete(subscriber) && !this.ended) this.#subscribers.add(subscriber);
@@ -203,8 +202,10 @@ export class Producer {
     // The client may have missed the tail, even of an ended answer: log it
     // so a reconnect anywhere can replay it.
     if (keepAlive) this.#startLogging();
-    // A restarting instance keeps every answer running until it ends.
-    if (this.#subscribers.size > 0 || this.ended || this.#hub.draining) return;
+    // A client still catching up counts as attached; a restarting instance
+    // keeps every answer running until it ends.
+    const attached = this.#subscribers.size + this.#joining.size;
+    if (attached > 0 || this.ended || this.#hub.draining) return;
     const graceMs = this.#hub.options.graceMs;
     if (!keepAlive || graceMs === 0) {
       this.cancel();
@@ -212,7 +213,7 @@ export class Producer {
     }
     clearTimeout(this.#graceTimer);
     this.#graceTimer = setTimeout(() => {
-      if (this.#subscribers.size === 0) this.cancel();
+      if (this.#subscribers.size + this.#joining.size === 0) this.cancel();
     }, graceMs);
   }
 
@@ -290,6 +291,7 @@ export class Producer {
       this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#hub.options.flushMs);
     }
     let waits: Promise<void>[] | undefined;
+    for (const backlog of this.#joining.values()) backlog.push(item);
     for (const subscriber of this.#subscribers) {
       const pending = subscriber.deliver(item);
       if (pending) (waits ??= []).push(pending);

@@ -28,6 +28,7 @@ import {
   type WsDeps,
   type WsSession,
 } from "./session.ts";
+import { Outbox } from "./outbox.ts";
 import { WsUploads } from "./uploads.ts";
 
 /** The close code a peer's close frame without a status code arrives as. */
@@ -88,6 +89,16 @@ function textSender(ws: WSContext): (frame: string) => void {
   return (frame) => ws.send(frame);
 }
 
+/**
+ * True when the runtime writes a frame only once the app yields to its
+ * event loop: a web `WebSocket`, as `Deno.upgradeWebSocket` returns. Its
+ * frames are grouped per socket (see `outbox.ts`); Bun's
+ * socket writes (or corks) at once and gains nothing from it.
+ */
+function writesWhenIdle(ws: WSContext): boolean {
+  return typeof WebSocket === "function" && ws.raw instanceof WebSocket;
+}
+
 /** The bytes of a binary message, whatever the runtime hands over. */
 async function bytesOf(data: unknown): Promise<Uint8Array | undefined> {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -133,6 +144,8 @@ export class WsConnection implements Drainable, WsSession {
   #sendText: (frame: string) => void;
   #windowStart = 0;
   #windowCount = 0;
+  /** Frames sent in this turn, not yet handed to the runtime (on Deno: see `outbox.ts`). */
+  #outbox: Outbox | undefined;
   /** Over the per-socket limit: the rejection is queued, later messages are ignored. */
   #rejected = false;
 
@@ -147,6 +160,7 @@ export class WsConnection implements Drainable, WsSession {
     this.#ws = ws;
     this.#buffered = bufferedReader(ws);
     this.#sendText = textSender(ws);
+    if (writesWhenIdle(ws)) this.#outbox = new Outbox((frame) => this.#write(frame));
     this.#uploads = new WsUploads(this);
     if (typeof ws.raw === "object" && ws.raw !== null) {
       controlPings.set(ws.raw, () => void this.#count());
@@ -169,8 +183,23 @@ export class WsConnection implements Drainable, WsSession {
     return context && isSpanContextValid(context) ? context.traceId : undefined;
   }
 
-  /** Sends one text frame; dropped once the socket closed. */
+  /**
+   * Sends one text frame, in order; dropped once the socket closed. On
+   * Deno the frame waits in the socket's outbox until the burst sending it
+   * yields; {@link flush} writes it at once.
+   */
   send = (frame: string): void => {
+    if (this.#closed) return;
+    if (this.#outbox) this.#outbox.send(frame);
+    else this.#write(frame);
+  };
+
+  /** Hands the frames waiting in the outbox to the runtime, in order. */
+  flush(): void {
+    this.#outbox?.flush();
+  }
+
+  #write(frame: string): void {
     if (this.#closed) return;
     try {
       this.#sendText(frame);
@@ -178,7 +207,7 @@ export class WsConnection implements Drainable, WsSession {
       // The socket closed under us; its close event lets the answer go.
       this.#closed = true;
     }
-  };
+  }
 
   /**
    * The socket closed. A deliberate close (1000, or 1005: a close frame
@@ -196,6 +225,8 @@ export class WsConnection implements Drainable, WsSession {
   /** Closes the socket with `code`. */
   #shut(code: number, message: string): void {
     if (this.#closed) return;
+    // What was sent before the close goes first.
+    this.flush();
     this.#closed = true;
     try {
       this.#ws.close(code, message);
@@ -339,6 +370,7 @@ export class WsConnection implements Drainable, WsSession {
         logger: this.deps.logger,
         transport: "ws",
         write: (item) => encoder.write(item, this.send),
+        flush: () => this.flush(),
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           if (++unchecked < BUFFER_CHECK_EVERY) return;
