@@ -7,7 +7,6 @@
  */
 import { ErrorCode } from "../../protocol/codes.ts";
 import { isFinal, TurnStop } from "../core.ts";
-import { nextIoTurn } from "../io_turn.ts";
 import type { Logger } from "../log.ts";
 import type { Transport } from "../telemetry/mod.ts";
 import type { LoggedEvent } from "../store/types.ts";
@@ -68,8 +67,12 @@ export interface DeliveryOptions {
   client?: string;
   /** Writes one event to the client (encoded by the transport's dialect). */
   write(item: LoggedEvent): void;
-  /** Hands what {@link write} holds back to the runtime now (the first chunk's). */
-  flush?(): void;
+  /**
+   * Called instead of {@link pace} after the first event past `start`
+   * when the runtime writes only once the app yields (Deno): writes it now
+   * and settles once it is out, so it does not wait for the end of a burst.
+   */
+  flushFirst?(): Promise<void>;
   /**
    * Called after each non-final event; a returned promise pauses the
    * answer until the client caught up (backpressure).
@@ -97,7 +100,7 @@ export class Delivery {
   #sent = 0;
   /** Set by a cancel that arrives while {@link start} is still opening the answer. */
   #cancelWanted = false;
-  /** True once the first event after `start` was written and let out. */
+  /** True once the first event after `start` was written and let out (see `flushFirst`). */
   #firstOut = false;
   #subscriber: Subscriber = {
     deliver: (item) => {
@@ -105,13 +108,11 @@ export class Delivery {
       this.#sent++;
       this.#options.write(item);
       if (isFinal(item.event)) this.#end();
-      else if (this.#firstOut || item.seq === 0) return this.#options.pace?.();
-      else {
-        // What the user waits for leaves now, not after a burst that
-        // follows it back to back (see `io_turn.ts`).
+      else if (this.#firstOut || item.seq === 0 || !this.#options.flushFirst) {
+        return this.#options.pace?.();
+      } else {
         this.#firstOut = true;
-        this.#options.flush?.();
-        return nextIoTurn();
+        return this.#options.flushFirst();
       }
     },
   };

@@ -29,6 +29,7 @@ import {
   type WsSession,
 } from "./session.ts";
 import { Outbox } from "./outbox.ts";
+import { nextIoTurn } from "../../io_turn.ts";
 import { WsUploads } from "./uploads.ts";
 
 /** The close code a peer's close frame without a status code arrives as. */
@@ -370,7 +371,11 @@ export class WsConnection implements Drainable, WsSession {
         logger: this.deps.logger,
         transport: "ws",
         write: (item) => encoder.write(item, this.send),
-        flush: () => this.flush(),
+        // What the user waits for leaves now, not after the burst behind it.
+        flushFirst: this.#outbox && (() => {
+          this.flush();
+          return nextIoTurn();
+        }),
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           if (++unchecked < BUFFER_CHECK_EVERY) return;
