@@ -28,8 +28,8 @@ Deno.test("history survives closing and reopening the KV store", async () => {
 });
 
 Deno.test("two instances appending to one session over one KV file keep every turn in order", async () => {
-  // Each instance remembers the turn counter it wrote last; the other's
-  // appends make it stale, and the commit's check must catch that.
+  // Neither instance may trust a turn counter it read or wrote before: the
+  // other's appends and truncations move it.
   const dir = await Deno.makeTempDir();
   const path = `${dir}/kv.sqlite3`;
   const a = await KvSessionStore.open(path, { window: 10 });
