@@ -4,7 +4,9 @@
  * Deploy isolates, several local processes on one file).
  *
  * Keys (stream log and uploads expire after the TTL):
- * - `["sessions", id, "meta"]` next turn number and expiry stamp;
+ * - `["sessions", id, "meta"]` next turn number, expiry stamp, and the
+ *   count and bytes of the turns stored (so an append reads no old turn
+ *   unless it drops it);
  *   `["sessions", id, "turns", n]` turn `n`; `["sessions", id, "owner"]` the
  *   identity that claimed it. Appends are atomic (checked against the meta
  *   versionstamp). All expire `HISTORY_TTL_MS` after the session's last use.

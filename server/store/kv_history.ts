@@ -7,26 +7,45 @@ import { fitTurn } from "./fit.ts";
 import { openKv } from "./kv_open.ts";
 import {
   chatsToDrop,
+  type Held,
   isExpired,
-  keptTurns,
   limitsOf,
+  overBounds,
   publicChat,
   refreshDue,
   type SessionStoreOptions,
   type StoredChat,
   type StoreLimits,
+  type TurnBounds,
   turnBytes,
 } from "./retention.ts";
 import { type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 
 const MAX_ATTEMPTS = 10;
 
-/** A session's counter: the next turn number and when the session expires. */
+/** A session's counter: the next turn number, when the session expires, what it holds. */
 interface SessionMeta {
   next: number;
   /** Epoch ms; every key of the session lives at least this long (absent before retention). */
   expiresAt?: number;
+  /**
+   * The turns stored and their bytes, as of turn number `next` (absent in
+   * metas written before it; a writer that moved `next` without it left it
+   * stale): an append reads old turns only to drop them.
+   */
+  held?: Held & { next: number };
 }
+
+/** What an append commits besides the turn: what the session holds after it, what goes. */
+interface AppendPlan {
+  held: Held;
+  expiresAt: number | undefined;
+  dropped: Deno.KvKey[];
+  /** Keys rewritten to push the expiry. */
+  rewrites: Deno.KvEntry<unknown>[];
+}
+
+const sizeOf = (entry: Deno.KvEntry<unknown>) => turnBytes(JSON.stringify(entry.value));
 
 /** Everything KV holds of a session, read in one list. */
 interface SessionKeys {
@@ -50,12 +69,14 @@ export class KvSessionStore implements SessionStore {
   #kv: Deno.Kv;
   #window: number;
   #limits: StoreLimits;
+  #bounds: TurnBounds;
 
   /** Wraps an open KV database; keeps the last `window` turns per session. */
   constructor(kv: Deno.Kv, options: SessionStoreOptions) {
     this.#kv = kv;
     this.#window = options.window;
     this.#limits = limitsOf(options);
+    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
   }
 
   /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */
@@ -129,36 +150,94 @@ export class KvSessionStore implements SessionStore {
     return shown.map((entry) => entry.value);
   }
 
+  /**
+   * Appends in one commit checked against the meta: the turn, the meta
+   * (next number, expiry, what the session holds) and the deletion of the
+   * oldest turns when the new one puts the session over its bounds. Only
+   * those are read, unless the expiry is pushed (every key is rewritten) or
+   * the meta does not know what the session holds.
+   */
   async append(sessionId: string, turn: Turn): Promise<void> {
     const value = fitTurn(turn);
     const size = turnBytes(JSON.stringify(value));
     const ttl = this.#limits.historyTtlMs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { meta, others, turns } = await this.#read(sessionId);
-      const now = Date.now();
-      const expired = isExpired(meta.value?.expiresAt, now);
-      const live = expired ? [] : turns;
-      const sizes = live.map((entry) => turnBytes(JSON.stringify(entry.value)));
-      const kept = keptTurns([...sizes, size], {
-        window: this.#window,
-        maxBytes: this.#limits.maxSessionBytes,
-      }) - 1;
-      const dropped = expired ? turns : live.slice(0, live.length - kept);
-      const refresh = expired || refreshDue(meta.value?.expiresAt, ttl, now);
+      const meta = await this.#kv.get<SessionMeta>(["sessions", sessionId, "meta"]);
+      const plan = await this.#planFast(sessionId, meta, size) ??
+        await this.#planFull(sessionId, size);
       const n = meta.value?.next ?? 0;
       const next: SessionMeta = {
         next: n + 1,
-        expiresAt: refresh ? now + ttl : meta.value?.expiresAt,
+        expiresAt: plan.expiresAt,
+        held: { ...plan.held, next: n + 1 },
       };
-      const rewrites = refresh ? [...others, ...live.slice(live.length - kept)] : [];
-      const ok = await this.#commit(meta, rewrites, (op) => {
+      const ok = await this.#commit(meta, plan.rewrites, (op) => {
         op.set(["sessions", sessionId, "turns", n], value, { expireIn: ttl });
         op.set(meta.key, next, { expireIn: ttl });
-        for (const entry of dropped) op.delete(entry.key);
+        for (const key of plan.dropped) op.delete(key);
       });
       if (ok) return;
     }
     throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
+  }
+
+  /**
+   * The plan of an append of `size` bytes from what `meta` says the
+   * session holds, reading only the turns that go; undefined when that
+   * does not do: the expiry is due a push, the meta does not know, or the
+   * turns are not what it says.
+   */
+  async #planFast(
+    sessionId: string,
+    meta: Deno.KvEntryMaybe<SessionMeta>,
+    size: number,
+  ): Promise<AppendPlan | undefined> {
+    const known = meta.value?.held;
+    if (!known || known.next !== meta.value!.next) return undefined;
+    const expiresAt = meta.value!.expiresAt;
+    if (isExpired(expiresAt) || refreshDue(expiresAt, this.#limits.historyTtlMs)) return undefined;
+    const held = { turns: known.turns + 1, bytes: known.bytes + size };
+    const dropped: Deno.KvKey[] = [];
+    if (overBounds(held, this.#bounds)) {
+      const oldest = this.#kv.list({ prefix: ["sessions", sessionId, "turns"] }, {
+        batchSize: Math.min(Math.max(1, held.turns - this.#window), 100),
+      });
+      for await (const entry of oldest) {
+        dropped.push(entry.key);
+        held.turns--;
+        held.bytes -= sizeOf(entry);
+        if (!overBounds(held, this.#bounds)) break;
+      }
+      if (overBounds(held, this.#bounds)) return undefined;
+    }
+    return { held, expiresAt, dropped, rewrites: [] };
+  }
+
+  /**
+   * The plan of an append of `size` bytes from every key of the session:
+   * an expired session starts afresh, a due expiry push rewrites the keys
+   * that stay, the oldest turns over the bounds go.
+   */
+  async #planFull(sessionId: string, size: number): Promise<AppendPlan> {
+    const { meta, others, turns } = await this.#read(sessionId);
+    const now = Date.now();
+    const ttl = this.#limits.historyTtlMs;
+    const expired = isExpired(meta.value?.expiresAt, now);
+    const live = expired ? [] : turns;
+    const held = { turns: live.length + 1, bytes: size };
+    for (const entry of live) held.bytes += sizeOf(entry);
+    let first = 0;
+    while (first < live.length && overBounds(held, this.#bounds)) {
+      held.turns--;
+      held.bytes -= sizeOf(live[first++]);
+    }
+    const refresh = expired || refreshDue(meta.value?.expiresAt, ttl, now);
+    return {
+      held,
+      expiresAt: refresh ? now + ttl : meta.value?.expiresAt,
+      dropped: (expired ? turns : live.slice(0, first)).map((entry) => entry.key),
+      rewrites: refresh ? [...others, ...live.slice(first)] : [],
+    };
   }
 
   async listChats(owner: string): Promise<ChatEntry[]> {
@@ -217,21 +296,27 @@ export class KvSessionStore implements SessionStore {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#kv.get<SessionMeta>(metaKey);
       if (meta.value === null || isExpired(meta.value.expiresAt)) return;
-      const keys: Deno.KvKey[] = [];
+      const window: Deno.KvEntry<Turn>[] = [];
       const entries = this.#kv.list<Turn>(
         { prefix: ["sessions", sessionId, "turns"] },
         { reverse: true, limit: this.#window },
       );
-      for await (const entry of entries) keys.push(entry.key);
-      keys.reverse();
-      const dropped = keys.slice(Math.max(0, keep));
+      for await (const entry of entries) window.push(entry);
+      window.reverse();
+      const dropped = window.slice(Math.max(0, keep));
       if (dropped.length === 0) return;
       // The next append takes the first dropped slot.
-      const next: SessionMeta = { ...meta.value, next: dropped[0].at(-1) as number };
-      const op = this.#kv.atomic().check(meta).set(metaKey, next, {
+      const next = dropped[0].key.at(-1) as number;
+      const known = meta.value.held?.next === meta.value.next ? meta.value.held : undefined;
+      const held = known && {
+        turns: known.turns - dropped.length,
+        bytes: dropped.reduce((bytes, entry) => bytes - sizeOf(entry), known.bytes),
+        next,
+      };
+      const op = this.#kv.atomic().check(meta).set(metaKey, { ...meta.value, next, held }, {
         expireIn: this.#limits.historyTtlMs,
       });
-      for (const key of dropped) op.delete(key);
+      for (const entry of dropped) op.delete(entry.key);
       if ((await op.commit()).ok) return;
     }
     throw new Error(`Cannot truncate history: session "${sessionId}" kept changing`);

@@ -9,12 +9,13 @@ import { fitTurn } from "./fit.ts";
 import {
   chatsToDrop,
   isExpired,
-  keptTurns,
   limitsOf,
+  overBounds,
   publicChat,
   type SessionStoreOptions,
   type StoredChat,
   type StoreLimits,
+  type TurnBounds,
   turnBytes,
 } from "./retention.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
@@ -37,6 +38,8 @@ interface MemorySession {
   turns: Turn[];
   /** Each turn's stored size ({@link turnBytes}). */
   sizes: number[];
+  /** The sum of `sizes`. */
+  bytes: number;
   owner?: string;
   expiresAt: number;
 }
@@ -45,13 +48,13 @@ interface MemorySession {
 export class MemorySessionStore implements SessionStore {
   #sessions = new Map<string, MemorySession>();
   #chats = new Map<string, Map<string, Required<StoredChat>>>();
-  #window: number;
   #limits: StoreLimits;
+  #bounds: TurnBounds;
 
   /** Keeps the last `window` turns per session, within the bounds of `options`. */
   constructor(options: SessionStoreOptions) {
-    this.#window = options.window;
     this.#limits = limitsOf(options);
+    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
   }
 
   /** The live session (its expiry pushed), a new one when `create`, else undefined. */
@@ -66,7 +69,7 @@ export class MemorySessionStore implements SessionStore {
       for (const [id, other] of this.#sessions) {
         if (isExpired(other.expiresAt, now)) this.#sessions.delete(id);
       }
-      session = { turns: [], sizes: [], expiresAt: 0 };
+      session = { turns: [], sizes: [], bytes: 0, expiresAt: 0 };
       this.#sessions.set(sessionId, session);
     }
     if (session) session.expiresAt = now + this.#limits.historyTtlMs;
@@ -80,14 +83,14 @@ export class MemorySessionStore implements SessionStore {
   append(sessionId: string, turn: Turn): Promise<void> {
     const session = this.#use(sessionId, true)!;
     const value = fitTurn(structuredClone(turn));
+    const size = turnBytes(JSON.stringify(value));
     session.turns.push(value);
-    session.sizes.push(turnBytes(JSON.stringify(value)));
-    const kept = keptTurns(session.sizes, {
-      window: this.#window,
-      maxBytes: this.#limits.maxSessionBytes,
-    });
-    session.turns.splice(0, session.turns.length - kept);
-    session.sizes.splice(0, session.sizes.length - kept);
+    session.sizes.push(size);
+    session.bytes += size;
+    while (overBounds({ turns: session.turns.length, bytes: session.bytes }, this.#bounds)) {
+      session.turns.shift();
+      session.bytes -= session.sizes.shift()!;
+    }
     return Promise.resolve();
   }
 
@@ -130,8 +133,10 @@ export class MemorySessionStore implements SessionStore {
 
   truncate(sessionId: string, keep: number): Promise<void> {
     const session = this.#use(sessionId);
-    session?.turns.splice(Math.max(0, keep));
-    session?.sizes.splice(Math.max(0, keep));
+    if (session) {
+      session.turns.splice(Math.max(0, keep));
+      for (const size of session.sizes.splice(Math.max(0, keep))) session.bytes -= size;
+    }
     return Promise.resolve();
   }
 

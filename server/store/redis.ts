@@ -9,7 +9,8 @@
  * events, cancel) so readers wait without polling. Keys (prefix `chat:`):
  *
  * - `s:{session}:turns` list of turns (trimmed to the window and the byte cap),
- *   `s:{session}:owner`; both expire `HISTORY_TTL_MS` after the last use
+ *   `s:{session}:bytes` their size in all, `s:{session}:owner`; all expire
+ *   `HISTORY_TTL_MS` after the last use
  * - `c:{owner}` hash of the owner's chats (entries stamped with their expiry)
  * - `a:{session}` the latest answer of a session
  * - `r:{request}:meta` hash (session, identity, next, ended), `r:{request}:events`

@@ -17,28 +17,51 @@ import {
 import { type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 
 /**
- * KEYS[1] turns list, KEYS[2] owner; ARGV turn JSON, window, max bytes, TTL
- * ms. Appends, keeps the newest turns within the window and the byte cap
- * (at least the new one: {@link keptTurns}'s rule) and pushes the expiry.
+ * KEYS[1] turns list, KEYS[2] owner, KEYS[3] the list's bytes; ARGV turn
+ * JSON, window, max bytes, TTL ms. Appends, then pops the oldest turns
+ * while `overBounds` (retention.ts) holds, its rule in Lua: only dropped
+ * turns are read. The byte total is counted from the list when it is
+ * missing (a list from before it, or after a truncate). Pushes the expiry
+ * of all three keys.
  */
 const APPEND = `
-redis.call('RPUSH', KEYS[1], ARGV[1])
-local items = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[2]), -1)
-local bytes, kept = 0, 0
-for i = #items, 1, -1 do
-  bytes = bytes + #items[i]
-  if kept > 0 and bytes > tonumber(ARGV[3]) then break end
-  kept = kept + 1
+local len = redis.call('LLEN', KEYS[1])
+local bytes = tonumber(redis.call('GET', KEYS[3]))
+if len == 0 then
+  bytes = 0
+elseif not bytes then
+  bytes = 0
+  for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do bytes = bytes + #item end
 end
-redis.call('LTRIM', KEYS[1], -kept, -1)
+len = redis.call('RPUSH', KEYS[1], ARGV[1])
+bytes = bytes + #ARGV[1]
+local window, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
+while len > window or (len > 1 and bytes > cap) do
+  bytes = bytes - #redis.call('LPOP', KEYS[1])
+  len = len - 1
+end
+redis.call('SET', KEYS[3], bytes, 'PX', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return kept`;
+return len`;
+
+/**
+ * KEYS[1] turns list, KEYS[2] its bytes; ARGV window, keep. Keeps the
+ * first `keep` of the last `window` turns (what `load` shows) and drops the
+ * byte total, which the next append counts afresh.
+ */
+const TRUNCATE = `
+local len = redis.call('LLEN', KEYS[1])
+local keep = math.max(0, len - tonumber(ARGV[1])) + math.max(0, tonumber(ARGV[2]))
+if keep >= len then return len end
+if keep == 0 then redis.call('DEL', KEYS[1]) else redis.call('LTRIM', KEYS[1], 0, keep - 1) end
+redis.call('DEL', KEYS[2])
+return keep`;
 
 /**
  * Session history in Redis: a list per session, trimmed to the window and
- * the byte cap; the list and the owner key expire (`PEXPIRE`) after the
- * last use. An owner's chats are one hash, each entry stamped with its
+ * the byte cap (its size in all kept beside it); the list, its size and
+ * the owner key expire (`PEXPIRE`) after the last use. An owner's chats are one hash, each entry stamped with its
  * expiry (the hash itself expires after the owner's last save or touch).
  */
 export class RedisSessionStore implements SessionStore {
@@ -55,8 +78,17 @@ export class RedisSessionStore implements SessionStore {
     this.#limits = limitsOf(options);
   }
 
-  #key(sessionId: string, part: "turns" | "owner"): string {
+  #key(sessionId: string, part: "turns" | "owner" | "bytes"): string {
     return `${this.#prefix}s:${sessionId}:${part}`;
+  }
+
+  /** Every key of a session: its turns, its owner, the bytes of its turns. */
+  #keys(sessionId: string): string[] {
+    return [
+      this.#key(sessionId, "turns"),
+      this.#key(sessionId, "owner"),
+      this.#key(sessionId, "bytes"),
+    ];
   }
 
   async load(sessionId: string): Promise<Turn[]> {
@@ -65,13 +97,14 @@ export class RedisSessionStore implements SessionStore {
       .lRange(this.#key(sessionId, "turns"), -this.#window, -1)
       .pExpire(this.#key(sessionId, "turns"), ttl)
       .pExpire(this.#key(sessionId, "owner"), ttl)
+      .pExpire(this.#key(sessionId, "bytes"), ttl)
       .exec() as unknown as [string[]];
     return raw.map((item) => JSON.parse(item) as Turn);
   }
 
   async append(sessionId: string, turn: Turn): Promise<void> {
     await this.#client.eval(APPEND, {
-      keys: [this.#key(sessionId, "turns"), this.#key(sessionId, "owner")],
+      keys: this.#keys(sessionId),
       arguments: [
         JSON.stringify(fitTurn(turn)),
         this.#window,
@@ -124,18 +157,17 @@ export class RedisSessionStore implements SessionStore {
   async removeChat(owner: string, sessionId: string): Promise<boolean> {
     const removed = await this.#client.hDel(`${this.#prefix}c:${owner}`, sessionId);
     if (Number(removed) !== 1) return false;
-    await this.#client.del([this.#key(sessionId, "turns"), this.#key(sessionId, "owner")]);
+    await this.#client.del(
+      this.#keys(sessionId),
+    );
     return true;
   }
 
   async truncate(sessionId: string, keep: number): Promise<void> {
-    const key = this.#key(sessionId, "turns");
-    // `load` shows the last `window` items: keep the first `keep` of those.
-    const length = await this.#client.lLen(key);
-    const end = Math.max(0, length - this.#window) + Math.max(0, keep);
-    if (end >= length) return;
-    if (end === 0) await this.#client.del(key);
-    else await this.#client.lTrim(key, 0, end - 1);
+    await this.#client.eval(TRUNCATE, {
+      keys: [this.#key(sessionId, "turns"), this.#key(sessionId, "bytes")],
+      arguments: [String(this.#window), String(keep)],
+    });
   }
 
   async claim(sessionId: string, owner: string): Promise<boolean> {

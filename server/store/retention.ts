@@ -2,7 +2,7 @@
  * Storage bounds every session store applies the same way: how long
  * history lives after its last use, how many chats an owner keeps and how
  * many bytes of turns a session keeps. The rules are written once here;
- * Redis runs the byte rule in its append script.
+ * Redis runs the turn rule ({@link overBounds}) in its append script.
  * @module
  */
 import type { ChatEntry } from "./types.ts";
@@ -67,23 +67,41 @@ export function turnBytes(json: string): number {
   return encoder.encode(json).length;
 }
 
+/** What a session holds: its turns and their stored bytes ({@link turnBytes}) in all. */
+export interface Held {
+  turns: number;
+  bytes: number;
+}
+
+/** The bounds of a session's turns: the window and the byte cap. */
+export interface TurnBounds {
+  window: number;
+  maxBytes: number;
+}
+
 /**
- * How many of a session's turns to keep, given their sizes oldest first
- * (the new turn last): the newest ones within the window and the byte cap,
- * never fewer than one (a single turn is fitted under the smallest cap).
+ * The rule of both caps: true when a session holding `held` (the new turn
+ * included) must drop its oldest turn, because it holds more turns than
+ * the window or more bytes than the cap. A single turn stays under any cap
+ * (it was fitted to one value). Dropping oldest first while this holds
+ * keeps the newest turns within both bounds; Redis runs the same loop in
+ * its append script.
  */
-export function keptTurns(
-  sizes: readonly number[],
-  options: { window: number; maxBytes: number },
-): number {
-  let bytes = 0;
-  let kept = 0;
-  for (let i = sizes.length - 1; i >= 0 && kept < options.window; i--) {
-    bytes += sizes[i];
-    if (kept > 0 && bytes > options.maxBytes) break;
-    kept++;
+export function overBounds(held: Held, bounds: TurnBounds): boolean {
+  return held.turns > bounds.window || (held.turns > 1 && held.bytes > bounds.maxBytes);
+}
+
+/**
+ * How many of a session's turns to keep, given all their sizes oldest
+ * first (the new turn last): {@link overBounds} applied from the oldest.
+ */
+export function keptTurns(sizes: readonly number[], bounds: TurnBounds): number {
+  const held = { turns: sizes.length, bytes: sizes.reduce((sum, size) => sum + size, 0) };
+  for (let i = 0; held.turns > 0 && overBounds(held, bounds); i++) {
+    held.turns--;
+    held.bytes -= sizes[i];
   }
-  return kept;
+  return held.turns;
 }
 
 /** A chat entry as stored: with the epoch ms it expires at (absent in older records). */

@@ -8,8 +8,10 @@
  * over the byte cap), so concurrent writers, even other processes on the
  * same file, never overwrite each other. A session's owner (for
  * authentication) sits in `owners`, its expiry in `sessions` (reads filter
- * by it; a sweep, at most once per tenth of the TTL, deletes what expired),
- * an owner's chats in `chats` (with their own expiry).
+ * by it; a sweep, at most once per tenth of the TTL, deletes what expired)
+ * with what it holds (turns and bytes as of turn number `next`, so an
+ * append reads old turns only to drop them), an owner's chats in `chats`
+ * (with their own expiry).
  * Turns are shrunk with {@link fitTurn} exactly as in KV, so a
  * session's history reads the same on either runtime.
  *
@@ -23,62 +25,20 @@ import { fitTurn } from "./fit.ts";
 import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
 import {
   chatsToDrop,
+  type Held,
   isExpired,
-  keptTurns,
   limitsOf,
+  overBounds,
   type SessionStoreOptions,
   type StoreLimits,
+  type TurnBounds,
+  turnBytes,
 } from "./retention.ts";
 import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
+import { createSchema, type SqliteDatabase, type SqliteStatement, SWEEP } from "./sqlite_schema.ts";
 
-/** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
-export interface SqliteStatement {
-  run(...params: (string | number)[]): unknown;
-  get(...params: (string | number)[]): unknown;
-  all(...params: (string | number)[]): unknown[];
-}
-
-/** The part of a SQLite connection the store uses. */
-export interface SqliteDatabase {
-  exec(sql: string): unknown;
-  prepare(sql: string): SqliteStatement;
-  close(): void;
-}
-
-const SCHEMA = `
-  PRAGMA busy_timeout = 5000;
-  CREATE TABLE IF NOT EXISTS turns (
-    session_id TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    turn TEXT NOT NULL,
-    PRIMARY KEY (session_id, n)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS chats (
-    owner TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    at INTEGER NOT NULL,
-    PRIMARY KEY (owner, session_id)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS owners (
-    session_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
-`;
-
-/** What a sweep deletes (`?` is now): every row of an expired session, expired chat entries. */
-const SWEEP = [
-  "DELETE FROM turns WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
-  "DELETE FROM owners WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
-  "DELETE FROM sessions WHERE expires_at <= ?",
-  "DELETE FROM chats WHERE expires_at <= ?",
-];
+export type { SqliteDatabase, SqliteStatement };
 
 /**
  * The SQLite file used on Bun for a `KV_PATH`: `data/chat.kv` becomes
@@ -94,12 +54,17 @@ export class SqliteSessionStore implements SessionStore {
   #db: SqliteDatabase;
   #window: number;
   #limits: StoreLimits;
+  #bounds: TurnBounds;
   #sweptAt = 0;
   #load: SqliteStatement;
   #expiry: SqliteStatement;
   #push: SqliteStatement;
   #refresh: SqliteStatement;
   #sizes: SqliteStatement;
+  #held: SqliteStatement;
+  #count: SqliteStatement;
+  #oldest: SqliteStatement;
+  #save: SqliteStatement;
   #next: SqliteStatement;
   #insert: SqliteStatement;
   #trim: SqliteStatement;
@@ -114,11 +79,8 @@ export class SqliteSessionStore implements SessionStore {
     this.#db = db;
     this.#window = options.window;
     this.#limits = limitsOf(options);
-    db.exec(SCHEMA);
-    const columns = db.prepare("PRAGMA table_info(chats)").all() as { name: string }[];
-    if (!columns.some((column) => column.name === "expires_at")) {
-      db.exec("ALTER TABLE chats ADD COLUMN expires_at INTEGER");
-    }
+    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
+    createSchema(db);
     this.#load = db.prepare(
       "SELECT turn FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
     );
@@ -129,6 +91,19 @@ export class SqliteSessionStore implements SessionStore {
     this.#refresh = db.prepare("UPDATE sessions SET expires_at = ? WHERE session_id = ?");
     this.#sizes = db.prepare(
       "SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns WHERE session_id = ? ORDER BY n",
+    );
+    this.#held = db.prepare("SELECT turns, bytes, next FROM sessions WHERE session_id = ?");
+    this.#count = db.prepare(
+      `SELECT COUNT(*) AS turns, COALESCE(SUM(length(CAST(turn AS BLOB))), 0) AS bytes
+       FROM turns WHERE session_id = ?`,
+    );
+    this.#oldest = db.prepare(
+      `SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns
+       WHERE session_id = ? AND n > ? ORDER BY n LIMIT 1`,
+    );
+    this.#save = db.prepare(
+      `INSERT OR REPLACE INTO sessions (session_id, expires_at, turns, bytes, next)
+       VALUES (?, ?, ?, ?, ?)`,
     );
     this.#next = db.prepare(
       "SELECT COALESCE(MAX(n) + 1, 0) AS next FROM turns WHERE session_id = ?",
@@ -263,29 +238,67 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   truncate(sessionId: string, keep: number): Promise<void> {
-    // `load`'s window, oldest first: the first dropped turn and all after it go.
-    const rows = (this.#sizes.all(sessionId) as { n: number }[]).slice(-this.#window);
-    const first = rows[Math.max(0, keep)];
-    if (first) this.#cut.run(sessionId, first.n);
-    return Promise.resolve();
+    return this.#transaction(`truncate history: session "${sessionId}"`, () => {
+      const rows = this.#sizes.all(sessionId) as { n: number; bytes: number }[];
+      // `load`'s window, oldest first: the first dropped turn and all after it go.
+      const first = Math.max(0, rows.length - this.#window) + Math.max(0, keep);
+      if (first >= rows.length) return;
+      this.#cut.run(sessionId, rows[first].n);
+      const bytes = rows.slice(0, first).reduce((sum, row) => sum + Number(row.bytes), 0);
+      const { next } = this.#next.get(sessionId) as { next: number };
+      this.#db.prepare("UPDATE sessions SET turns = ?, bytes = ?, next = ? WHERE session_id = ?")
+        .run(first, bytes, next, sessionId);
+    });
   }
 
+  /**
+   * Appends in one transaction: the turn, then the oldest turns over the
+   * bounds go (read one by one, only when there are some), and the
+   * session's row keeps the new expiry and what it holds.
+   */
   append(sessionId: string, turn: Turn): Promise<void> {
     const value = JSON.stringify(fitTurn(turn));
+    const size = turnBytes(value);
     const now = Date.now();
     this.#sweepExpired(now);
     return this.#transaction(`append turn: session "${sessionId}"`, () => {
-      if (this.#expired(sessionId, now)) this.#trim.run(sessionId, Number.MAX_SAFE_INTEGER);
+      const expired = this.#expired(sessionId, now);
+      if (expired) this.#trim.run(sessionId, Number.MAX_SAFE_INTEGER);
       const { next } = this.#next.get(sessionId) as { next: number };
+      const known = expired ? { turns: 0, bytes: 0 } : this.#heldBefore(sessionId, next);
       this.#insert.run(sessionId, next, value);
-      this.#push.run(sessionId, now + this.#limits.historyTtlMs);
-      const rows = this.#sizes.all(sessionId) as { n: number; bytes: number }[];
-      const kept = keptTurns(rows.map((row) => Number(row.bytes)), {
-        window: this.#window,
-        maxBytes: this.#limits.maxSessionBytes,
+      const held = this.#dropOldest(sessionId, {
+        turns: known.turns + 1,
+        bytes: known.bytes + size,
       });
-      this.#trim.run(sessionId, rows[rows.length - kept].n);
+      this.#save.run(sessionId, now + this.#limits.historyTtlMs, held.turns, held.bytes, next + 1);
     });
+  }
+
+  /** What the session holds before turn `next`: as its row says, counted when the row does not know. */
+  #heldBefore(sessionId: string, next: number): Held {
+    const row = this.#held.get(sessionId) as
+      | { turns: number | null; bytes: number | null; next: number | null }
+      | undefined
+      | null;
+    if (row && row.turns !== null && row.bytes !== null && Number(row.next) === next) {
+      return { turns: Number(row.turns), bytes: Number(row.bytes) };
+    }
+    const counted = this.#count.get(sessionId) as { turns: number; bytes: number };
+    return { turns: Number(counted.turns), bytes: Number(counted.bytes) };
+  }
+
+  /** Deletes the session's oldest turns while `held` is over the bounds; what it holds after. */
+  #dropOldest(sessionId: string, held: Held): Held {
+    let last = -1;
+    while (overBounds(held, this.#bounds)) {
+      const row = this.#oldest.get(sessionId, last) as { n: number; bytes: number } | undefined;
+      if (!row) break;
+      last = Number(row.n);
+      held = { turns: held.turns - 1, bytes: held.bytes - Number(row.bytes) };
+    }
+    if (last >= 0) this.#trim.run(sessionId, last + 1);
+    return held;
   }
 
   /**

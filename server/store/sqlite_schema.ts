@@ -1,0 +1,80 @@
+/**
+ * The SQLite session store's tables (see `sqlite.ts`): created on open,
+ * with the columns added since the first release added to older files.
+ * @module
+ */
+
+/** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
+export interface SqliteStatement {
+  run(...params: (string | number)[]): unknown;
+  get(...params: (string | number)[]): unknown;
+  all(...params: (string | number)[]): unknown[];
+}
+
+/** The part of a SQLite connection the store uses. */
+export interface SqliteDatabase {
+  exec(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+}
+
+const SCHEMA = `
+  PRAGMA busy_timeout = 5000;
+  CREATE TABLE IF NOT EXISTS turns (
+    session_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    turn TEXT NOT NULL,
+    PRIMARY KEY (session_id, n)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS chats (
+    owner TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (owner, session_id)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS owners (
+    session_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+`;
+
+/** Columns added after the first release, by table: files from before get them on open. */
+const ADDED_COLUMNS: Record<string, Record<string, string>> = {
+  chats: { expires_at: "INTEGER" },
+  // NULL: not known (a session written before them, or claimed before its first turn).
+  sessions: { turns: "INTEGER", bytes: "INTEGER", next: "INTEGER" },
+};
+
+/**
+ * Creates the tables `db` lacks and adds the {@link ADDED_COLUMNS} it lacks
+ * (another connection adding one first is fine).
+ */
+export function createSchema(db: SqliteDatabase): void {
+  db.exec(SCHEMA);
+  for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+    const rows = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    const present = new Set(rows.map((row) => row.name));
+    for (const [name, type] of Object.entries(columns)) {
+      if (present.has(name)) continue;
+      try {
+        db.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
+      } catch (error) {
+        if (!String(error).includes("duplicate column")) throw error;
+      }
+    }
+  }
+}
+
+/** What a sweep deletes (`?` is now): every row of an expired session, expired chat entries. */
+export const SWEEP = [
+  "DELETE FROM turns WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
+  "DELETE FROM owners WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= ?)",
+  "DELETE FROM sessions WHERE expires_at <= ?",
+  "DELETE FROM chats WHERE expires_at <= ?",
+];
