@@ -177,6 +177,41 @@ const RETENTION_CASES: ContractCase<OpenSessionStore>[] = [
         assert.deepEqual(await queries(store, "other"), ["small"]);
       }, { maxSessionBytes: 64 * 1024 }),
   },
+  {
+    name:
+      "the byte cap counts only the turns kept: after window drops, a truncate, concurrent appends",
+    run: (open) =>
+      withSessionStore(open, 4, async (store) => {
+        // About 20 KB each: three and a few small turns fit in 64 KiB, four do not.
+        const big = (query: string) => turn(query, "x".repeat(20_000));
+        for (const q of ["B1", "B2", "B3"]) await store.append("s", big(q));
+        await store.append("s", turn("a"));
+        await store.append("s", turn("b"));
+        assert.deepEqual(
+          await queries(store, "s"),
+          ["B2", "B3", "a", "b"],
+          "B1 left by the window",
+        );
+        await store.append("s", big("B4"));
+        assert.deepEqual(await queries(store, "s"), ["B3", "a", "b", "B4"], "B1's bytes left too");
+        await store.truncate("s", 2);
+        await store.append("s", big("B5"));
+        await store.append("s", big("B6"));
+        assert.deepEqual(
+          await queries(store, "s"),
+          ["B3", "a", "B5", "B6"],
+          "the truncated turns' bytes left with them",
+        );
+        await store.append("s", big("B7"));
+        assert.deepEqual(await queries(store, "s"), ["a", "B5", "B6", "B7"]);
+        await Promise.all(["C1", "C2", "C3", "C4", "C5"].map((q) => store.append("c", big(q))));
+        assert.equal(new Set(await queries(store, "c")).size, 3, "three of them fit");
+        await store.append("c", turn("small"));
+        const after = await queries(store, "c");
+        assert.equal(after.length, 4, `three and the small one fit: ${after}`);
+        assert.equal(after[3], "small");
+      }, { maxSessionBytes: 64 * 1024 }),
+  },
 ];
 
 /** The {@link SessionStore} contract. */
