@@ -45,6 +45,24 @@ function half(text: string): string {
   return text.slice(0, Math.floor(text.length / 2));
 }
 
+/** A turn as the session stores keep it: fitted ({@link fitTurn}), and its JSON. */
+export interface StoredTurn {
+  turn: Turn;
+  json: string;
+}
+
+/**
+ * {@link fitTurn} with the fitted turn's JSON, serialised once: stores
+ * write or measure that JSON, and most turns fit as they are.
+ */
+export function storedTurn(turn: Turn): StoredTurn {
+  const json = JSON.stringify(turn);
+  // A UTF-16 code unit never takes more than 3 UTF-8 bytes: most turns fit without encoding.
+  if (json.length * 3 <= MAX_VALUE_BYTES) return { turn, json };
+  const fitted = shrinkTurn(turn);
+  return { turn: fitted, json: JSON.stringify(fitted) };
+}
+
 /**
  * Shrinks a turn until its serialised form fits in one KV value: tool names
  * are bounded first (count and length), then answer, query and tool list
@@ -52,8 +70,10 @@ function half(text: string): string {
  * ends; with all three empty only fixed-size fields are left.
  */
 export function fitTurn(turn: Turn): Turn {
-  // A UTF-16 code unit never takes more than 3 UTF-8 bytes: most turns fit without encoding.
-  if (JSON.stringify(turn).length * 3 <= MAX_VALUE_BYTES) return turn;
+  return storedTurn(turn).turn;
+}
+
+function shrinkTurn(turn: Turn): Turn {
   let fitted: Turn = {
     ...turn,
     tools: turn.tools.slice(0, MAX_STORED_TOOLS).map((name) => name.slice(0, MAX_TOOL_NAME)),

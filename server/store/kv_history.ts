@@ -3,7 +3,7 @@
  * storage bounds of `retention.ts`.
  * @module
  */
-import { fitTurn } from "./fit.ts";
+import { storedTurn } from "./fit.ts";
 import { openKv } from "./kv_open.ts";
 import {
   chatsToDrop,
@@ -158,8 +158,8 @@ export class KvSessionStore implements SessionStore {
    * the meta does not know what the session holds.
    */
   async append(sessionId: string, turn: Turn): Promise<void> {
-    const value = fitTurn(turn);
-    const size = turnBytes(JSON.stringify(value));
+    const { turn: value, json } = storedTurn(turn);
+    const size = turnBytes(json);
     const ttl = this.#limits.historyTtlMs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#kv.get<SessionMeta>(["sessions", sessionId, "meta"]);

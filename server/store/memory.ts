@@ -5,7 +5,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import { fitTurn } from "./fit.ts";
+import { storedTurn } from "./fit.ts";
 import {
   chatsToDrop,
   isExpired,
@@ -82,8 +82,8 @@ export class MemorySessionStore implements SessionStore {
 
   append(sessionId: string, turn: Turn): Promise<void> {
     const session = this.#use(sessionId, true)!;
-    const value = fitTurn(structuredClone(turn));
-    const size = turnBytes(JSON.stringify(value));
+    const { turn: value, json } = storedTurn(structuredClone(turn));
+    const size = turnBytes(json);
     session.turns.push(value);
     session.sizes.push(size);
     session.bytes += size;

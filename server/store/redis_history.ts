@@ -3,7 +3,7 @@
  * within the storage bounds of `retention.ts`.
  * @module
  */
-import { fitTurn } from "./fit.ts";
+import { storedTurn } from "./fit.ts";
 import type { RedisClient } from "./redis.ts";
 import {
   chatsToDrop,
@@ -106,7 +106,7 @@ export class RedisSessionStore implements SessionStore {
     await this.#client.eval(APPEND, {
       keys: this.#keys(sessionId),
       arguments: [
-        JSON.stringify(fitTurn(turn)),
+        storedTurn(turn).json,
         this.#window,
         this.#limits.maxSessionBytes,
         this.#limits.historyTtlMs,

@@ -12,7 +12,7 @@
  * with what it holds (turns and bytes as of turn number `next`, so an
  * append reads old turns only to drop them), an owner's chats in `chats`
  * (with their own expiry).
- * Turns are shrunk with {@link fitTurn} exactly as in KV, so a
+ * Turns are shrunk with {@link storedTurn} exactly as in KV, so a
  * session's history reads the same on either runtime.
  *
  * The database is passed in (any object with the small {@link SqliteDatabase}
@@ -21,7 +21,7 @@
  * so this module type-checks and loads on Deno too.
  * @module
  */
-import { fitTurn } from "./fit.ts";
+import { storedTurn } from "./fit.ts";
 import { MemoryStreamLog, MemoryUploadStore } from "./memory.ts";
 import {
   chatsToDrop,
@@ -257,7 +257,7 @@ export class SqliteSessionStore implements SessionStore {
    * session's row keeps the new expiry and what it holds.
    */
   append(sessionId: string, turn: Turn): Promise<void> {
-    const value = JSON.stringify(fitTurn(turn));
+    const { json: value } = storedTurn(turn);
     const size = turnBytes(value);
     const now = Date.now();
     this.#sweepExpired(now);
