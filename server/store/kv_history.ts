@@ -17,6 +17,7 @@ import {
   type StoredChat,
   type StoreLimits,
   type TurnBounds,
+  turnBoundsOf,
   turnBytes,
 } from "./retention.ts";
 import { type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
@@ -76,7 +77,7 @@ export class KvSessionStore implements SessionStore {
     this.#kv = kv;
     this.#window = options.window;
     this.#limits = limitsOf(options);
-    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
+    this.#bounds = turnBoundsOf(options);
   }
 
   /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */

@@ -16,6 +16,7 @@ import {
   type StoredChat,
   type StoreLimits,
   type TurnBounds,
+  turnBoundsOf,
   turnBytes,
 } from "./retention.ts";
 import { type ChatEntry, MAX_CHATS } from "./types.ts";
@@ -54,7 +55,7 @@ export class MemorySessionStore implements SessionStore {
   /** Keeps the last `window` turns per session, within the bounds of `options`. */
   constructor(options: SessionStoreOptions) {
     this.#limits = limitsOf(options);
-    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
+    this.#bounds = turnBoundsOf(options);
   }
 
   /** The live session (its expiry pushed), a new one when `create`, else undefined. */

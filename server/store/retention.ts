@@ -91,17 +91,9 @@ export function overBounds(held: Held, bounds: TurnBounds): boolean {
   return held.turns > bounds.window || (held.turns > 1 && held.bytes > bounds.maxBytes);
 }
 
-/**
- * How many of a session's turns to keep, given all their sizes oldest
- * first (the new turn last): {@link overBounds} applied from the oldest.
- */
-export function keptTurns(sizes: readonly number[], bounds: TurnBounds): number {
-  const held = { turns: sizes.length, bytes: sizes.reduce((sum, size) => sum + size, 0) };
-  for (let i = 0; held.turns > 0 && overBounds(held, bounds); i++) {
-    held.turns--;
-    held.bytes -= sizes[i];
-  }
-  return held.turns;
+/** The turn bounds of a store's options: its window and byte cap (the default filled in). */
+export function turnBoundsOf(options: SessionStoreOptions): TurnBounds {
+  return { window: options.window, maxBytes: limitsOf(options).maxSessionBytes };
 }
 
 /** A chat entry as stored: with the epoch ms it expires at (absent in older records). */

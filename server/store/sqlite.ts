@@ -32,6 +32,7 @@ import {
   type SessionStoreOptions,
   type StoreLimits,
   type TurnBounds,
+  turnBoundsOf,
   turnBytes,
 } from "./retention.ts";
 import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
@@ -79,7 +80,7 @@ export class SqliteSessionStore implements SessionStore {
     this.#db = db;
     this.#window = options.window;
     this.#limits = limitsOf(options);
-    this.#bounds = { window: options.window, maxBytes: this.#limits.maxSessionBytes };
+    this.#bounds = turnBoundsOf(options);
     createSchema(db);
     this.#load = db.prepare(
       "SELECT turn FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
