@@ -2,19 +2,19 @@
  * Cost of one history append (what every finished answer pays): times
  * appends to sessions that grow past the turn window, on one backend, and
  * prints median and p95 per phase (window filling, window full: the oldest
- * turn drops). With `--baseline DIR` (a checkout of another commit, e.g.
+ * turn drops). With `--baseline DIR[,DIR]` (checkouts of other commits, e.g.
  * `git worktree add /tmp/base main`) the same appends run on that code's
- * store too, interleaved append by append in one process, so the two
+ * store too, interleaved append by append in one process, so the
  * distributions share the machine's noise. Per-operation timings, A/B
  * interleaved, are why this is not a `Deno.bench` (which runs cases apart).
  *
  * Run: `deno run -A bench/append_cost.ts [--backend kv|kv-file|sqlite|memory]
- * [--baseline DIR] [--sessions 20] [--turns 30] [--window 20] [--answer 2000]`
+ * [--baseline DIR[,DIR]] [--sessions 20] [--turns 30] [--window 20] [--answer 2000]`
  * @module
  */
 import { DatabaseSync } from "node:sqlite";
 import type { SessionStore, Turn } from "../server/store/types.ts";
-import { parseFlags, pickChoice } from "./lib/args.ts";
+import { parseFlags, parseList, pickChoice } from "./lib/args.ts";
 import { stats } from "./lib/stats.ts";
 
 const turn = (query: string, answer: string): Turn => ({
@@ -68,8 +68,12 @@ const window = Number(flags.window ?? 20);
 const answer = "lorem ipsum ".repeat(Math.ceil(Number(flags.answer ?? 2000) / 12));
 
 const dir = await Deno.makeTempDir({ prefix: "append-cost-" });
-const roots = { current: new URL("..", import.meta.url).pathname.replace(/\/$/, "") };
-if (flags.baseline) Object.assign(roots, { baseline: flags.baseline.replace(/\/$/, "") });
+const roots: Record<string, string> = {
+  current: new URL("..", import.meta.url).pathname.replace(/\/$/, ""),
+};
+for (const dir of parseList(flags.baseline) ?? []) {
+  roots[dir.replace(/\/$/, "").split("/").at(-1)!] = dir.replace(/\/$/, "");
+}
 const variants = await Promise.all(
   Object.entries(roots).map(async ([name, root]) => ({
     name,
@@ -87,8 +91,9 @@ try {
   for (let t = 0; t < turns; t++) {
     for (let s = 0; s < sessions; s++) {
       const next = turn(`q${t}`, answer);
-      // Alternate which variant goes first, so neither always runs on a warmer cache.
-      const order = (t + s) % 2 ? [...variants].reverse() : variants;
+      // Rotate which variant goes first, so none always runs on a warmer cache.
+      const shift = (t + s) % variants.length;
+      const order = [...variants.slice(shift), ...variants.slice(0, shift)];
       for (const variant of order) {
         const start = performance.now();
         await variant.store.append(`s${s}`, next);
@@ -111,11 +116,11 @@ try {
       if (times.length === 0) continue;
       const { n, p50, p95 } = stats(times);
       console.log(
-        `${variant.name.padEnd(9)} ${phase.padEnd(8)} n=${n} p50=${ms(p50)} p95=${ms(p95)}`,
+        `${variant.name.padEnd(16)} ${phase.padEnd(8)} n=${n} p50=${ms(p50)} p95=${ms(p95)}`,
       );
     }
     const { n, p50, p95 } = stats([...variant.filling, ...variant.full]);
-    console.log(`${variant.name.padEnd(9)} all      n=${n} p50=${ms(p50)} p95=${ms(p95)}`);
+    console.log(`${variant.name.padEnd(16)} all      n=${n} p50=${ms(p50)} p95=${ms(p95)}`);
   }
 } finally {
   for (const variant of variants) variant.store.close();
