@@ -50,6 +50,14 @@ export function sqlitePathFor(kvPath: string): string {
   return kvPath.endsWith(".kv") ? `${kvPath.slice(0, -3)}.sqlite` : `${kvPath}.sqlite`;
 }
 
+/** A session's row: its expiry and what it holds as of turn `next` (NULL: not known). */
+interface SessionRow {
+  expires_at: number;
+  turns: number | null;
+  bytes: number | null;
+  next: number | null;
+}
+
 /** A {@link SessionStore} over a SQLite database. */
 export class SqliteSessionStore implements SessionStore {
   #db: SqliteDatabase;
@@ -93,7 +101,9 @@ export class SqliteSessionStore implements SessionStore {
     this.#sizes = db.prepare(
       "SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns WHERE session_id = ? ORDER BY n",
     );
-    this.#held = db.prepare("SELECT turns, bytes, next FROM sessions WHERE session_id = ?");
+    this.#held = db.prepare(
+      "SELECT expires_at, turns, bytes, next FROM sessions WHERE session_id = ?",
+    );
     this.#count = db.prepare(
       `SELECT COUNT(*) AS turns, COALESCE(SUM(length(CAST(turn AS BLOB))), 0) AS bytes
        FROM turns WHERE session_id = ?`,
@@ -263,10 +273,11 @@ export class SqliteSessionStore implements SessionStore {
     const now = Date.now();
     this.#sweepExpired(now);
     return this.#transaction(`append turn: session "${sessionId}"`, () => {
-      const expired = this.#expired(sessionId, now);
+      const row = this.#held.get(sessionId) as SessionRow | undefined | null;
+      const expired = isExpired(row ? Number(row.expires_at) : undefined, now);
       if (expired) this.#trim.run(sessionId, Number.MAX_SAFE_INTEGER);
       const { next } = this.#next.get(sessionId) as { next: number };
-      const known = expired ? { turns: 0, bytes: 0 } : this.#heldBefore(sessionId, next);
+      const known = expired ? { turns: 0, bytes: 0 } : this.#heldBefore(sessionId, row, next);
       this.#insert.run(sessionId, next, value);
       const held = this.#dropOldest(sessionId, {
         turns: known.turns + 1,
@@ -276,12 +287,8 @@ export class SqliteSessionStore implements SessionStore {
     });
   }
 
-  /** What the session holds before turn `next`: as its row says, counted when the row does not know. */
-  #heldBefore(sessionId: string, next: number): Held {
-    const row = this.#held.get(sessionId) as
-      | { turns: number | null; bytes: number | null; next: number | null }
-      | undefined
-      | null;
+  /** What the session holds before turn `next`: as its `row` says, counted when it does not know. */
+  #heldBefore(sessionId: string, row: SessionRow | undefined | null, next: number): Held {
     if (row && row.turns !== null && row.bytes !== null && Number(row.next) === next) {
       return { turns: Number(row.turns), bytes: Number(row.bytes) };
     }
