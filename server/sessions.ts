@@ -75,7 +75,10 @@ async function stopAnswer(hub: StreamHub, sessionId: string, identity?: string):
   while (Date.now() < deadline) {
     const read = await hub.streamLog.read(requestId, Number.MAX_SAFE_INTEGER);
     if (!read || read.ended || !read.alive) return;
-    await hub.streamLog.waitForEvents(requestId, { timeoutMs: deadline - Date.now() });
+    await hub.streamLog.waitForEvents(requestId, {
+      next: read.next,
+      timeoutMs: deadline - Date.now(),
+    });
   }
 }
 

@@ -9,9 +9,11 @@ import type { Agent, AgentEvent } from "../server/agents/types.ts";
 import { ChatCore, MAX_TOOL_CALLS_PER_TURN } from "../server/core.ts";
 import { createLogger } from "../server/log.ts";
 import { KvSessionStore, KvStreamLog } from "../server/store/kv.ts";
-import type { LoggedEvent, StreamLog } from "../server/store/types.ts";
+import type { LoggedEvent } from "../server/store/types.ts";
 import { StreamHub } from "../server/streams/hub.ts";
+import { LOG_ATTEMPTS } from "../server/streams/log_retry.ts";
 import { startFakeOpenAi } from "./helpers/fake_openai.ts";
+import { faultyLog } from "./helpers/faulty_log.ts";
 import { startServer } from "./helpers/server.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
 import { within } from "./helpers/within.ts";
@@ -156,23 +158,17 @@ Deno.test("stream log: a log write that fails ends the answer's readers elsewher
   };
   const log = new KvStreamLog(db, { ttlMs: 60_000 });
   // The producing instance's store refuses the batch holding the big tool call.
-  const refusing = new Proxy(log, {
-    get(target, key) {
-      if (key !== "append") {
-        const value = Reflect.get(target, key);
-        return typeof value === "function" ? value.bind(target) : value;
-      }
-      return (requestId: string, events: LoggedEvent[], ended: boolean) =>
-        events.some((item) => item.event.type === "tool-call")
-          ? Promise.reject(new TypeError("Value too large (max 65536 bytes)"))
-          : target.append(requestId, events, ended);
-    },
-  }) as StreamLog;
+  const refusing = faultyLog(log, {
+    append: (events) =>
+      events.some((item) => item.event.type === "tool-call")
+        ? new TypeError("Value too large (max 65536 bytes)")
+        : undefined,
+  });
   const agent = bigToolAgent();
   const store = new KvSessionStore(db, { window: 10 });
   const hubA = new StreamHub(
     new ChatCore({ agent, store, log: logger }),
-    refusing,
+    refusing.log,
     logger,
     options,
   );
@@ -200,6 +196,8 @@ Deno.test("stream log: a log write that fails ends the answer's readers elsewher
     console.log(`reader elsewhere got: ${second.map((i) => `${i.event.type}#${i.seq}`).join(" ")}`);
     assertEquals(last?.type, "error");
     assertEquals(last?.type === "error" && last.code, ErrorCode.StreamLost);
+    // Tried a bounded number of times, then given up.
+    assertEquals([...refusing.appends.values()].at(-1), LOG_ATTEMPTS);
   } finally {
     db.close();
   }

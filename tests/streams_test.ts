@@ -5,9 +5,11 @@ import { delay } from "../server/delay.ts";
 import { createLogger } from "../server/log.ts";
 import { KvSessionStore } from "../server/store/kv.ts";
 import { StreamHub } from "../server/streams/hub.ts";
+import { LOG_ATTEMPTS } from "../server/streams/log_retry.ts";
 import { KvStreamLog } from "../server/store/kv.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
 import { collector } from "./helpers/collector.ts";
+import { faultyLog } from "./helpers/faulty_log.ts";
 
 const OPTIONS = {
   graceMs: 5_000,
@@ -121,6 +123,41 @@ Deno.test("another hub on the same KV resumes from the log and cancels the produ
     const all = [...first.items, ...second.items];
     assertEquals(all.map((i) => i.seq), all.map((_, i) => i));
     assertEquals(all.at(-1)?.event, { type: "finish", reason: "cancelled" });
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("a log write that fails for a moment is tried again: the reader elsewhere gets the whole answer", async () => {
+  const db = await Deno.openKv(":memory:");
+  const a = await setup(countingAgent(300), db);
+  const b = await setup(countingAgent(0), db);
+  // Every write of the producing instance fails but for its last try (a busy store).
+  const busy = new Error("Cannot commit: the store is busy");
+  const flaky = faultyLog(a.log, {
+    begin: (attempt) => attempt < LOG_ATTEMPTS ? busy : undefined,
+    append: (_events, attempt) => attempt < LOG_ATTEMPTS ? busy : undefined,
+  });
+  const hub = new StreamHub(a.hub.core, flaky.log, a.hub.logger, { ...OPTIONS });
+  try {
+    const first = collector();
+    const producer = hub.start(
+      { query: "q", sessionId: "s", requestId: "flaky" },
+      first.subscriber,
+    );
+    while (first.items.length < 5) await delay(1, new AbortController().signal);
+    producer.unsubscribe(first.subscriber, true);
+    const lastSeen = first.items.at(-1)!.seq;
+    const second = collector();
+    const resumed = await b.hub.resume("flaky", lastSeen, second.subscriber, {
+      signal: new AbortController().signal,
+    });
+    await producer.done;
+    assertEquals(resumed, "resumed");
+    assertComplete([...first.items, ...second.items], 300);
+    assertEquals(flaky.begins.get("flaky"), LOG_ATTEMPTS);
+    assert(flaky.appends.size > 0);
+    for (const attempts of flaky.appends.values()) assertEquals(attempts, LOG_ATTEMPTS);
   } finally {
     db.close();
   }

@@ -31,6 +31,7 @@ import { isExpired, type SessionStoreOptions } from "./retention.ts";
 import { KvQuotaStore } from "./kv_quota.ts";
 import type {
   Backend,
+  EventWaitOptions,
   LoggedEvent,
   LogRead,
   StoredUpload,
@@ -259,54 +260,73 @@ export class KvStreamLog implements StreamLog {
     return result.ok;
   }
 
-  waitForEvents(requestId: string, options: WaitOptions): Promise<void> {
-    return this.#waitForChange(["streams", requestId, "meta"], options);
+  waitForEvents(requestId: string, options: EventWaitOptions): Promise<boolean> {
+    return this.#waitForChange<StreamMeta>(["streams", requestId, "meta"], options, (meta) => {
+      return meta !== null && (meta.ended || meta.next !== options.next);
+    });
   }
 
   async waitForCancel(requestId: string, options: WaitOptions): Promise<boolean> {
-    await this.#waitForChange(["streams", requestId, "cancel"], options);
+    await this.#waitForChange<boolean>(["streams", requestId, "cancel"], options, (cancel) => {
+      return cancel === true;
+    });
     return !options.signal?.aborted && await this.isCancelRequested(requestId);
   }
 
   /**
-   * Waits for `key` to change: `kv.watch` wakes it for writes of this
+   * Waits for `key` to change, unless `happened` already holds for its
+   * value once the watch is armed (the watch's first value: a write made
+   * before the wait shows there). `kv.watch` wakes it for writes of this
    * process, a re-read every `pollMs` (when set) for other processes'
-   * writes to a shared file; bounded by the timeout. Every timer and the
-   * watch end with the wait.
+   * writes to a shared file; bounded by the timeout (then false). Every
+   * timer and the watch end with the wait.
    */
-  async #waitForChange(key: Deno.KvKey, options: WaitOptions): Promise<void> {
-    if (options.signal?.aborted) return;
+  async #waitForChange<T>(
+    key: Deno.KvKey,
+    options: WaitOptions,
+    happened: (value: T | null) => boolean,
+  ): Promise<boolean> {
+    if (options.signal?.aborted) return false;
     const ended = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal;
-    const reader = this.#kv.watch([key]).getReader();
+    const reader = this.#kv.watch<[T]>([key]).getReader();
     const changed = (async () => {
       const first = await reader.read();
-      if (first.done) return;
+      if (first.done) return false;
+      if (happened(first.value[0].value)) return true;
       const initial = first.value[0].versionstamp;
       const watched = (async () => {
         while (true) {
           const next = await reader.read();
-          if (next.done || next.value[0].versionstamp !== initial) return;
+          if (next.done) return false;
+          if (next.value[0].versionstamp !== initial) return true;
         }
       })();
       const pollMs = this.#pollMs;
-      await (pollMs === undefined
+      return await (pollMs === undefined
         ? watched
         : Promise.race([watched, this.#poll(key, { initial, pollMs, signal })]));
-    })().catch(() => {});
-    await Promise.race([changed, delay(options.timeoutMs, signal)]);
+    })().catch(() => false);
+    const timeout = delay(options.timeoutMs, signal).then(() => false);
+    // A watch that failed waits out the timeout instead of spinning its caller.
+    const woken = await Promise.race([changed.then((yes) => yes || timeout), timeout]);
     ended.abort();
     await reader.cancel().catch(() => {});
+    return woken;
   }
 
-  /** Resolves when a re-read every `pollMs` finds `key` changed from `initial`, or `signal` aborts. */
+  /**
+   * True when a re-read every `pollMs` finds `key` changed from `initial`;
+   * false once `signal` aborts.
+   */
   async #poll(
     key: Deno.KvKey,
     options: { initial: string | null; pollMs: number; signal: AbortSignal },
-  ): Promise<void> {
+  ): Promise<boolean> {
     while (await delay(options.pollMs, options.signal)) {
-      if ((await this.#kv.get(key)).versionstamp !== options.initial) return;
+      if ((await this.#kv.get(key)).versionstamp !== options.initial) return true;
     }
+    return false;
   }
 }
 

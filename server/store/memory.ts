@@ -23,6 +23,7 @@ import { type ChatEntry, MAX_CHATS } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
 import type {
   Backend,
+  EventWaitOptions,
   LoggedEvent,
   LogRead,
   SessionStore,
@@ -214,8 +215,10 @@ export class MemoryStreamLog implements StreamLog {
       return Promise.reject(new Error(`Cannot append to stream: "${requestId}" was not begun`));
     }
     if (stream.sealed) return Promise.resolve();
-    stream.events.push(...events);
-    stream.next = (events.at(-1)?.seq ?? stream.next - 1) + 1;
+    // A batch written again (a retry after a lost reply) adds nothing twice.
+    const fresh = events.filter((item) => item.seq >= stream.next);
+    stream.events.push(...fresh);
+    stream.next = (fresh.at(-1)?.seq ?? stream.next - 1) + 1;
     stream.ended ||= ended;
     stream.changed.dispatchEvent(new Event("events"));
     return Promise.resolve();
@@ -280,24 +283,42 @@ export class MemoryStreamLog implements StreamLog {
     return Promise.resolve(true);
   }
 
-  async waitForEvents(requestId: string, options: WaitOptions): Promise<void> {
-    await this.#waitFor(requestId, "events", options);
+  waitForEvents(requestId: string, options: EventWaitOptions): Promise<boolean> {
+    return this.#waitFor(requestId, "events", options, (stream) => {
+      return stream.ended || stream.next !== options.next;
+    });
   }
 
   async waitForCancel(requestId: string, options: WaitOptions): Promise<boolean> {
-    await this.#waitFor(requestId, "cancel", options);
+    await this.#waitFor(requestId, "cancel", options, (stream) => stream.cancel);
     return this.#get(requestId)?.cancel === true;
   }
 
-  async #waitFor(requestId: string, type: string, options: WaitOptions): Promise<void> {
-    const target = this.#get(requestId)?.changed;
+  /**
+   * Waits for the next `type` event of the answer, unless `happened`
+   * already holds: the check and the listener are set up in one
+   * synchronous step, so no write can fall between them.
+   */
+  async #waitFor(
+    requestId: string,
+    type: string,
+    options: WaitOptions,
+    happened: (stream: MemoryStream) => boolean,
+  ): Promise<boolean> {
+    const stream = this.#get(requestId);
+    if (stream && happened(stream)) return true;
+    if (options.signal?.aborted) return false;
     const stop = new AbortController();
-    const woken = new Promise<void>((resolve) =>
-      target?.addEventListener(type, () => resolve(), { once: true, signal: stop.signal })
+    const woken = new Promise<boolean>((resolve) =>
+      stream?.changed.addEventListener(type, () => resolve(true), {
+        once: true,
+        signal: stop.signal,
+      })
     );
     const timeout = AbortSignal.any([stop.signal, ...(options.signal ? [options.signal] : [])]);
-    await Promise.race([woken, delay(options.timeoutMs, timeout)]);
+    const result = await Promise.race([woken, delay(options.timeoutMs, timeout).then(() => false)]);
     stop.abort();
+    return result;
   }
 }
 

@@ -29,6 +29,7 @@ import type { SessionStoreOptions } from "./retention.ts";
 import { RedisQuotaStore } from "./redis_quota.ts";
 import type {
   Backend,
+  EventWaitOptions,
   LoggedEvent,
   LogRead,
   StoredUpload,
@@ -73,41 +74,72 @@ export interface RedisOptions extends SessionStoreOptions {
   prefix?: string;
 }
 
+/** One channel's subscription, shared by every wait on it. */
+interface Subscription {
+  /** The waits to wake on the next message. */
+  waits: Set<() => void>;
+  /** Calls every wait (the listener given to Redis). */
+  listener: () => void;
+  /** Settles once Redis confirmed the subscription (or refused it). */
+  ready: Promise<void>;
+}
+
 /** Waits on pub/sub channels of one subscriber connection. */
 class Channels {
   #sub: RedisClient;
-  #listeners = new Map<string, Set<() => void>>();
+  #subscriptions = new Map<string, Subscription>();
 
   constructor(sub: RedisClient) {
     this.#sub = sub;
   }
 
-  /** Resolves on the next message on `channel`, after `timeoutMs`, or when `signal` aborts. */
-  async next(channel: string, options: WaitOptions): Promise<void> {
-    if (options.signal?.aborted) return;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(resolve, options.timeoutMs);
-    options.signal?.addEventListener("abort", () => resolve(), { once: true });
-    let set = this.#listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.#listeners.set(channel, set);
-      // A failed subscription (Redis down) just means waiting for the timeout.
-      await this.#sub.subscribe(channel, () => {
-        for (const listener of this.#listeners.get(channel) ?? []) listener();
-      }).catch(() => {});
-    }
-    set.add(resolve);
+  /**
+   * Resolves true on the next message on `channel`, or at once when
+   * `happened` (asked once the subscription is in place, so a message
+   * published before it shows there) says it already happened; false after
+   * `timeoutMs` or when `signal` aborts.
+   */
+  async next(
+    channel: string,
+    options: WaitOptions,
+    happened: () => Promise<boolean>,
+  ): Promise<boolean> {
+    if (options.signal?.aborted) return false;
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const timer = setTimeout(() => resolve(false), options.timeoutMs);
+    const aborted = () => resolve(false);
+    options.signal?.addEventListener("abort", aborted, { once: true });
+    const woken = () => resolve(true);
+    const subscription = this.#subscribe(channel);
+    subscription.waits.add(woken);
     try {
-      await promise;
+      await subscription.ready;
+      if (await happened().catch(() => false)) resolve(true);
+      return await promise;
     } finally {
       clearTimeout(timer);
-      set.delete(resolve);
-      if (set.size === 0 && this.#listeners.get(channel) === set) {
-        this.#listeners.delete(channel);
-        await this.#sub.unsubscribe(channel).catch(() => {});
+      options.signal?.removeEventListener("abort", aborted);
+      subscription.waits.delete(woken);
+      if (subscription.waits.size === 0 && this.#subscriptions.get(channel) === subscription) {
+        this.#subscriptions.delete(channel);
+        await this.#sub.unsubscribe(channel, subscription.listener).catch(() => {});
       }
     }
+  }
+
+  /** The channel's subscription, made when it has none. */
+  #subscribe(channel: string): Subscription {
+    let subscription = this.#subscriptions.get(channel);
+    if (subscription) return subscription;
+    const waits = new Set<() => void>();
+    const listener = () => {
+      for (const wake of waits) wake();
+    };
+    // A failed subscription (Redis down) just means waiting for the timeout.
+    const ready = this.#sub.subscribe(channel, listener).catch(() => {});
+    subscription = { waits, listener, ready };
+    this.#subscriptions.set(channel, subscription);
+    return subscription;
   }
 }
 
@@ -214,9 +246,13 @@ export class RedisStreamLog implements StreamLog {
       ];
     if (!meta.sessionId) return undefined;
     const events: LoggedEvent[] = [];
+    // A batch added again (a retry after a lost reply) is read once.
+    let last = afterSeq;
     for (const entry of entries) {
       for (const item of JSON.parse(entry.message.b) as LoggedEvent[]) {
-        if (item.seq > afterSeq) events.push(item);
+        if (item.seq <= last) continue;
+        events.push(item);
+        last = item.seq;
       }
     }
     const ended = meta.ended === "1";
@@ -269,12 +305,19 @@ export class RedisStreamLog implements StreamLog {
     return true;
   }
 
-  waitForEvents(requestId: string, options: WaitOptions): Promise<void> {
-    return this.#channels.next(`${this.#prefix}w:${requestId}`, options);
+  waitForEvents(requestId: string, options: EventWaitOptions): Promise<boolean> {
+    return this.#channels.next(`${this.#prefix}w:${requestId}`, options, async () => {
+      const [next, ended] = await this.#client.hmGet(this.#key(requestId, "meta"), [
+        "next",
+        "ended",
+      ]);
+      return next !== null && (ended === "1" || Number(next) !== options.next);
+    });
   }
 
   async waitForCancel(requestId: string, options: WaitOptions): Promise<boolean> {
-    await this.#channels.next(`${this.#prefix}c:${requestId}`, options);
+    const channel = `${this.#prefix}c:${requestId}`;
+    await this.#channels.next(channel, options, () => this.isCancelRequested(requestId));
     return !options.signal?.aborted && await this.isCancelRequested(requestId);
   }
 }

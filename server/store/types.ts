@@ -125,6 +125,17 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** A wait for new events: how long it lasts and where the caller's last read left off. */
+export interface EventWaitOptions extends WaitOptions {
+  /**
+   * The `next` of the caller's last {@link StreamLog.read} of the answer.
+   * Once armed, the wait looks at the log: when it has moved past `next`
+   * (or ended) it ends at once, so an append made between that read and
+   * this wait is never missed.
+   */
+  next: number;
+}
+
 /**
  * The stream log: every event of an answer, in order, kept for a while so a
  * client that reconnects (to this instance or another) can be sent exactly
@@ -157,9 +168,16 @@ export interface StreamLog {
    * (true); the others, and a late write of the producer, change nothing.
    */
   seal(requestId: string, final: LoggedEvent): Promise<boolean>;
-  /** Resolves when events may have been appended (or the timeout passes, or `signal` aborts). */
-  waitForEvents(requestId: string, options: WaitOptions): Promise<void>;
-  /** Resolves true once a cancel was requested; false when the wait ended without one. */
+  /**
+   * Resolves true when events may have been appended after the read that
+   * returned `options.next` (at once when they already were), false when
+   * the timeout passed or `signal` aborted first.
+   */
+  waitForEvents(requestId: string, options: EventWaitOptions): Promise<boolean>;
+  /**
+   * Resolves true once a cancel was requested (at once when it already
+   * was); false when the wait ended without one.
+   */
   waitForCancel(requestId: string, options: WaitOptions): Promise<boolean>;
 }
 

@@ -313,8 +313,10 @@ export class StreamHub implements ProducerHost {
       }
       if (read.ended || signal.aborted) return "resumed";
       try {
+        // From the read just delivered: an append since then ends the wait at once.
+        const wait = { next: read.next, timeoutMs: tailWaitMs, signal };
         if (!read.alive) await this.#interrupt(requestId, read, seen);
-        else await this.streamLog.waitForEvents(requestId, { timeoutMs: tailWaitMs, signal });
+        else await this.streamLog.waitForEvents(requestId, wait);
         const next = await this.streamLog.read(requestId, seen);
         if (!next) {
           await subscriber.deliver(finalEvent(seen, interrupted()));

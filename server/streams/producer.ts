@@ -14,12 +14,7 @@ import type { Logger } from "../log.ts";
 import type { LoggedEvent, StreamLog } from "../store/types.ts";
 import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { AnswerTrace, Dialect, Telemetry, Transport } from "../telemetry/mod.ts";
-
-/** Attempts at writing one batch to the stream log before its readers are told it is lost. */
-const LOG_ATTEMPTS = 3;
-
-/** Pause before the next attempt, times the attempt number. */
-const LOG_RETRY_MS = 50;
+import { retried } from "./log_retry.ts";
 
 /** Receives the events of one answer, in order, each exactly once. */
 export interface Subscriber {
@@ -115,6 +110,8 @@ export class Producer {
   #logged = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #writes: Promise<void> = Promise.resolve();
+  /** True while a write of the events not logged yet is queued and not started. */
+  #queued = false;
   /** Set once a log write failed: the log was sealed with `stream_lost` and takes nothing more. */
   #logLost = false;
   /** Stops the lease renewal and the cancel watch once logging started. */
@@ -247,11 +244,13 @@ export class Producer {
       this.#owned.resolve(false);
       clearTimeout(this.#graceTimer);
       if (this.#logging) {
-        // Only a logged answer has a lease and a cancel watch to stop (an
-        // abort builds a DOMException, with its stack: not for every answer).
-        this.#logStop.abort();
         clearTimeout(this.#flushTimer);
         await this.#flush();
+        // The lease holds until the log is complete (a slow store may still
+        // be writing it): only then are the lease and the cancel watch
+        // stopped. Only a logged answer has them (an abort builds a
+        // DOMException, with its stack: not for every answer).
+        this.#logStop.abort();
       }
       this.#hub.forget(this);
     }
@@ -313,8 +312,8 @@ export class Producer {
       .then(() => this.#owned.promise)
       .then(async (owned) => {
         if (!owned) return;
-        await streamLog.renew(this.requestId, options.leaseMs);
-        await streamLog.begin(this.requestId, info);
+        await retried(() => streamLog.renew(this.requestId, options.leaseMs));
+        await retried(() => streamLog.begin(this.requestId, info));
       });
     void this.#flush();
     if (this.ended) return;
@@ -326,7 +325,7 @@ export class Producer {
     }, Math.max(50, Math.floor(options.leaseMs / 3)));
     signal.addEventListener("abort", () => clearInterval(renew), { once: true });
     // Watch once the answer is in the log (a wait on an unknown answer just times out).
-    void this.#writes.then(() => this.#watchCancel(signal));
+    void this.#writes.then(() => this.#watchCancel(signal), () => {});
   }
 
   /** Stops the answer when another instance asks to, until `signal` aborts. */
@@ -341,47 +340,53 @@ export class Producer {
     }
   }
 
+  /**
+   * Queues a write of every event not logged yet, after the writes before
+   * it. One write is queued at a time: while the store is slow (or a
+   * write is tried again), the events produced meanwhile join its batch.
+   */
   #flush(): Promise<void> {
     this.#flushTimer = undefined;
-    const batch = this.events.slice(this.#logged);
-    if (batch.length === 0) return this.#writes;
-    this.#logged = this.events.length;
-    const ended = isFinal(batch.at(-1)!.event);
-    this.#writes = this.#writes
-      .then(() =>
-        this.#logLost || this.#refused
-          ? undefined
-          : this.#hub.streamLog.append(this.requestId, batch, ended)
-      )
-      .catch((error) => this.#loseLog(batch, error));
+    if (this.#queued || this.#logged === this.events.length) return this.#writes;
+    this.#queued = true;
+    this.#writes = this.#writes.then(
+      () => this.#append(),
+      // The log could not be started.
+      (error) => (this.#take(), this.#loseLog(error)),
+    );
     return this.#writes;
   }
 
-  /** Appends to the log, trying again on a failure (a busy store) before giving up. */
-  async #append(batch: LoggedEvent[], ended: boolean): Promise<void> {
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await this.#hub.streamLog.append(this.requestId, batch, ended);
-      } catch (error) {
-        if (attempt >= LOG_ATTEMPTS) throw error;
-        await delay(LOG_RETRY_MS * attempt);
-      }
-    }
+  /** The events not logged yet, from now on counted as logged. */
+  #take(): LoggedEvent[] {
+    this.#queued = false;
+    const batch = this.events.slice(this.#logged);
+    this.#logged = this.events.length;
+    return batch;
+  }
+
+  /** Writes the events not logged yet, trying again a few times before the log is lost. */
+  async #append(): Promise<void> {
+    const batch = this.#take();
+    if (batch.length === 0 || this.#logLost || this.#refused) return;
+    const ended = isFinal(batch.at(-1)!.event);
+    await retried(() => this.#hub.streamLog.append(this.requestId, batch, ended))
+      .catch((error) => this.#loseLog(error));
   }
 
   /**
    * A log write failed: its readers could only see a gap, or wait for
-   * ever. Seal the log after `batch` with a `stream_lost` error, so they
+   * ever. Seal the log after the failed batch with a `stream_lost` error, so they
    * end with it, and log nothing more (local subscribers still get every
    * event from memory).
    */
-  async #loseLog(batch: LoggedEvent[], error: unknown): Promise<void> {
+  async #loseLog(error: unknown): Promise<void> {
     const requestId = this.requestId;
     this.#hub.logger.error("Cannot log stream events", { request_id: requestId, error });
     if (this.#logLost) return;
     this.#logLost = true;
     const final: LoggedEvent = {
-      seq: batch.at(-1)!.seq + 1,
+      seq: this.#logged,
       event: {
         type: "error",
         code: ErrorCode.StreamLost,
@@ -389,7 +394,7 @@ export class Producer {
           `Cannot resume "${requestId}" in full: its events could not be logged; please ask again`,
       },
     };
-    await this.#hub.streamLog.seal(requestId, final).catch((error) => {
+    await retried(() => this.#hub.streamLog.seal(requestId, final)).catch((error) => {
       this.#hub.logger.error("Cannot seal stream log", { request_id: requestId, error });
     });
   }

@@ -397,6 +397,25 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
       }),
   },
   {
+    // The producer tries a failed write again; the first try may have gone
+    // through (its reply was lost), so a batch can arrive twice.
+    name: "a batch appended again (a retried write) is read once",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        await log.append("r1", EVENTS.slice(0, 2), false);
+        await log.append("r1", EVENTS.slice(0, 2), false);
+        await log.append("r1", EVENTS.slice(2), false);
+        const final: LoggedEvent = { seq: 3, event: { type: "finish", reason: "stop" } };
+        await log.append("r1", [final], true);
+        await log.append("r1", [final], true);
+        const read = await log.read("r1", -1);
+        assert.deepEqual(read?.events, [...EVENTS, final]);
+        assert.equal(read?.next, 4);
+        assert.deepEqual((await log.read("r1", 1))?.events, [EVENTS[2], final]);
+      }),
+  },
+  {
     name: "events over one KV value and a backlog of megabytes are all logged, in order",
     run: (open) =>
       withStreamLog(open, async (log) => {
@@ -547,21 +566,52 @@ export const STREAM_LOG_CASES: ContractCase<() => Promise<WithStreamLog>>[] = [
     run: (open) =>
       withStreamLog(open, async (log) => {
         await log.begin("r1", { sessionId: "s1", query: "q" });
-        const woken = log.waitForEvents("r1", { timeoutMs: 30_000 });
+        const woken = log.waitForEvents("r1", { next: 0, timeoutMs: 30_000 });
         await new Promise((resolve) => setTimeout(resolve, 50));
         await log.append("r1", EVENTS.slice(0, 1), false);
-        await woken;
+        assert.equal(await woken, true);
         const cancelled = log.waitForCancel("r1", { timeoutMs: 30_000 });
         await new Promise((resolve) => setTimeout(resolve, 50));
         await log.requestCancel("r1");
         assert.equal(await cancelled, true);
         await log.begin("r2", { sessionId: "s1", query: "q" });
         assert.equal(await log.waitForCancel("r2", { timeoutMs: 50 }), false);
-        await log.waitForEvents("r2", { timeoutMs: 50 });
+        assert.equal(await log.waitForEvents("r2", { next: 0, timeoutMs: 50 }), false);
         const aborted = new AbortController();
-        const waiting = log.waitForEvents("r2", { timeoutMs: 30_000, signal: aborted.signal });
+        const waiting = log.waitForEvents("r2", {
+          next: 0,
+          timeoutMs: 30_000,
+          signal: aborted.signal,
+        });
         aborted.abort();
-        await waiting;
+        assert.equal(await waiting, false);
+      }),
+  },
+  {
+    // A reader reads, then waits: an append landing in between (here by
+    // construction, before the wait starts) must end the wait, not leave it
+    // to its timeout. The timeout is long: a lost wake-up shows as false.
+    name: "a write made between a read and the next wait ends that wait at once",
+    run: (open) =>
+      withStreamLog(open, async (log) => {
+        await log.begin("r1", { sessionId: "s1", query: "q" });
+        const first = await log.read("r1", -1);
+        await log.append("r1", EVENTS.slice(0, 2), false);
+        const waited = { next: first!.next, timeoutMs: 30_000 };
+        assert.equal(await log.waitForEvents("r1", waited), true, "lost wake-up: append");
+        const second = await log.read("r1", 1);
+        assert.equal(second?.next, 2);
+        const final: LoggedEvent = { seq: 2, event: { type: "finish", reason: "stop" } };
+        await log.append("r1", [final], true);
+        const end = { next: second!.next, timeoutMs: 30_000 };
+        assert.equal(await log.waitForEvents("r1", end), true, "lost wake-up: the final batch");
+        await log.begin("r2", { sessionId: "s1", query: "q" });
+        await log.requestCancel("r2");
+        const cancel = await log.waitForCancel("r2", { timeoutMs: 30_000 });
+        assert.equal(cancel, true, "lost wake-up: cancel");
+        // Nothing written since the read: the wait lasts to its timeout and says so.
+        const idle = await log.read("r2", -1);
+        assert.equal(await log.waitForEvents("r2", { next: idle!.next, timeoutMs: 50 }), false);
       }),
   },
 ];

@@ -1,0 +1,26 @@
+/**
+ * Stream-log writes that try again: a store that failed for a moment (a
+ * dropped connection, a busy engine) gets a second and third try before
+ * the answer's readers are told its log is lost. Every retried write is
+ * idempotent (an append written again after a lost reply reads once).
+ * @module
+ */
+import { delay } from "../delay.ts";
+
+/** Attempts at one stream-log write (the start of the log, a batch, the seal). */
+export const LOG_ATTEMPTS = 3;
+
+/** Pause before the next attempt, times the attempt number. */
+const LOG_RETRY_MS = 50;
+
+/** Runs `write`, again after a pause when it fails, at most {@link LOG_ATTEMPTS} times. */
+export async function retried<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= LOG_ATTEMPTS) throw error;
+      await delay(LOG_RETRY_MS * attempt);
+    }
+  }
+}
