@@ -19,6 +19,7 @@ import type { BudgetSlot } from "../guards/answer_budget.ts";
 import type { Logger } from "../log.ts";
 import type { LoggedEvent, LogRead, StreamLog } from "../store/types.ts";
 import { Telemetry } from "../telemetry/mod.ts";
+import { retried } from "./log_retry.ts";
 import {
   type HubOptions,
   Producer,
@@ -229,7 +230,7 @@ export class StreamHub implements ProducerHost {
     }
     const read = found;
     if (!read || read.ended || !read.alive || read.identity !== identity) return false;
-    await this.streamLog.requestCancel(requestId);
+    await retried(() => this.streamLog.requestCancel(requestId));
     return true;
   }
 
@@ -346,7 +347,7 @@ export class StreamHub implements ProducerHost {
    */
   async #interrupt(requestId: string, read: LogRead, seen: number): Promise<void> {
     const final = finalEvent(Math.max(read.next - 1, seen), interrupted());
-    if (!await this.streamLog.seal(requestId, final)) return;
+    if (!await retried(() => this.streamLog.seal(requestId, final))) return;
     this.telemetry.interrupted();
     this.logger.error("Answer interrupted: its producing instance stopped", {
       request_id: requestId,

@@ -1,8 +1,10 @@
 /**
- * Stream-log writes that try again: a store that failed for a moment (a
- * dropped connection, a busy engine) gets a second and third try before
- * the answer's readers are told its log is lost. Every retried write is
- * idempotent (an append written again after a lost reply reads once).
+ * Stream-log writes that try again (the producer's writes, a cancel, a
+ * seal): a store that failed for a moment (a dropped connection, a busy
+ * engine, a shared KV file locked by another process for longer than its
+ * own retries last) gets a second and third try before the answer's readers
+ * are told its log is lost. Every retried write is idempotent (an append
+ * written again after a lost reply reads once).
  * @module
  */
 import { delay } from "../delay.ts";
