@@ -24,6 +24,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
+import { retry } from "../retry.ts";
 import { packBatches, sliceText } from "./fit.ts";
 import { KvSessionStore } from "./kv_history.ts";
 import { openKv } from "./kv_open.ts";
@@ -59,16 +60,12 @@ const LOCKED_ATTEMPTS = 8;
  * and KV gives up at once when another holds it (a transaction that failed
  * so changed nothing). Other errors, and the last one, are thrown.
  */
-export async function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      const locked = error instanceof Error && /database is locked/.test(error.message);
-      if (!locked || attempt >= LOCKED_ATTEMPTS) throw error;
-      await delay(5 * attempt + Math.random() * 10);
-    }
-  }
+export function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
+  return retry(write, {
+    attempts: LOCKED_ATTEMPTS,
+    pauseMs: (attempt) => 5 * attempt + Math.random() * 10,
+    retryable: (error) => error instanceof Error && /database is locked/.test(error.message),
+  });
 }
 
 /** Options of {@link openKvBackend}. */

@@ -7,7 +7,7 @@
  * written again after a lost reply reads once).
  * @module
  */
-import { delay } from "../delay.ts";
+import { retry } from "../retry.ts";
 
 /** Attempts at one stream-log write (the start of the log, a batch, the seal). */
 export const LOG_ATTEMPTS = 3;
@@ -16,13 +16,6 @@ export const LOG_ATTEMPTS = 3;
 const LOG_RETRY_MS = 50;
 
 /** Runs `write`, again after a pause when it fails, at most {@link LOG_ATTEMPTS} times. */
-export async function retried<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (attempt >= LOG_ATTEMPTS) throw error;
-      await delay(LOG_RETRY_MS * attempt);
-    }
-  }
+export function retried<T>(write: () => Promise<T>): Promise<T> {
+  return retry(write, { attempts: LOG_ATTEMPTS, pauseMs: (attempt) => LOG_RETRY_MS * attempt });
 }
