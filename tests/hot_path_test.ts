@@ -2,7 +2,8 @@
  * The hot path's shortcuts keep their guarantees: an agent that does not
  * read history starts without the history round trip (its turn is still
  * persisted), an agent that does gets its history, and WebSocket frames go
- * straight to the runtime's socket when it has a `send`.
+ * straight to the runtime's socket when it has a `send`; a delta is quoted
+ * without `JSON.stringify` when it needs no escape, byte for byte the same.
  * @module
  */
 import { assertEquals } from "@std/assert";
@@ -100,4 +101,23 @@ Deno.test("WebSocket frames go to the runtime socket's own send, not through the
   assertEquals(viaWrapper, []);
   assertEquals(viaRaw.map((f) => JSON.parse(f).type), ["session", "content", "content", "done"]);
   connection.close(1000);
+});
+
+Deno.test("a delta is quoted exactly as JSON.stringify quotes it, escapes and surrogates included", async () => {
+  const { jsonString } = await import("../server/encode.ts");
+  const cases = [
+    "",
+    "plain text",
+    'he said "hi"',
+    "back\\slash",
+    "line\nbreak\r\ttab",
+    "\u0000\u001f\u007f",
+    "é漢字 😀",
+    "lone \ud83d high",
+    "lone \udc00 low",
+    "\u2028\u2029",
+    "</script>",
+  ];
+  for (let code = 0; code < 0x10000; code += 7) cases.push(`a${String.fromCharCode(code)}b`);
+  for (const text of cases) assertEquals(jsonString(text), JSON.stringify(text));
 });
