@@ -62,6 +62,45 @@ Deno.test("an event stream hands messages sent while the reader is busy over as 
   assert((await reader.read()).done);
 });
 
+Deno.test("an eager reader gets the first message of a turn at once and the rest of the turn together", async () => {
+  const stream = new EventStream({ heartbeatMs: 60_000, highWaterMark: 4 });
+  const reader = stream.body.getReader();
+  const chunks: string[] = [];
+  const decoder = new TextDecoder();
+  // Reads again as soon as it is handed a chunk, as Bun's response sink does.
+  const reading = (async () => {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      chunks.push(decoder.decode(r.value).replaceAll("data: ", "").replaceAll("\n\n", " ").trim());
+    }
+  })();
+  const turn = () => new Promise((resolve) => setTimeout(resolve, 5));
+  const microtasks = async () => {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
+  await turn();
+  // One turn: once the reader showed it is eager, messages wait for the end of the turn,
+  // or leave as a chunk of `highWaterMark` (4) messages.
+  for (let i = 1; i <= 9; i++) {
+    stream.send({ data: String(i) });
+    await Promise.resolve();
+  }
+  await turn();
+  assertEquals(chunks.join(" "), "1 2 3 4 5 6 7 8 9");
+  assert(chunks.length <= 5, `9 messages of one turn in ${chunks.length} chunks`);
+  // The first message of a turn leaves at once; the next one waits for the end of the turn.
+  const before = chunks.length;
+  stream.send({ data: "10" });
+  await microtasks();
+  assertEquals(chunks.slice(before), ["10"]);
+  stream.send({ data: "11" });
+  await microtasks();
+  assertEquals(chunks.slice(before), ["10"]);
+  await turn();
+  assertEquals(chunks.slice(before), ["10", "11"]);
+  stream.close();
+  await reading;
+});
+
 Deno.test("Last-Event-ID parsing accepts <request_id>:<seq> only", () => {
   assertEquals(parseLastEventId("abc:12"), { requestId: "abc", lastSeq: 12 });
   assertEquals(parseLastEventId(" abc:0 "), { requestId: "abc", lastSeq: 0 });

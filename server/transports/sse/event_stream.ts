@@ -3,6 +3,7 @@
  * keeps a quiet stream alive with comment heartbeats.
  * @module
  */
+import { turnTask } from "../../io_turn.ts";
 
 /** One event-stream message. */
 export interface SseMessage {
@@ -33,6 +34,24 @@ export const EVENT_STREAM_HEADERS: Readonly<Record<string, string>> = {
 
 const text = new TextEncoder();
 
+/** Event streams of eager readers that were handed a chunk in this turn. */
+class EagerRound {
+  #streams = new Set<EventStream>();
+  #post = turnTask(() => {
+    const streams = this.#streams;
+    this.#streams = new Set();
+    for (const stream of streams) stream.endTurn();
+  });
+
+  /** Calls `stream.endTurn()` at the end of this turn. */
+  add(stream: EventStream): void {
+    if (this.#streams.size === 0) this.#post();
+    this.#streams.add(stream);
+  }
+}
+
+const eagerRound = new EagerRound();
+
 /** Options of {@link EventStream}. */
 export interface EventStreamOptions {
   /** A comment is sent when nothing else was for this long. */
@@ -54,6 +73,13 @@ export interface EventStreamOptions {
  * one string and leave together, as one encoded chunk, on its next read.
  * A burst thus costs one encode and one socket write per read instead of
  * one per message, with nothing ever delayed by a timer.
+ *
+ * A reader that asks again as soon as it was handed a chunk, before the
+ * app's next step (Bun's response sink takes bytes as they come), is
+ * always waiting, so the rule above would write message by message. For such an eager reader, the
+ * first message of an event-loop turn still goes out at once; the next
+ * ones wait for the end of the turn (or for `highWaterMark` of them) and
+ * leave together.
  */
 export class EventStream {
   /** The bytes of the stream. */
@@ -68,6 +94,12 @@ export class EventStream {
   /** True while the reader waits for bytes (a read is outstanding). */
   #wanted = false;
   #highWaterMark: number;
+  /** True from handing the reader a chunk until the microtasks queued meanwhile ran. */
+  #handing = false;
+  /** The reader asked again while it was being handed a chunk: it takes bytes as they come. */
+  #eager = false;
+  /** An eager reader was handed a chunk in this event-loop turn. */
+  #handedThisTurn = false;
 
   /** Opens the stream; heartbeats start at once. */
   constructor(options: EventStreamOptions) {
@@ -82,8 +114,9 @@ export class EventStream {
       },
       // With a high-water mark of 0, pull runs only when a read is outstanding.
       pull: () => {
-        if (this.#pendingCount > 0) this.#flush();
-        else this.#wanted = true;
+        if (this.#handing) this.#eager = true;
+        this.#wanted = true;
+        if (this.#pendingCount > 0 && !this.#holding) this.#flush();
         options.onPull?.();
       },
       cancel: () => {
@@ -126,11 +159,23 @@ export class EventStream {
     }
   }
 
-  /** Adds formatted text; hands it over at once when the reader waits. */
+  /**
+   * Adds formatted text; hands it over at once when the reader waits (an
+   * eager reader: see the class comment).
+   */
   #write(formatted: string): void {
     this.#pending += formatted;
     this.#pendingCount++;
-    if (this.#wanted) this.#flush();
+    if (this.#wanted && !this.#holding) this.#flush();
+  }
+
+  /**
+   * True while an eager reader's messages wait for the end of the turn: it
+   * was handed a chunk in this turn (so the round will flush), and fewer
+   * than `highWaterMark` messages wait.
+   */
+  get #holding(): boolean {
+    return this.#eager && this.#handedThisTurn && !this.full;
   }
 
   /** Hands every waiting message to the reader as one chunk. */
@@ -139,7 +184,22 @@ export class EventStream {
     this.#pending = "";
     this.#pendingCount = 0;
     this.#wanted = false;
+    if (this.#eager) eagerRound.add(this);
+    this.#handedThisTurn = this.#eager;
+    this.#handing = true;
     this.#controller.enqueue(chunk);
+    queueMicrotask(this.#handed);
+  }
+
+  /** Ends the window in which a read counts as eager (the reader's own microtasks run first). */
+  #handed = () => {
+    this.#handing = false;
+  };
+
+  /** End of an event-loop turn (eager readers): what waited leaves, the next turn starts afresh. */
+  endTurn(): void {
+    this.#handedThisTurn = false;
+    if (this.#pendingCount > 0 && this.#wanted && !this.#closed) this.#flush();
   }
 
   #stop(): boolean {
