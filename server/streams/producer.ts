@@ -290,7 +290,11 @@ export class Producer {
       this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#hub.options.flushMs);
     }
     let waits: Promise<void>[] | undefined;
-    for (const backlog of this.#joining.values()) backlog.push(item);
+    if (this.#joining.size > 0) {
+      for (const backlog of this.#joining.values()) {
+        backlog.push(item);
+      }
+    }
     for (const subscriber of this.#subscribers) {
       const pending = subscriber.deliver(item);
       if (pending) (waits ??= []).push(pending);

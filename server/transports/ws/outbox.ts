@@ -37,8 +37,10 @@ export class Outbox {
 
   /** Queues one frame for this turn's round. */
   send(frame: string): void {
-    if (waiting.size === 0) writeRound();
-    waiting.add(this);
+    if (this.#frames.length === 0) {
+      if (waiting.size === 0) writeRound();
+      waiting.add(this);
+    }
     this.#frames.push(frame);
     this.#chars += frame.length;
     if (this.#chars >= MAX_CHARS) this.flush();
