@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
 import { fitTurn, splitBatches } from "../server/store/fit.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
-import { KvSessionStore } from "../server/store/kv.ts";
+import { KvSessionStore, openKvBackend } from "../server/store/kv.ts";
 import { MemoryStreamLog } from "../server/store/memory.ts";
 import { delay } from "../server/delay.ts";
 import { turn } from "./helpers/store_contracts.ts";
@@ -45,6 +45,45 @@ Deno.test("two instances appending to one session over one KV file keep every tu
   } finally {
     a.close();
     b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("history and budget writes wait out another writer's lock on a shared KV file", async () => {
+  // Processes (here: connections) sharing a KV file take its write lock in
+  // turn, and KV fails at once with "database is locked" while another holds
+  // it: every write must wait its turn rather than lose a turn or a budget.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/kv.sqlite3`;
+  const stores = [
+    await openKvBackend(path, { window: 20, ttlMs: 60_000 }),
+    await openKvBackend(path, { window: 20, ttlMs: 60_000 }),
+  ];
+  const busy = await Deno.openKv(path);
+  let writing = true;
+  const noise = (async () => {
+    for (let i = 0; writing; i++) {
+      await busy.set(["noise", i % 50], "x".repeat(2_000)).catch(() => {});
+    }
+  })();
+  const failures: string[] = [];
+  try {
+    await Promise.all(stores.map(async (store, k) => {
+      for (let i = 0; i < 100; i++) {
+        await store.history.append(`s${k}`, turn(`q${i}`)).catch((e) => failures.push(`${e}`));
+        await store.quotas.take(`k${k}`, 1, { capacity: 1_000, refillPerSecond: 1 })
+          .catch((e) => failures.push(`${e}`));
+      }
+    }));
+    writing = false;
+    await noise;
+    assertEquals(failures, []);
+    assertEquals((await stores[0].history.load("s1")).length, 20);
+  } finally {
+    writing = false;
+    await noise;
+    for (const store of stores) await store.close();
+    busy.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

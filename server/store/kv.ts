@@ -24,10 +24,9 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import { retry } from "../retry.ts";
 import { packBatches, sliceText } from "./fit.ts";
 import { KvSessionStore } from "./kv_history.ts";
-import { openKv } from "./kv_open.ts";
+import { openKv, whenUnlocked } from "./kv_open.ts";
 import { isExpired, type SessionStoreOptions } from "./retention.ts";
 import { KvQuotaStore } from "./kv_quota.ts";
 import type {
@@ -50,23 +49,6 @@ export { KvSessionStore, openKv };
  * writes.
  */
 const SHARED_FILE_POLL_MS = 50;
-
-/** Attempts at a write while another process holds a shared file's lock. */
-const LOCKED_ATTEMPTS = 8;
-
-/**
- * Runs a KV write, again after a pause while it fails with "database is
- * locked": processes sharing a local KV file take its write lock in turn,
- * and KV gives up at once when another holds it (a transaction that failed
- * so changed nothing). Other errors, and the last one, are thrown.
- */
-export function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
-  return retry(write, {
-    attempts: LOCKED_ATTEMPTS,
-    pauseMs: (attempt) => 5 * attempt + Math.random() * 10,
-    retryable: (error) => error instanceof Error && /database is locked/.test(error.message),
-  });
-}
 
 /** Options of {@link openKvBackend}. */
 export interface KvBackendOptions extends SessionStoreOptions {
@@ -220,10 +202,10 @@ export class KvStreamLog implements StreamLog {
     const requestId = await this.latest(sessionId);
     if (requestId !== undefined) {
       for await (const entry of this.#kv.list({ prefix: ["streams", requestId] })) {
-        await this.#kv.delete(entry.key);
+        await whenUnlocked(() => this.#kv.delete(entry.key));
       }
     }
-    await this.#kv.delete(["active", sessionId]);
+    await whenUnlocked(() => this.#kv.delete(["active", sessionId]));
   }
 
   async requestCancel(requestId: string): Promise<void> {
@@ -362,7 +344,7 @@ export class KvUploadStore implements UploadStore {
     slices.forEach((slice, i) =>
       op.set(["uploads", sessionId, upload.uploadId, "text", i], slice, { expireIn })
     );
-    const result = await op.commit();
+    const result = await whenUnlocked(() => op.commit());
     if (!result.ok) throw new Error(`Cannot save upload: "${upload.uploadId}" was not written`);
   }
 
@@ -382,7 +364,7 @@ export class KvUploadStore implements UploadStore {
     const flush = async () => {
       const op = this.#kv.atomic();
       for (const key of keys) op.delete(key);
-      await op.commit();
+      await whenUnlocked(() => op.commit());
       keys = [];
     };
     for await (const entry of this.#kv.list({ prefix: ["uploads", sessionId] })) {

@@ -4,7 +4,7 @@
  * @module
  */
 import { storedTurn } from "./fit.ts";
-import { openKv } from "./kv_open.ts";
+import { openKv, whenUnlocked } from "./kv_open.ts";
 import {
   chatsToDrop,
   type Held,
@@ -119,7 +119,7 @@ export class KvSessionStore implements SessionStore {
     for (const { key, value } of sets) {
       const size = turnBytes(JSON.stringify(value) ?? "") + 200;
       if (mutations > 0 && (bytes + size > COMMIT_BYTES || mutations >= COMMIT_MUTATIONS)) {
-        if (!(await op.commit()).ok) return false;
+        if (!(await whenUnlocked(() => op.commit())).ok) return false;
         op = this.#kv.atomic().check(meta);
         bytes = mutations = 0;
       }
@@ -128,7 +128,7 @@ export class KvSessionStore implements SessionStore {
       mutations++;
     }
     last(op);
-    return (await op.commit()).ok;
+    return (await whenUnlocked(() => op.commit())).ok;
   }
 
   async load(sessionId: string): Promise<Turn[]> {
@@ -260,7 +260,7 @@ export class KvSessionStore implements SessionStore {
   async #setChat(owner: string, entry: ChatEntry): Promise<void> {
     const expireIn = this.#limits.historyTtlMs;
     const stored: StoredChat = { ...publicChat(entry), expiresAt: Date.now() + expireIn };
-    await this.#kv.set(["chats", owner, entry.sessionId], stored, { expireIn });
+    await whenUnlocked(() => this.#kv.set(["chats", owner, entry.sessionId], stored, { expireIn }));
   }
 
   async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {
@@ -269,7 +269,7 @@ export class KvSessionStore implements SessionStore {
       current: entry.sessionId,
       cap: this.#limits.maxSessionsPerOwner,
     });
-    for (const id of drop.expired) await this.#kv.delete(["chats", owner, id]);
+    for (const id of drop.expired) await whenUnlocked(() => this.#kv.delete(["chats", owner, id]));
     for (const id of drop.evicted) await this.removeChat(owner, id);
     return drop.evicted;
   }
@@ -284,10 +284,10 @@ export class KvSessionStore implements SessionStore {
     const key = ["chats", owner, sessionId];
     const listed = await this.#kv.get(key);
     if (listed.value === null) return false;
-    await this.#kv.delete(key);
+    await whenUnlocked(() => this.#kv.delete(key));
     // The turns, the turn counter and the owner mark; at most the window plus two keys.
     for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
-      await this.#kv.delete(entry.key);
+      await whenUnlocked(() => this.#kv.delete(entry.key));
     }
     return true;
   }
@@ -318,7 +318,7 @@ export class KvSessionStore implements SessionStore {
         expireIn: this.#limits.historyTtlMs,
       });
       for (const entry of dropped) op.delete(entry.key);
-      if ((await op.commit()).ok) return;
+      if ((await whenUnlocked(() => op.commit())).ok) return;
     }
     throw new Error(`Cannot truncate history: session "${sessionId}" kept changing`);
   }
@@ -334,7 +334,8 @@ export class KvSessionStore implements SessionStore {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = await this.#kv.get<string>(key);
       if (current.value !== null) return current.value === owner;
-      const result = await this.#kv.atomic().check(current).set(key, owner, { expireIn }).commit();
+      const claim = this.#kv.atomic().check(current).set(key, owner, { expireIn });
+      const result = await whenUnlocked(() => claim.commit());
       if (result.ok) return true;
     }
     throw new Error(`Cannot claim session: session "${sessionId}" kept changing`);

@@ -1,7 +1,26 @@
 /**
- * Opens a Deno KV database: the one place that knows where it lives.
+ * Opens a Deno KV database (the one place that knows where it lives) and
+ * runs writes on it that another process sharing its file may hold up.
  * @module
  */
+import { retry } from "../retry.ts";
+
+/** Attempts at a write while another process holds a shared file's lock. */
+const LOCKED_ATTEMPTS = 8;
+
+/**
+ * Runs a KV write, again after a pause while it fails with "database is
+ * locked": processes sharing a local KV file take its write lock in turn,
+ * and KV gives up at once when another holds it (a transaction that failed
+ * so changed nothing). Other errors, and the last one, are thrown.
+ */
+export function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
+  return retry(write, {
+    attempts: LOCKED_ATTEMPTS,
+    pauseMs: (attempt) => 5 * attempt + Math.random() * 10,
+    retryable: (error) => error instanceof Error && /database is locked/.test(error.message),
+  });
+}
 
 /**
  * Opens Deno KV: a file at `path` (its folder is created), `:memory:`, or

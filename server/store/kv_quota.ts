@@ -9,6 +9,7 @@
  * `["quota", "once", key]` a single-use mark.
  * @module
  */
+import { whenUnlocked } from "./kv_open.ts";
 import { acquireSlot, type BucketState, bucketTtlMs, takeTokens } from "./quota.ts";
 import type { BucketRule, QuotaDecision, QuotaStore } from "./types.ts";
 
@@ -55,7 +56,7 @@ export class KvQuotaStore implements QuotaStore {
         const op = this.#kv.atomic().check(current);
         if (value === null) op.delete(key);
         else op.set(key, value, { expireIn });
-        if ((await op.commit()).ok) return result;
+        if ((await whenUnlocked(() => op.commit())).ok) return result;
       } catch (error) {
         if (!isLocked(error) || attempt === MAX_ATTEMPTS - 1) throw error;
       }
