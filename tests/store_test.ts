@@ -64,6 +64,7 @@ Deno.test("history and budget writes wait out another writer's lock on a shared 
   const noise = (async () => {
     for (let i = 0; writing; i++) {
       await busy.set(["noise", i % 50], "x".repeat(2_000)).catch(() => {});
+      if (i % 4 === 3) await delay(1);
     }
   })();
   const failures: string[] = [];

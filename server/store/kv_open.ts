@@ -6,7 +6,7 @@
 import { retry } from "../retry.ts";
 
 /** Attempts at a write while another process holds a shared file's lock. */
-const LOCKED_ATTEMPTS = 8;
+const LOCKED_ATTEMPTS = 14;
 
 /**
  * Runs a KV write, again after a pause while it fails with "database is
@@ -17,7 +17,8 @@ const LOCKED_ATTEMPTS = 8;
 export function whenUnlocked<T>(write: () => Promise<T>): Promise<T> {
   return retry(write, {
     attempts: LOCKED_ATTEMPTS,
-    pauseMs: (attempt) => 5 * attempt + Math.random() * 10,
+    // Growing, jittered pauses (about 2 s in all): writers that collided spread out.
+    pauseMs: (attempt) => Math.min(250, 2 ** attempt) * (0.5 + Math.random()),
     retryable: (error) => error instanceof Error && /database is locked/.test(error.message),
   });
 }
