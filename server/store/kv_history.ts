@@ -10,6 +10,7 @@ import {
   type Held,
   isExpired,
   limitsOf,
+  listedChats,
   overBounds,
   publicChat,
   refreshDue,
@@ -20,7 +21,7 @@ import {
   turnBoundsOf,
   turnBytes,
 } from "./retention.ts";
-import { type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
+import type { ChatEntry, SessionStore, Turn } from "./types.ts";
 
 const MAX_ATTEMPTS = 10;
 
@@ -242,11 +243,7 @@ export class KvSessionStore implements SessionStore {
   }
 
   async listChats(owner: string): Promise<ChatEntry[]> {
-    return (await this.#chats(owner))
-      .filter((chat) => !isExpired(chat.expiresAt))
-      .map(publicChat)
-      .sort((a, b) => b.at - a.at)
-      .slice(0, MAX_CHATS);
+    return listedChats(await this.#chats(owner));
   }
 
   async #chats(owner: string): Promise<StoredChat[]> {

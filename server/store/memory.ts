@@ -10,6 +10,7 @@ import {
   chatsToDrop,
   isExpired,
   limitsOf,
+  listedChats,
   overBounds,
   publicChat,
   type SessionStoreOptions,
@@ -19,7 +20,7 @@ import {
   turnBoundsOf,
   turnBytes,
 } from "./retention.ts";
-import { type ChatEntry, MAX_CHATS } from "./types.ts";
+import type { ChatEntry } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
 import type {
   Backend,
@@ -97,10 +98,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   listChats(owner: string): Promise<ChatEntry[]> {
-    const chats = [...this.#chats.get(owner)?.values() ?? []]
-      .filter((chat) => !isExpired(chat.expiresAt))
-      .map(publicChat);
-    return Promise.resolve(chats.sort((a, b) => b.at - a.at).slice(0, MAX_CHATS));
+    return Promise.resolve(listedChats(this.#chats.get(owner)?.values() ?? []));
   }
 
   async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {

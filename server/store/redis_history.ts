@@ -9,12 +9,13 @@ import {
   chatsToDrop,
   isExpired,
   limitsOf,
+  listedChats,
   publicChat,
   type SessionStoreOptions,
   type StoredChat,
   type StoreLimits,
 } from "./retention.ts";
-import { type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
+import type { ChatEntry, SessionStore, Turn } from "./types.ts";
 
 /**
  * KEYS[1] turns list, KEYS[2] owner, KEYS[3] the list's bytes; ARGV turn
@@ -130,11 +131,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async listChats(owner: string): Promise<ChatEntry[]> {
-    return (await this.#chats(owner))
-      .filter((chat) => !isExpired(chat.expiresAt))
-      .map(publicChat)
-      .sort((a, b) => b.at - a.at)
-      .slice(0, MAX_CHATS);
+    return listedChats(await this.#chats(owner));
   }
 
   async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {

@@ -5,7 +5,7 @@
  * Redis runs the turn rule ({@link overBounds}) in its append script.
  * @module
  */
-import type { ChatEntry } from "./types.ts";
+import { type ChatEntry, MAX_CHATS } from "./types.ts";
 
 /** The bounds of a session store. */
 export interface StoreLimits {
@@ -102,6 +102,15 @@ export type StoredChat = ChatEntry & { expiresAt?: number };
 /** `chat` without its stamp, as `listChats` returns it. */
 export function publicChat({ sessionId, title, at }: StoredChat): ChatEntry {
   return { sessionId, title, at };
+}
+
+/** What `listChats` shows of stored chats: the live ones, most recently used first, at most {@link MAX_CHATS}. */
+export function listedChats(chats: Iterable<StoredChat>, now = Date.now()): ChatEntry[] {
+  return [...chats]
+    .filter((chat) => !isExpired(chat.expiresAt, now))
+    .map(publicChat)
+    .sort((a, b) => b.at - a.at)
+    .slice(0, MAX_CHATS);
 }
 
 /**
