@@ -4,6 +4,7 @@
  * @module
  */
 import { storedTurn } from "./fit.ts";
+import { KvGroupCommit } from "./kv_group_commit.ts";
 import { openKv, whenUnlocked } from "./kv_open.ts";
 import {
   chatsToDrop,
@@ -24,6 +25,8 @@ import {
 import type { ChatEntry, SessionStore, Turn } from "./types.ts";
 
 const MAX_ATTEMPTS = 10;
+/** Sessions whose meta this instance remembers (about 200 bytes each). */
+const CACHED_METAS = 10_000;
 
 /** A session's counter: the next turn number, when the session expires, what it holds. */
 interface SessionMeta {
@@ -72,6 +75,14 @@ export class KvSessionStore implements SessionStore {
   #window: number;
   #limits: StoreLimits;
   #bounds: TurnBounds;
+  #group: KvGroupCommit;
+  /**
+   * The meta of the sessions this instance wrote or read last, so an
+   * append need not read it first: the append's commit is checked against
+   * it, and a meta another instance changed since fails the check (the
+   * append then reads it and tries again).
+   */
+  #metas = new Map<string, Deno.KvEntry<SessionMeta>>();
 
   /** Wraps an open KV database; keeps the last `window` turns per session. */
   constructor(kv: Deno.Kv, options: SessionStoreOptions) {
@@ -79,6 +90,20 @@ export class KvSessionStore implements SessionStore {
     this.#window = options.window;
     this.#limits = limitsOf(options);
     this.#bounds = turnBoundsOf(options);
+    this.#group = new KvGroupCommit(kv);
+  }
+
+  /** Remembers `meta` as the session's latest, the most recent last. */
+  #remember(sessionId: string, meta: Deno.KvEntry<SessionMeta>): void {
+    this.#metas.delete(sessionId);
+    this.#metas.set(sessionId, meta);
+    if (this.#metas.size > CACHED_METAS) this.#metas.delete(this.#metas.keys().next().value!);
+  }
+
+  /** The session's meta: the remembered one, else read. */
+  async #meta(sessionId: string): Promise<Deno.KvEntryMaybe<SessionMeta>> {
+    return this.#metas.get(sessionId) ??
+      await this.#kv.get<SessionMeta>(["sessions", sessionId, "meta"]);
   }
 
   /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */
@@ -106,13 +131,13 @@ export class KvSessionStore implements SessionStore {
   /**
    * Commits `sets` (each with the session's `expireIn`), then `last` in
    * the final commit; every commit is checked against `meta`, so a
-   * concurrent change makes it false. Large rewrites take several commits.
+   * concurrent change makes it fail. Large rewrites take several commits.
    */
   async #commit(
     meta: Deno.KvEntryMaybe<SessionMeta>,
     sets: Deno.KvEntry<unknown>[],
     last: (op: Deno.AtomicOperation) => void,
-  ): Promise<boolean> {
+  ): Promise<Deno.KvCommitResult | Deno.KvCommitError> {
     const expireIn = this.#limits.historyTtlMs;
     let op = this.#kv.atomic().check(meta);
     let bytes = 0;
@@ -120,7 +145,8 @@ export class KvSessionStore implements SessionStore {
     for (const { key, value } of sets) {
       const size = turnBytes(JSON.stringify(value) ?? "") + 200;
       if (mutations > 0 && (bytes + size > COMMIT_BYTES || mutations >= COMMIT_MUTATIONS)) {
-        if (!(await whenUnlocked(() => op.commit())).ok) return false;
+        const result = await whenUnlocked(() => op.commit());
+        if (!result.ok) return result;
         op = this.#kv.atomic().check(meta);
         bytes = mutations = 0;
       }
@@ -129,7 +155,7 @@ export class KvSessionStore implements SessionStore {
       mutations++;
     }
     last(op);
-    return (await whenUnlocked(() => op.commit())).ok;
+    return await whenUnlocked(() => op.commit());
   }
 
   async load(sessionId: string): Promise<Turn[]> {
@@ -137,18 +163,21 @@ export class KvSessionStore implements SessionStore {
     const now = Date.now();
     if (meta.value === null || isExpired(meta.value.expiresAt, now)) return [];
     const shown = turns.slice(-this.#window);
-    if (refreshDue(meta.value.expiresAt, this.#limits.historyTtlMs, now)) {
-      const expiresAt = now + this.#limits.historyTtlMs;
-      // A concurrent change (an append) pushes the expiry itself: a lost race is fine.
-      await this.#commit(
-        meta,
-        [...others, ...turns],
-        (op) =>
-          op.set(meta.key, { ...meta.value, expiresAt } satisfies SessionMeta, {
-            expireIn: this.#limits.historyTtlMs,
-          }),
-      );
+    if (!refreshDue(meta.value.expiresAt, this.#limits.historyTtlMs, now)) {
+      this.#remember(sessionId, meta);
+      return shown.map((entry) => entry.value);
     }
+    const expiresAt = now + this.#limits.historyTtlMs;
+    const refreshed: SessionMeta = { ...meta.value, expiresAt };
+    // A concurrent change (an append) pushes the expiry itself: a lost race is fine.
+    const result = await this.#commit(
+      meta,
+      [...others, ...turns],
+      (op) => op.set(meta.key, refreshed, { expireIn: this.#limits.historyTtlMs }),
+    );
+    if (result.ok) {
+      this.#remember(sessionId, { ...meta, value: refreshed, versionstamp: result.versionstamp });
+    } else this.#metas.delete(sessionId);
     return shown.map((entry) => entry.value);
   }
 
@@ -157,14 +186,16 @@ export class KvSessionStore implements SessionStore {
    * (next number, expiry, what the session holds) and the deletion of the
    * oldest turns when the new one puts the session over its bounds. Only
    * those are read, unless the expiry is pushed (every key is rewritten) or
-   * the meta does not know what the session holds.
+   * the meta does not know what the session holds. The meta is the one
+   * this instance remembers, if any; the commit goes out in a group with
+   * the other appends of the moment, unless it rewrites the session.
    */
   async append(sessionId: string, turn: Turn): Promise<void> {
     const { turn: value, json } = storedTurn(turn);
     const size = turnBytes(json);
     const ttl = this.#limits.historyTtlMs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const meta = await this.#kv.get<SessionMeta>(["sessions", sessionId, "meta"]);
+      const meta = await this.#meta(sessionId);
       const plan = await this.#planFast(sessionId, meta, size) ??
         await this.#planFull(sessionId, size);
       const n = meta.value?.next ?? 0;
@@ -173,12 +204,29 @@ export class KvSessionStore implements SessionStore {
         expiresAt: plan.expiresAt,
         held: { ...plan.held, next: n + 1 },
       };
-      const ok = await this.#commit(meta, plan.rewrites, (op) => {
+      const write = (op: Deno.AtomicOperation) => {
         op.set(["sessions", sessionId, "turns", n], value, { expireIn: ttl });
         op.set(meta.key, next, { expireIn: ttl });
         for (const key of plan.dropped) op.delete(key);
-      });
-      if (ok) return;
+      };
+      const result = plan.rewrites.length > 0
+        ? await this.#commit(meta, plan.rewrites, write)
+        : await this.#group.commit({
+          guards: sessionId,
+          build: (op) => write(op.check(meta)),
+          mutations: 2 + plan.dropped.length,
+          bytes: size + 200,
+        });
+      if (result.ok) {
+        this.#remember(sessionId, {
+          key: meta.key,
+          value: next,
+          versionstamp: result.versionstamp,
+        });
+        return;
+      }
+      // Changed elsewhere since: read it afresh.
+      this.#metas.delete(sessionId);
     }
     throw new Error(`Cannot append turn: session "${sessionId}" kept changing`);
   }
@@ -278,6 +326,7 @@ export class KvSessionStore implements SessionStore {
   }
 
   async removeChat(owner: string, sessionId: string): Promise<boolean> {
+    this.#metas.delete(sessionId);
     const key = ["chats", owner, sessionId];
     const listed = await this.#kv.get(key);
     if (listed.value === null) return false;
@@ -290,6 +339,7 @@ export class KvSessionStore implements SessionStore {
   }
 
   async truncate(sessionId: string, keep: number): Promise<void> {
+    this.#metas.delete(sessionId);
     const metaKey = ["sessions", sessionId, "meta"];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#kv.get<SessionMeta>(metaKey);
