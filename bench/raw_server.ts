@@ -216,3 +216,5 @@ if ("Bun" in globalThis) {
 process.stdin.on("end", () => process.exit(0));
 process.stdin.on("close", () => process.exit(0));
 process.stdin.resume();
+// A stop signal exits normally, so a `--cpu-prof` profile is written (`bench/profile.ts --server raw`).
+process.on("SIGTERM", () => process.exit(0));

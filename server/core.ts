@@ -4,7 +4,7 @@
  * @module
  */
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
-import type { Agent, AgentEvent, Attachment } from "./agents/types.ts";
+import { type Agent, type AgentEvent, type Attachment, eventsOf } from "./agents/types.ts";
 import type { Logger } from "./log.ts";
 import type { SessionStore, Turn, UploadStore } from "./store/types.ts";
 
@@ -334,23 +334,31 @@ export class ChatCore {
       { query: turn.query, sessionId, history, attachments: request.attachments },
       { signal },
     );
-    for await (const event of events) {
-      if (signal.aborted) break;
-      watchdog.progress++;
-      if (event.type === "text-delta") turn.answer += event.delta;
-      else if (event.type === "tool-call") {
-        if (turn.tools.length >= MAX_TOOL_CALLS_PER_TURN) {
-          throw toolLimitStop(MAX_TOOL_CALLS_PER_TURN, "turn");
+    for await (const ready of events) {
+      // A batch (events that were ready together) is sent on without an await between its events.
+      for (const event of eventsOf(ready)) {
+        if (signal.aborted) return;
+        watchdog.progress++;
+        const pending = this.#forward(event, turn, emit);
+        if (pending) {
+          watchdog.paused = true;
+          await pending;
+          watchdog.paused = false;
         }
-        turn.tools.push(event.toolName);
-      }
-      const pending = emit(event);
-      if (pending) {
-        watchdog.paused = true;
-        await pending;
-        watchdog.paused = false;
       }
     }
+  }
+
+  /** Adds one agent event to the turn and hands it to `emit`. */
+  #forward(event: AgentEvent, turn: TurnState, emit: TurnOptions["emit"]): void | Promise<void> {
+    if (event.type === "text-delta") turn.answer += event.delta;
+    else if (event.type === "tool-call") {
+      if (turn.tools.length >= MAX_TOOL_CALLS_PER_TURN) {
+        throw toolLimitStop(MAX_TOOL_CALLS_PER_TURN, "turn");
+      }
+      turn.tools.push(event.toolName);
+    }
+    return emit(event);
   }
 
   /**

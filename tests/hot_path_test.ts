@@ -3,12 +3,14 @@
  * read history starts without the history round trip (its turn is still
  * persisted), an agent that does gets its history, and WebSocket frames go
  * straight to the runtime's socket when it has a `send`; a delta is quoted
- * without `JSON.stringify` when it needs no escape, byte for byte the same.
+ * without `JSON.stringify` when it needs no escape, byte for byte the same;
+ * a batch of events an agent hands over at once keeps its order and stops
+ * at a cancel.
  * @module
  */
 import { assertEquals } from "@std/assert";
 import { WSContext } from "hono/ws";
-import type { AgentEvent, AgentRequest } from "../server/agents/types.ts";
+import type { AgentEvent, AgentRequest, AgentYield } from "../server/agents/types.ts";
 import { ChatCore, type CoreEvent } from "../server/core.ts";
 import { createLogger } from "../server/log.ts";
 import type { SessionStore, Turn } from "../server/store/types.ts";
@@ -120,4 +122,34 @@ Deno.test("a delta is quoted exactly as JSON.stringify quotes it, escapes and su
   ];
   for (let code = 0; code < 0x10000; code += 7) cases.push(`a${String.fromCharCode(code)}b`);
   for (const text of cases) assertEquals(jsonString(text), JSON.stringify(text));
+});
+
+Deno.test("a batch of ready events is sent in order; a cancel in the middle of it stops the rest", async () => {
+  const batch: AgentEvent[] = ["a", "b", "c", "d"].map((delta) => ({ type: "text-delta", delta }));
+  const agent = {
+    name: "batch",
+    async *stream(): AsyncIterable<AgentYield> {
+      yield { type: "text-delta", delta: ">" };
+      yield batch;
+      yield batch;
+    },
+  };
+  const { store, real } = withLoad(() => Promise.resolve([]));
+  const core = new ChatCore({ agent, store, log: createLogger("silent") });
+  const deltas: string[] = [];
+  const controller = new AbortController();
+  let last: CoreEvent | undefined;
+  await core.run({ query: "q", sessionId: "s" }, {
+    signal: controller.signal,
+    emit: (event) => {
+      last = event;
+      if (event.type !== "text-delta") return;
+      deltas.push(event.delta);
+      // The cancel lands in the middle of the second batch.
+      if (deltas.length === 7) controller.abort();
+    },
+  });
+  assertEquals(deltas.join(""), ">abcdab");
+  assertEquals(last, { type: "finish", reason: "cancelled" });
+  assertEquals((await real.load("s")).map((t) => t.answer), [">abcdab"]);
 });

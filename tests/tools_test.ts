@@ -62,13 +62,16 @@ Deno.test("demo tokenizer keeps every character", () => {
 
 Deno.test("demo agent introduces itself to a greeting, in English or Chinese", async () => {
   const { createDemoAgent } = await import("../server/agents/demo.ts");
+  const { eventsOf } = await import("../server/agents/types.ts");
   const agent = createDemoAgent({ delayMs: 0, docs: createDocsSearch([]) });
   for (const query of ["hello there", "你好，请介绍一下你自己"]) {
     let text = "";
     const events = agent.stream({ query, sessionId: "s", history: [] }, {
       signal: new AbortController().signal,
     });
-    for await (const event of events) if (event.type === "text-delta") text += event.delta;
+    for await (const ready of events) {
+      for (const event of eventsOf(ready)) if (event.type === "text-delta") text += event.delta;
+    }
     assertStringIncludes(text, "offline demo agent");
     assertEquals(text.includes("found nothing"), false);
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import { delay } from "../delay.ts";
-import type { Agent, AgentEvent, AgentRequest, StreamOptions } from "./types.ts";
+import type { Agent, AgentEvent, AgentRequest, AgentYield, StreamOptions } from "./types.ts";
 
 /** Settings of the synthetic agent (`SYNTHETIC_*` variables). */
 export interface SyntheticOptions {
@@ -16,6 +16,9 @@ export interface SyntheticOptions {
 
 /** Yields to the event loop this often in a burst, so cancels get through. */
 const BURST_YIELD_EVERY = 1024;
+
+/** Chunks of a burst handed over at once (after the first, which goes alone). */
+const BURST_BATCH = 64;
 
 /** Creates the synthetic agent. */
 export function createSyntheticAgent(options: SyntheticOptions): Agent {
@@ -28,19 +31,31 @@ export function createSyntheticAgent(options: SyntheticOptions): Agent {
     async *stream(
       _request: AgentRequest,
       { signal }: StreamOptions,
-    ): AsyncIterable<AgentEvent> {
-      for (let i = 0; i < options.chunks; i++) {
-        if (options.intervalMs > 0 && i > 0) {
-          if (!await delay(options.intervalMs, signal)) return;
-        } else if (i % BURST_YIELD_EVERY === BURST_YIELD_EVERY - 1) {
+    ): AsyncIterable<AgentYield> {
+      const delta = (): AgentEvent => ({
+        type: "text-delta",
+        delta: chunk,
+        ts: origin + performance.now(),
+      });
+      if (options.intervalMs > 0) {
+        for (let i = 0; i < options.chunks; i++) {
+          if (i > 0 && !await delay(options.intervalMs, signal)) return;
+          if (signal.aborted) return;
+          yield delta();
+        }
+        return;
+      }
+      // A burst: every chunk is ready at once, handed over in batches; the
+      // first goes alone (it is what the user waits for).
+      for (let i = 0; i < options.chunks;) {
+        if (signal.aborted) return;
+        const size = i === 0 ? 1 : Math.min(BURST_BATCH, options.chunks - i);
+        const batch: AgentEvent[] = [];
+        for (const end = i + size; i < end; i++) batch.push(delta());
+        yield batch;
+        if (i % BURST_YIELD_EVERY < size && i < options.chunks) {
           await new Promise((resolve) => setTimeout(resolve, 0));
         }
-        if (signal.aborted) return;
-        yield {
-          type: "text-delta",
-          delta: chunk,
-          ts: origin + performance.now(),
-        };
       }
     },
   };

@@ -44,6 +44,18 @@ export type AgentEvent =
     isError?: boolean;
   };
 
+/**
+ * What an agent's stream yields: one event, or several that were ready at
+ * once. A batch is sent on without an asynchronous step per event (each
+ * step of an async iterator costs more than sending a small chunk).
+ */
+export type AgentYield = AgentEvent | readonly AgentEvent[];
+
+/** The events of one {@link AgentYield}, in order. */
+export function eventsOf(ready: AgentYield): readonly AgentEvent[] {
+  return Array.isArray(ready) ? ready : [ready as AgentEvent];
+}
+
 /** Options for {@link Agent.stream}. */
 export interface StreamOptions {
   /** Aborted when the client cancels or disconnects. */
@@ -64,5 +76,5 @@ export interface Agent {
   stream(
     request: AgentRequest,
     options: StreamOptions,
-  ): AsyncIterable<AgentEvent>;
+  ): AsyncIterable<AgentYield>;
 }
