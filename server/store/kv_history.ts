@@ -38,12 +38,19 @@ interface SessionMeta {
    * metas written before it; a writer that moved `next` without it left it
    * stale): an append reads old turns only to drop them.
    */
-  held?: Held & { next: number };
+  held?: HeldTurns & { next: number };
 }
+
+/**
+ * What a session holds, and the bytes of each turn it holds, oldest first
+ * (absent in metas written before them): the oldest turns can then be
+ * dropped without reading them, numbered `next - turns` on.
+ */
+type HeldTurns = Held & { sizes?: number[] };
 
 /** What an append commits besides the turn: what the session holds after it, what goes. */
 interface AppendPlan {
-  held: Held;
+  held: HeldTurns;
   expiresAt: number | undefined;
   dropped: Deno.KvKey[];
   /** Keys rewritten to push the expiry. */
@@ -248,6 +255,17 @@ export class KvSessionStore implements SessionStore {
     if (isExpired(expiresAt) || refreshDue(expiresAt, this.#limits.historyTtlMs)) return undefined;
     const held = { turns: known.turns + 1, bytes: known.bytes + size };
     const dropped: Deno.KvKey[] = [];
+    const sizes = known.sizes?.length === known.turns ? [...known.sizes, size] : undefined;
+    if (sizes) {
+      // The turns held are numbered `next - turns` on: the oldest go unread.
+      const oldest = known.next - known.turns;
+      while (overBounds(held, this.#bounds)) {
+        dropped.push(["sessions", sessionId, "turns", oldest + dropped.length]);
+        held.turns--;
+        held.bytes -= sizes.shift()!;
+      }
+      return { held: { ...held, sizes }, expiresAt, dropped, rewrites: [] };
+    }
     if (overBounds(held, this.#bounds)) {
       const oldest = this.#kv.list({ prefix: ["sessions", sessionId, "turns"] }, {
         batchSize: Math.min(Math.max(1, held.turns - this.#window), 100),
@@ -274,16 +292,16 @@ export class KvSessionStore implements SessionStore {
     const ttl = this.#limits.historyTtlMs;
     const expired = isExpired(meta.value?.expiresAt, now);
     const live = expired ? [] : turns;
-    const held = { turns: live.length + 1, bytes: size };
-    for (const entry of live) held.bytes += sizeOf(entry);
+    const sizes = [...live.map(sizeOf), size];
+    const held = { turns: sizes.length, bytes: sizes.reduce((sum, bytes) => sum + bytes, 0) };
     let first = 0;
     while (first < live.length && overBounds(held, this.#bounds)) {
       held.turns--;
-      held.bytes -= sizeOf(live[first++]);
+      held.bytes -= sizes[first++];
     }
     const refresh = expired || refreshDue(meta.value?.expiresAt, ttl, now);
     return {
-      held,
+      held: { ...held, sizes: sizes.slice(first) },
       expiresAt: refresh ? now + ttl : meta.value?.expiresAt,
       dropped: (expired ? turns : live.slice(0, first)).map((entry) => entry.key),
       rewrites: refresh ? [...others, ...live.slice(first)] : [],
@@ -356,9 +374,12 @@ export class KvSessionStore implements SessionStore {
       // The next append takes the first dropped slot.
       const next = dropped[0].key.at(-1) as number;
       const known = meta.value.held?.next === meta.value.next ? meta.value.held : undefined;
+      const turns = known && known.turns - dropped.length;
       const held = known && {
-        turns: known.turns - dropped.length,
+        turns: turns!,
         bytes: dropped.reduce((bytes, entry) => bytes - sizeOf(entry), known.bytes),
+        // The newest go: the sizes of the oldest stay.
+        sizes: known.sizes?.length === known.turns ? known.sizes.slice(0, turns) : undefined,
         next,
       };
       const op = this.#kv.atomic().check(meta).set(metaKey, { ...meta.value, next, held }, {
