@@ -28,6 +28,18 @@ function labelText(labels: Labels | undefined, extra?: string): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
+/**
+ * The identity of a label set within a family, cheap to build on every
+ * record: names and values joined with control characters (the label
+ * values are server-chosen names, which never hold them). The exposition
+ * text is built only when rendered.
+ */
+function seriesKey(labels: Labels | undefined): string {
+  let key = "";
+  for (const name in labels) key += `${name}\u0000${labels[name]}\u0001`;
+  return key;
+}
+
 function number(value: number): string {
   if (value === Infinity) return "+Inf";
   return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(12)));
@@ -46,7 +58,7 @@ abstract class Family<S> {
   }
 
   protected at(labels: Labels | undefined, create: () => S): S {
-    const key = labelText(labels);
+    const key = seriesKey(labels);
     let found = this.series.get(key);
     if (!found) {
       found = { labels, value: create() };
@@ -74,7 +86,7 @@ export class Counter extends Family<{ n: number }> {
   }
   /** The current value of a series (0 when it never moved). */
   value(labels?: Labels): number {
-    return this.series.get(labelText(labels))?.value.n ?? 0;
+    return this.series.get(seriesKey(labels))?.value.n ?? 0;
   }
   protected samples(lines: string[], labels: Labels | undefined, value: { n: number }): void {
     lines.push(`${this.name}${labelText(labels)} ${number(value.n)}`);
@@ -117,7 +129,7 @@ export class Histogram extends Family<Buckets> {
 
   /** How many observations a series holds. */
   count(labels?: Labels): number {
-    return this.series.get(labelText(labels))?.value.count ?? 0;
+    return this.series.get(seriesKey(labels))?.value.count ?? 0;
   }
 
   protected samples(lines: string[], labels: Labels | undefined, value: Buckets): void {
