@@ -58,7 +58,12 @@ export class ConnectionRegistry {
   /** Registers a connection; returns the function that unregisters it. */
   add(connection: Drainable, options: AddOptions = {}): () => void {
     this.#open.set(connection, options.background ?? false);
-    return () => this.#open.delete(connection);
+    return () => this.remove(connection);
+  }
+
+  /** Unregisters a connection (what the function {@link add} returns does). */
+  remove(connection: Drainable): void {
+    this.#open.delete(connection);
   }
 
   /**

@@ -29,6 +29,36 @@ export const defaultClientAddress: ClientAddress = (c) => {
   return env?.remoteAddr?.hostname ?? env?.requestIP?.(c.req.raw)?.address ?? "unknown";
 };
 
+/** One address's slot in the count, freed once (a plain object: idle sockets hold one each). */
+class AddressLease implements Lease {
+  #counts: Map<string, number>;
+  #key: string;
+  #held = false;
+  #released = false;
+
+  constructor(counts: Map<string, number>, key: string) {
+    this.#counts = counts;
+    this.#key = key;
+  }
+
+  /** True once taken by a long-lived connection: the request's end does not free it. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  hold(): void {
+    this.#held = true;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const n = (this.#counts.get(this.#key) ?? 1) - 1;
+    if (n <= 0) this.#counts.delete(this.#key);
+    else this.#counts.set(this.#key, n);
+  }
+}
+
 /** Counts connections per address; `max` 0 turns the limit off (counting goes on). */
 export function connectionLimit(
   max: number,
@@ -47,23 +77,12 @@ export function connectionLimit(
       return await next();
     }
     counts.set(key, current + 1);
-    let held = false;
-    let released = false;
-    const lease: Lease = {
-      hold: () => void (held = true),
-      release() {
-        if (released) return;
-        released = true;
-        const n = (counts.get(key) ?? 1) - 1;
-        if (n <= 0) counts.delete(key);
-        else counts.set(key, n);
-      },
-    };
+    const lease = new AddressLease(counts, key);
     c.set("lease", lease);
     try {
       await next();
     } finally {
-      if (!held) lease.release();
+      if (!lease.held) lease.release();
     }
   };
   return Object.assign(guard, { counts });

@@ -13,9 +13,11 @@ import {
   type Context,
   type Counter as OtelCounter,
   type Histogram as OtelHistogram,
+  isSpanContextValid,
   type MeterProvider,
   metrics,
   type Span,
+  type SpanContext,
   SpanKind,
   trace,
   type Tracer,
@@ -84,6 +86,51 @@ export interface ConnectionTrace {
   end(attributes?: Attributes): void;
 }
 
+/** Two span contexts name the same span. */
+function sameSpan(a: SpanContext, b: SpanContext): boolean {
+  return a.traceId === b.traceId && a.spanId === b.spanId && a.traceFlags === b.traceFlags;
+}
+
+/**
+ * `parent` with `span` as its span, or `parent` itself when the span adds
+ * nothing to it: a span that records nothing and carries the parent's span
+ * context, or none (tracing off: the no-op tracer's spans). Saves a context
+ * (and its closures) per idle connection.
+ */
+function withSpan(parent: Context, span: Span): Context {
+  if (!span.isRecording()) {
+    const own = span.spanContext();
+    const inherited = trace.getSpanContext(parent);
+    if (inherited ? sameSpan(own, inherited) : !isSpanContextValid(own)) return parent;
+  }
+  return trace.setSpan(parent, span);
+}
+
+/** An open connection: counted in the open-connections gauge, traced by `span` if any. */
+class OpenConnection implements ConnectionTrace {
+  readonly context: Context;
+  #gauge: Sum;
+  #transport: Transport;
+  #span: Span | undefined;
+  #open = true;
+
+  constructor(gauge: Sum, transport: Transport, options: { parent: Context; span?: Span }) {
+    this.#gauge = gauge;
+    this.#transport = transport;
+    this.#span = options.span;
+    this.context = options.span ? withSpan(options.parent, options.span) : options.parent;
+    gauge.add(1, { transport });
+  }
+
+  end(attributes?: Attributes): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#gauge.add(-1, { transport: this.#transport });
+    if (attributes) this.#span?.setAttributes(attributes);
+    this.#span?.end();
+  }
+}
+
 /** The service's traces and metrics. */
 export class Telemetry {
   /** What `/metrics` renders. */
@@ -149,24 +196,12 @@ export class Telemetry {
     transport: Transport,
     options: { parent: Context; span?: string; attributes?: Attributes },
   ): ConnectionTrace {
-    const labels = { transport };
-    this.#connections.add(1, labels);
     const span: Span | undefined = options.span === undefined ? undefined : this.tracer.startSpan(
       options.span,
       { kind: SpanKind.SERVER, attributes: { "chat.transport": transport, ...options.attributes } },
       options.parent,
     );
-    let open = true;
-    return {
-      context: span ? trace.setSpan(options.parent, span) : options.parent,
-      end: (attributes) => {
-        if (!open) return;
-        open = false;
-        this.#connections.add(-1, labels);
-        if (attributes) span?.setAttributes(attributes);
-        span?.end();
-      },
-    };
+    return new OpenConnection(this.#connections, transport, { parent: options.parent, span });
   }
 
   /** Starts the trace of one answer and counts it as started. */

@@ -44,18 +44,25 @@ const RESTART_REASON = "Server restarting; reconnect and resume";
 /** How often a paused answer checks whether the socket drained. */
 const DRAIN_POLL_MS = 10;
 
-/** What each open socket does with a control-frame ping, by the runtime's raw socket. */
-const controlPings = new WeakMap<object, () => void>();
+/**
+ * The connection of each open socket whose runtime reports control-frame
+ * pings, by the runtime's raw socket.
+ */
+const pingCounted = new WeakMap<object, WsConnection>();
 
 /**
  * A runtime adapter reports a control-frame ping a peer sent on `raw` (its
  * own socket object): it counts against the socket's message rate limit,
  * so a ping flood is closed 4029 like any other. Bun reports pings; Deno
- * answers them inside the runtime and never shows them to the app.
+ * answers them inside the runtime and never shows them to the app (its
+ * sockets are not registered here).
  */
 export function controlPingReceived(raw: unknown): void {
-  if (typeof raw === "object" && raw !== null) controlPings.get(raw)?.();
+  if (typeof raw === "object" && raw !== null) pingCounted.get(raw)?.pinged();
 }
+
+/** What every socket's message chain starts from (shared: an idle socket allocates none). */
+const SETTLED: Promise<void> = Promise.resolve();
 
 /** Options of {@link WsConnection}. */
 export interface WsConnectionOptions {
@@ -71,23 +78,18 @@ export interface WsConnectionOptions {
   clientKey?: string;
 }
 
-/** Reads how many bytes a socket has queued but not yet written. */
-function bufferedReader(ws: WSContext): () => number {
-  const raw = ws.raw as { bufferedAmount?: number; getBufferedAmount?: () => number } | undefined;
-  if (raw && typeof raw.bufferedAmount === "number") return () => raw.bufferedAmount!;
-  if (raw && typeof raw.getBufferedAmount === "function") return () => raw.getBufferedAmount!();
-  return () => 0;
+/** The parts of a runtime's own socket (Deno's WebSocket, Bun's ServerWebSocket) used here. */
+interface RawSocket {
+  send?: (frame: string) => unknown;
+  bufferedAmount?: number;
+  getBufferedAmount?: () => number;
 }
 
-/**
- * Sends a text frame on the runtime's own socket (`Deno.upgradeWebSocket`'s
- * WebSocket, Bun's ServerWebSocket) when it has a `send`, skipping the
- * per-frame work of Hono's `WSContext` wrapper; else through the wrapper.
- */
-function textSender(ws: WSContext): (frame: string) => void {
-  const raw = ws.raw as { send?: (frame: string) => unknown } | undefined;
-  if (raw && typeof raw.send === "function") return (frame) => void raw.send!(frame);
-  return (frame) => ws.send(frame);
+/** How many bytes a socket has queued but not yet written. */
+function bufferedAmount(raw: RawSocket | undefined): number {
+  if (typeof raw?.bufferedAmount === "number") return raw.bufferedAmount;
+  if (typeof raw?.getBufferedAmount === "function") return raw.getBufferedAmount();
+  return 0;
 }
 
 /**
@@ -126,7 +128,11 @@ function truncateReason(reason: string): string {
   return reason.length <= 120 ? reason : reason.slice(0, 117) + "...";
 }
 
-/** State and message handling of one WebSocket. */
+/**
+ * State and message handling of one WebSocket. An idle socket holds only
+ * plain fields: its outbox, uploads and the promise {@link drain} waits on
+ * are made when first needed (thousands of idle sockets are the common case).
+ */
 export class WsConnection implements Drainable, WsSession {
   readonly deps: WsDeps;
   readonly identity: string | undefined;
@@ -134,18 +140,28 @@ export class WsConnection implements Drainable, WsSession {
   #client: string | undefined;
   readonly clientKey: string;
   #ws: WSContext;
+  /**
+   * The runtime's own socket: frames go to its `send` when it has one,
+   * skipping the per-frame work of Hono's `WSContext` wrapper.
+   */
+  #raw: RawSocket | undefined;
   #active: ActiveAnswer | undefined;
-  #uploads: WsUploads;
+  /** Made by the first upload frame. */
+  #uploads: WsUploads | undefined;
   /** Inbound messages, handled one after another once the client's message budget admits them. */
-  #inbound: Promise<void> = Promise.resolve();
+  #inbound: Promise<void> = SETTLED;
+  /** True once the socket closed (or is closing): nothing is sent any more. */
   #closed = false;
-  #gone = Promise.withResolvers<void>();
-  #buffered: () => number;
+  /** True once the runtime reported the close ({@link close}). */
+  #ended = false;
+  /** What {@link drain} waits on until the close is reported; made by the drain. */
+  #gone: PromiseWithResolvers<void> | undefined;
   #owner: string | undefined;
-  #sendText: (frame: string) => void;
   #windowStart = 0;
   #windowCount = 0;
-  /** Frames sent in this turn, not yet handed to the runtime (on Deno: see `outbox.ts`). */
+  /** The runtime writes frames only once the app yields (Deno): they go through the outbox. */
+  #grouped: boolean;
+  /** Frames sent in this turn, not yet handed to the runtime (made by the first send; see `outbox.ts`). */
   #outbox: Outbox | undefined;
   /** Over the per-socket limit: the rejection is queued, later messages are ignored. */
   #rejected = false;
@@ -159,12 +175,10 @@ export class WsConnection implements Drainable, WsSession {
     this.#client = options.client;
     this.clientKey = options.clientKey ?? clientKeyOf(options.identity, "unknown");
     this.#ws = ws;
-    this.#buffered = bufferedReader(ws);
-    this.#sendText = textSender(ws);
-    if (writesWhenIdle(ws)) this.#outbox = new Outbox((frame) => this.#write(frame));
-    this.#uploads = new WsUploads(this);
-    if (typeof ws.raw === "object" && ws.raw !== null) {
-      controlPings.set(ws.raw, () => void this.#count());
+    this.#raw = ws.raw as RawSocket | undefined;
+    this.#grouped = writesWhenIdle(ws);
+    if (!this.#grouped && typeof ws.raw === "object" && ws.raw !== null) {
+      pingCounted.set(ws.raw, this);
     }
   }
 
@@ -189,11 +203,12 @@ export class WsConnection implements Drainable, WsSession {
    * Deno the frame waits in the socket's outbox until the burst sending it
    * yields; {@link flush} writes it at once.
    */
-  send = (frame: string): void => {
+  send(frame: string): void {
     if (this.#closed) return;
-    if (this.#outbox) this.#outbox.send(frame);
-    else this.#write(frame);
-  };
+    if (!this.#grouped) return this.#write(frame);
+    this.#outbox ??= new Outbox((frame) => this.#write(frame));
+    this.#outbox.send(frame);
+  }
 
   /** Hands the frames waiting in the outbox to the runtime, in order. */
   flush(): void {
@@ -203,7 +218,9 @@ export class WsConnection implements Drainable, WsSession {
   #write(frame: string): void {
     if (this.#closed) return;
     try {
-      this.#sendText(frame);
+      const raw = this.#raw;
+      if (typeof raw?.send === "function") raw.send(frame);
+      else this.#ws.send(frame);
     } catch {
       // The socket closed under us; its close event lets the answer go.
       this.#closed = true;
@@ -217,10 +234,11 @@ export class WsConnection implements Drainable, WsSession {
    */
   close(code = 1006): void {
     this.#closed = true;
-    this.#uploads.close();
+    this.#ended = true;
+    this.#uploads?.close();
     const deliberate = code === CloseCode.Normal || code === NO_STATUS;
     this.#active?.delivery.detach(!deliberate);
-    this.#gone.resolve();
+    this.#gone?.resolve();
   }
 
   /** Closes the socket with `code`. */
@@ -244,6 +262,8 @@ export class WsConnection implements Drainable, WsSession {
   async drain(): Promise<void> {
     this.#active?.delivery.shutdown();
     this.#shut(CloseCode.ServiceRestart, RESTART_REASON);
+    if (this.#ended) return;
+    this.#gone ??= Promise.withResolvers<void>();
     await this.#gone.promise;
   }
 
@@ -286,6 +306,11 @@ export class WsConnection implements Drainable, WsSession {
       retryAfter: Math.max(1, Math.ceil((this.#windowStart + 60_000 - now) / 1000)),
       message: `Rate limit exceeded: at most ${limit} messages per minute per connection`,
     };
+  }
+
+  /** A control-frame ping arrived (runtimes that report them): it counts like a message. */
+  pinged(): void {
+    this.#count();
   }
 
   /**
@@ -335,7 +360,7 @@ export class WsConnection implements Drainable, WsSession {
       return;
     }
     const frame = decoded.frame;
-    if (frame.type === "upload") await this.#uploads.announce(frame);
+    if (frame.type === "upload") await this.#uploadsOf().announce(frame);
     else if (isAiSdkFrame(frame)) handleAiSdk(this, frame);
     else handleNative(this, frame);
   }
@@ -344,7 +369,12 @@ export class WsConnection implements Drainable, WsSession {
     const bytes = await bytesOf(data);
     if (this.#closed || !bytes) return;
     if (bytes.byteLength > this.deps.config.MAX_FRAME_BYTES) return this.#tooLarge();
-    await this.#uploads.receive(bytes);
+    await this.#uploadsOf().receive(bytes);
+  }
+
+  /** The socket's uploads, made by its first upload frame. */
+  #uploadsOf(): WsUploads {
+    return this.#uploads ??= new WsUploads(this);
   }
 
   #tooLarge(): void {
@@ -363,6 +393,7 @@ export class WsConnection implements Drainable, WsSession {
   /** Makes `encoder`'s frames of answer `answerId` this socket's active answer. */
   attach(requestId: string, answerId: string, encoder: FrameEncoder): Delivery {
     let unchecked = 0;
+    const send = (frame: string) => this.send(frame);
     const active: ActiveAnswer = {
       requestId,
       delivery: new Delivery(this.deps.hub, answerId, {
@@ -370,17 +401,19 @@ export class WsConnection implements Drainable, WsSession {
         client: this.#client,
         logger: this.deps.logger,
         transport: "ws",
-        write: (item) => encoder.write(item, this.send),
+        write: (item) => encoder.write(item, send),
         // What the user waits for leaves now, not after the burst behind it.
-        flushFirst: this.#outbox && (() => {
-          this.flush();
-          return nextIoTurn();
-        }),
+        flushFirst: this.#grouped
+          ? () => {
+            this.flush();
+            return nextIoTurn();
+          }
+          : undefined,
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           if (++unchecked < BUFFER_CHECK_EVERY) return;
           unchecked = 0;
-          if (this.#buffered() > this.deps.config.WS_HIGH_WATER_BYTES) {
+          if (bufferedAmount(this.#raw) > this.deps.config.WS_HIGH_WATER_BYTES) {
             return this.#drained(active.delivery);
           }
         },
@@ -421,7 +454,7 @@ export class WsConnection implements Drainable, WsSession {
     const deadline = Date.now() + STALL_TIMEOUT_MS;
     return new Promise<void>((resolve) => {
       const check = () => {
-        if (this.#closed || delivery.over || this.#buffered() <= low) return resolve();
+        if (this.#closed || delivery.over || bufferedAmount(this.#raw) <= low) return resolve();
         if (Date.now() >= deadline) {
           this.#shut(
             CloseCode.SlowConsumer,

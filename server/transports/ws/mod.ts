@@ -12,11 +12,12 @@
  */
 import { chatOwner } from "../../guards/owner.ts";
 import type { MiddlewareHandler } from "hono";
-import type { UpgradeWebSocket, WSContext } from "hono/ws";
+import type { UpgradeWebSocket, WSContext, WSEvents, WSMessageReceive } from "hono/ws";
+import type { Context } from "@opentelemetry/api";
 import type { ConnectionRegistry } from "../../connections.ts";
 import type { GuardEnv, Lease, Rejection } from "../../guards/env.ts";
 import { type ConnectionTrace, requestContext } from "../../telemetry/mod.ts";
-import { WsConnection } from "./connection.ts";
+import { WsConnection, type WsConnectionOptions } from "./connection.ts";
 import type { WsDeps } from "./session.ts";
 
 export { controlPingReceived, WsConnection, type WsConnectionOptions } from "./connection.ts";
@@ -38,54 +39,92 @@ export interface WsHandlerDeps extends WsDeps {
   registry: ConnectionRegistry;
 }
 
+/** What the upgrade request tells about a socket, read before it opens. */
+interface SocketSetup extends Omit<WsConnectionOptions, "trace"> {
+  /** Set when the socket is to be told off and closed once open (connection limit). */
+  rejection?: Rejection;
+  /** The socket's slot in the per-address connection count. */
+  lease?: Lease;
+  /** The trace context of the upgrade request. */
+  parent: Context;
+}
+
+/**
+ * One socket's handlers, as one object: the connection is made when the
+ * socket opens (or on its first message) and let go when it closes.
+ */
+class SocketEvents implements WSEvents {
+  #deps: WsHandlerDeps;
+  #setup: SocketSetup;
+  #connection: WsConnection | undefined;
+  #trace: ConnectionTrace | undefined;
+
+  constructor(deps: WsHandlerDeps, setup: SocketSetup) {
+    this.#deps = deps;
+    this.#setup = setup;
+  }
+
+  onOpen(_event: Event, ws: WSContext): void {
+    const opened = this.#open(ws);
+    if (this.#setup.rejection) opened.reject(this.#setup.rejection);
+  }
+
+  onMessage(event: MessageEvent<WSMessageReceive>, ws: WSContext): void {
+    this.#open(ws).receive(event.data);
+  }
+
+  onClose(event: CloseEvent): void {
+    this.#end(event.code);
+  }
+
+  /** An arrow: Hono's Bun adapter calls `onError` on its own, not as a method. */
+  readonly onError = (): void => this.#end();
+
+  #open(ws: WSContext): WsConnection {
+    if (this.#connection) return this.#connection;
+    const deps = this.#deps;
+    const { identity, owner, client, clientKey, parent } = this.#setup;
+    this.#trace = deps.hub.telemetry.connection("ws", { parent, span: "chat.ws" });
+    const connection = new WsConnection(deps, ws, {
+      identity,
+      owner,
+      client,
+      clientKey,
+      trace: this.#trace.context,
+    });
+    this.#connection = connection;
+    deps.registry.add(connection);
+    deps.logger.debug("WebSocket open", { trace_id: connection.traceId });
+    return connection;
+  }
+
+  #end(code?: number): void {
+    const connection = this.#connection;
+    connection?.close(code);
+    if (connection) this.#deps.registry.remove(connection);
+    this.#setup.lease?.release();
+    if (this.#trace && code !== undefined) this.#trace.end({ "chat.ws.close_code": code });
+    else this.#trace?.end();
+    if (connection) {
+      this.#deps.logger.debug("WebSocket closed", { trace_id: connection.traceId, code });
+    }
+  }
+}
+
 /** The `/ws/chat` upgrade handler. */
 export function wsHandler(deps: WsHandlerDeps): MiddlewareHandler<GuardEnv> {
   const options = { idleTimeout: deps.config.WS_IDLE_TIMEOUT_S };
   return deps.upgradeWebSocket((c) => {
-    const identity = c.get("identity") as string | undefined;
-    const owner = chatOwner(c);
-    const client = c.get("client") as string | undefined;
-    const clientKey = c.get("clientKey") as string | undefined;
-    const rejection = c.get("rejection") as Rejection | undefined;
     const lease = c.get("lease") as Lease | undefined;
     if (isWebSocketUpgrade(c.req.header("upgrade"))) lease?.hold();
-    const parent = requestContext(c.req.header("traceparent"));
-    let connection: WsConnection | undefined;
-    let unregister: (() => void) | undefined;
-    let trace: ConnectionTrace | undefined;
-    const get = (ws: WSContext) => {
-      if (!connection) {
-        trace = deps.hub.telemetry.connection("ws", { parent, span: "chat.ws" });
-        connection = new WsConnection(deps, ws, {
-          identity,
-          owner,
-          client,
-          clientKey,
-          trace: trace.context,
-        });
-        unregister = deps.registry.add(connection);
-        deps.logger.debug("WebSocket open", { trace_id: connection.traceId });
-      }
-      return connection;
-    };
-    const end = (code?: number) => {
-      connection?.close(code);
-      unregister?.();
-      lease?.release();
-      if (trace && code !== undefined) trace.end({ "chat.ws.close_code": code });
-      else trace?.end();
-      if (connection) {
-        deps.logger.debug("WebSocket closed", { trace_id: connection.traceId, code });
-      }
-    };
-    return {
-      onOpen: (_event, ws) => {
-        const opened = get(ws);
-        if (rejection) opened.reject(rejection);
-      },
-      onMessage: (event, ws) => get(ws).receive(event.data),
-      onClose: (event) => end(event.code),
-      onError: () => end(),
-    };
+    return new SocketEvents(deps, {
+      identity: c.get("identity") as string | undefined,
+      owner: chatOwner(c),
+      client: c.get("client") as string | undefined,
+      clientKey: c.get("clientKey") as string | undefined,
+      rejection: c.get("rejection") as Rejection | undefined,
+      lease,
+      parent: requestContext(c.req.header("traceparent")),
+    });
   }, options);
 }
