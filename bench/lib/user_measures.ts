@@ -2,7 +2,8 @@
  * What users feel, per server, in repeated interleaved rounds: time to first
  * chunk (reused WS, new WS, SSE), server CPU per delivered chunk at a fixed
  * concurrency (read from `/proc/<pid>/stat` of the server process, so the
- * clients' cost is excluded), and idle WebSocket memory. Every server (ours,
+ * clients' cost is excluded), and idle WebSocket memory (RSS growth per
+ * socket, on a fresh process of the server each round). Every server (ours,
  * raw, the seed's FastAPI stack) runs at once; each round visits them in a
  * shuffled order and each measure reports the spread (min / median / max) of
  * its per-round values.
@@ -10,7 +11,7 @@
  * Portable between Deno and Bun: only `node:` modules and web globals.
  * @module
  */
-import { queryOnce, ReusedWs, wsUrl } from "./clients.ts";
+import { queryOnce, ReusedWs, wsNewQuery, wsUrl } from "./clients.ts";
 import {
   type Launched,
   SEED_NAME,
@@ -24,6 +25,7 @@ import {
 import { usableServers } from "./latency.ts";
 import { sleep } from "./runtime.ts";
 import { percentileSorted } from "./stats.ts";
+import { readFileSync } from "node:fs";
 import { runLoad } from "../load_gen.ts";
 
 /** The transports time to first chunk is measured on. */
@@ -41,7 +43,11 @@ export interface UserMeasureOptions {
   warmup: number;
   /** CPU phase per round and transport: streams at once × answers each. */
   cpu: { connections: number; turns: number };
-  /** Idle WebSockets opened per round for the memory measure. */
+  /**
+   * Idle WebSockets opened per round for the memory measure: each is a
+   * descriptor on the server (limit 20000: see `spawnLimited`) and one in
+   * the bench, lowered to what the bench's own open-files limit leaves.
+   */
   idleSockets: number;
   /** The synthetic agent's answer (every measure uses it). */
   workload: Workload;
@@ -50,13 +56,18 @@ export interface UserMeasureOptions {
   log?: (line: string) => void;
 }
 
-/** Full-run settings: 100 concurrent streams, 200-chunk answers of 16 bytes. */
+/**
+ * Full-run settings: 100 concurrent streams, 200-chunk answers of 16 bytes,
+ * 10000 idle sockets (with fewer, the server's one-off growth while
+ * thousands of sockets open weighs on the per-socket figure: ours at 2500
+ * read 3 KiB more per socket than at 10000, the raw baseline the same).
+ */
 export const FULL_USER: UserMeasureOptions = {
   rounds: 5,
   ttfcSamples: 40,
   warmup: 20,
   cpu: { connections: 100, turns: 5 },
-  idleSockets: 1000,
+  idleSockets: 10_000,
   workload: { chunks: 200, chunkBytes: 16, intervalMs: 0 },
 };
 
@@ -86,7 +97,7 @@ export interface UserMeasureRow {
   ttfc: Record<TtfcTransport, Spread>;
   /** Server CPU per delivered content frame, µs. */
   cpuPerChunkUs: Record<"ws" | "sse", Spread>;
-  /** Server RSS growth per idle open WebSocket, bytes. */
+  /** Server RSS growth per idle open WebSocket, bytes (a fresh server process each round). */
   idleWsBytes: Spread;
   /** Failed answers or lost/reordered frames (any is a bug). */
   errors: number;
@@ -119,6 +130,8 @@ export function spread(rounds: number[]): Spread {
 interface Peer {
   name: string;
   server: Launched;
+  /** Starts another process of the same server (the memory measure's). */
+  fresh: () => Promise<Launched>;
   reused?: ReusedWs;
   ttfc: Record<TtfcTransport, number[]>;
   cpu: Record<"ws" | "sse", number[]>;
@@ -204,23 +217,98 @@ async function cpuOnce(
   if (r.messages) p.cpu[opts.transport].push((cpu * 1000) / r.messages);
 }
 
-/** RSS growth per idle WebSocket: open `n`, settle, read RSS, close. */
-async function idleOnce(p: Peer, n: number): Promise<void> {
-  const base = p.server.rss();
+/** Descriptors the bench keeps for everything but the idle sockets. */
+const FD_SPARE = 512;
+
+/**
+ * `wanted` idle sockets, or fewer when the bench's open-files limit (Linux
+ * `/proc/self/limits`) leaves less room; `wanted` when it cannot be read.
+ */
+export function idleSocketsAllowed(wanted: number): number {
+  try {
+    const limits = readFileSync("/proc/self/limits", "utf8");
+    const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+    if (soft) return Math.max(1, Math.min(wanted, Number(soft) - FD_SPARE));
+  } catch {
+    // Not Linux: the asked number stands.
+  }
+  return wanted;
+}
+
+/** WebSockets the memory measure opens at once (a burst of thousands overflows the accept queue). */
+const IDLE_BATCH = 250;
+
+/** RSS moves less than this between two reads `SETTLE_POLL_MS` apart: settled. */
+const SETTLED_BYTES = 64 * 1024;
+const SETTLE_POLL_MS = 250;
+/** The longest a settle waits. */
+const SETTLE_MAX_MS = 5_000;
+
+/** The server's RSS once it stops moving (or after {@link SETTLE_MAX_MS}). */
+async function settledRss(server: Launched): Promise<number> {
+  let last = server.rss();
+  for (let waited = 0; waited < SETTLE_MAX_MS; waited += SETTLE_POLL_MS) {
+    await sleep(SETTLE_POLL_MS);
+    const now = server.rss();
+    if (Math.abs(now - last) < SETTLED_BYTES) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** Opens `n` WebSockets, {@link IDLE_BATCH} at a time; those that failed are counted. */
+async function openIdle(url: string, n: number): Promise<{ sockets: WebSocket[]; failed: number }> {
   const sockets: WebSocket[] = [];
-  const opened = Array.from({ length: n }, () =>
-    new Promise<void>((resolve) => {
-      const ws = new WebSocket(wsUrl(p.server.url));
-      sockets.push(ws);
-      ws.onopen = () => resolve();
-      ws.onerror = () => resolve();
-    }));
-  await Promise.all(opened);
-  await sleep(300);
-  const rss = p.server.rss();
-  for (const ws of sockets) ws.close();
-  await sleep(300);
-  p.idle.push((rss - base) / n);
+  let failed = 0;
+  for (let opened = 0; opened < n; opened += IDLE_BATCH) {
+    const batch = Array.from(
+      { length: Math.min(IDLE_BATCH, n - opened) },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(wsUrl(url));
+          sockets.push(ws);
+          ws.onopen = () => resolve();
+          ws.onerror = () => {
+            failed++;
+            resolve();
+          };
+        }),
+    );
+    await Promise.all(batch);
+  }
+  return { sockets, failed };
+}
+
+/**
+ * RSS growth per idle WebSocket, on a fresh process of the server: in a
+ * long-lived one the allocator hands earlier rounds' freed memory to the
+ * new sockets, and the growth is mostly noise. The fresh server first
+ * answers one query and opens and closes a batch of sockets (its code
+ * paths run once); then its RSS is read once settled, before and after `n`
+ * sockets open.
+ */
+async function idleOnce(p: Peer, n: number): Promise<void> {
+  let server: Launched | undefined;
+  let sockets: WebSocket[] = [];
+  try {
+    server = await p.fresh();
+    await wsNewQuery(server.url);
+    const warm = await openIdle(server.url, Math.min(n, IDLE_BATCH));
+    for (const ws of warm.sockets) ws.close();
+    await sleep(300);
+    const base = await settledRss(server);
+    const idle = await openIdle(server.url, n);
+    sockets = idle.sockets;
+    const rss = await settledRss(server);
+    if (idle.failed) throw new Error(`idle memory: ${idle.failed} of ${n} WebSockets did not open`);
+    p.idle.push((rss - base) / n);
+  } catch (err) {
+    fail(p, err);
+  } finally {
+    for (const ws of sockets) ws.close();
+    await sleep(300);
+    await server?.close();
+  }
 }
 
 async function startPeers(
@@ -229,10 +317,11 @@ async function startPeers(
   skipped: string[],
 ): Promise<Peer[]> {
   const peers: Peer[] = [];
-  const add = (name: string, server: Launched) =>
+  const add = (name: string, server: Launched, fresh: () => Promise<Launched>) =>
     peers.push({
       name,
       server,
+      fresh,
       ttfc: { "ws-reused": [], "ws-new": [], "sse-fetch": [] },
       cpu: { ws: [], sse: [] },
       idle: [],
@@ -240,11 +329,12 @@ async function startPeers(
     });
   try {
     for (const s of specs) {
-      add(serverName(s), await startServer(s.kind, w, { runtime: s.runtime }));
+      const start = () => startServer(s.kind, w, { runtime: s.runtime });
+      add(serverName(s), await start(), start);
     }
     const why = seedUnavailable();
     if (why) skipped.push(why);
-    else add(SEED_NAME, await startSeedServer(w));
+    else add(SEED_NAME, await startSeedServer(w), () => startSeedServer(w));
   } catch (err) {
     await Promise.all(peers.map((p) => p.server.close()));
     throw err;
@@ -274,6 +364,12 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
   const specs = usableServers(opts.servers, { skipped, log });
   const peers = await startPeers(specs, opts.workload, skipped);
   if (skipped.length) { for (const note of skipped) log(`user measures: skipped ${note}`); }
+  const idleSockets = idleSocketsAllowed(opts.idleSockets);
+  if (idleSockets < opts.idleSockets) {
+    log(
+      `user measures: ${idleSockets} idle sockets, not ${opts.idleSockets}: the open-files limit`,
+    );
+  }
   try {
     await ttfcRound(peers, { samples: opts.warmup, keep: false });
     for (let round = 1; round <= opts.rounds; round++) {
@@ -283,7 +379,7 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
         for (const transport of shuffle<"ws" | "sse">(["ws", "sse"])) {
           await cpuOnce(p, { transport, ...opts.cpu, chunks: opts.workload.chunks });
         }
-        await idleOnce(p, opts.idleSockets);
+        await idleOnce(p, idleSockets);
       }
     }
   } finally {
@@ -294,7 +390,7 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
     rounds: opts.rounds,
     ttfcSamples: opts.ttfcSamples,
     cpu: opts.cpu,
-    idleSockets: opts.idleSockets,
+    idleSockets,
     workload: opts.workload,
     rows: peers.map(row),
     skipped,

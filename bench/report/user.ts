@@ -114,7 +114,7 @@ export function userSection(r: UserMeasureReport): string[] {
     "",
     `${r.rounds} rounds; in each, every server is visited in a shuffled order: ${r.ttfcSamples} answers per (server, transport) for time to first chunk (the round's p50 kept), ` +
     `then ${r.cpu.connections} concurrent streams × ${r.cpu.turns} answers per transport for CPU (the server process's utime+stime from \`/proc/<pid>/stat\` over the streaming, divided by the content frames delivered: the clients' CPU is not counted), ` +
-    `then ${r.idleSockets} idle WebSockets for memory (RSS growth / sockets). Answers: ${r.workload.chunks} chunks of ${r.workload.chunkBytes} bytes, no pause. ` +
+    `then ${r.idleSockets} idle WebSockets for memory (RSS growth / sockets, on a fresh process of the server that first answers one query and opens and closes a batch of sockets; RSS read once it settles: a long-lived process reuses earlier rounds' freed memory and reads mostly noise). Answers: ${r.workload.chunks} chunks of ${r.workload.chunkBytes} bytes, no pause. ` +
     "Each cell: median over the rounds (min–max). `seed-python` is `bench/seed_server.py`, the seed's FastAPI + uvicorn stack on Debian's Python.",
     "",
     ...table({

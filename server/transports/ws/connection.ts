@@ -177,6 +177,7 @@ export class WsConnection implements Drainable, WsSession {
     this.#ws = ws;
     this.#raw = ws.raw as RawSocket | undefined;
     this.#grouped = writesWhenIdle(ws);
+    // Deno's web WebSocket (grouped) never reports pings: nothing to register.
     if (!this.#grouped && typeof ws.raw === "object" && ws.raw !== null) {
       pingCounted.set(ws.raw, this);
     }
