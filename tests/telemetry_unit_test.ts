@@ -1,11 +1,15 @@
 /**
  * Units of the telemetry and logging: the Prometheus text format, W3C
- * `traceparent` parsing, and the logger's levels and redaction.
+ * `traceparent` parsing, a connection's trace context, and the logger's
+ * levels and redaction.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { ProxyTracerProvider, ROOT_CONTEXT, trace } from "@opentelemetry/api";
+import { AlwaysOffSampler, BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
 import { createLogger } from "../server/log.ts";
+import { Telemetry } from "../server/telemetry/mod.ts";
 import { Registry } from "../server/telemetry/prometheus.ts";
-import { parseTraceparent } from "../server/telemetry/trace_context.ts";
+import { parseTraceparent, requestContext } from "../server/telemetry/trace_context.ts";
 
 Deno.test("prometheus: counters, gauges and cumulative histograms in the text format", () => {
   const registry = new Registry();
@@ -60,6 +64,35 @@ Deno.test("traceparent: valid headers parse; malformed and all-zero ids do not",
       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
     ]
   ) assertEquals(parseTraceparent(bad), undefined, String(bad));
+});
+
+Deno.test("connection trace: its context carries its span, or is the caller's when the span adds nothing", () => {
+  const caller = requestContext("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  const callerSpan = trace.getSpanContext(caller)!;
+  const open = (telemetry: Telemetry, parent = caller) =>
+    telemetry.connection("ws", { parent, span: "chat.ws" });
+
+  // Tracing off (the API's no-op tracer): the caller's context itself, same trace.
+  const off = new Telemetry({ tracerProvider: new ProxyTracerProvider() });
+  const quiet = open(off);
+  assert(quiet.context === caller, "no context of its own while tracing is off");
+  assertEquals(trace.getSpanContext(quiet.context), callerSpan);
+  assert(open(off, ROOT_CONTEXT).context === ROOT_CONTEXT);
+  quiet.end();
+
+  // Recorded: the socket's own span, a child in the caller's trace.
+  const recorded = open(new Telemetry({ tracerProvider: new BasicTracerProvider() }));
+  const own = trace.getSpanContext(recorded.context)!;
+  assertEquals(own.traceId, callerSpan.traceId);
+  assertNotEquals(own.spanId, callerSpan.spanId);
+  recorded.end();
+
+  // Sampled out by an SDK: not recorded, yet its own span id, so it stays in the context.
+  const sampler = new AlwaysOffSampler();
+  const sampledOut = open(new Telemetry({ tracerProvider: new BasicTracerProvider({ sampler }) }));
+  assert(sampledOut.context !== caller);
+  assertNotEquals(trace.getSpanContext(sampledOut.context)!.spanId, callerSpan.spanId);
+  sampledOut.end();
 });
 
 Deno.test("logger: levels filter, lines are JSON, secrets and query text are redacted", () => {
