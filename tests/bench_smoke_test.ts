@@ -120,12 +120,15 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     ...lat.servers!,
     "seed-python",
   ], user.skipped.join());
+  assert(user.idleFresh, "idle memory is read on a fresh server process each round");
   for (const row of user.rows) {
     assertEquals(row.errors, 0, `${row.server}: ${row.firstError}`);
     assertEquals(row.ttfc["ws-reused"].rounds.length, user.rounds, row.server);
     assertEquals(row.ttfc["sse-fetch"].rounds.length, user.rounds, row.server);
     assertEquals(row.cpuPerChunkUs.ws.rounds.length, user.rounds, row.server);
     assertEquals(row.cpuPerChunkUs.sse.rounds.length, user.rounds, row.server);
+    // Idle memory: one reading per round, each on a fresh process of the server.
+    assertEquals(row.idleWsBytes.rounds.length, user.rounds, row.server);
     assert(row.ttfc["ws-new"].min <= row.ttfc["ws-new"].max);
   }
   const levels = result.load!.levels;

@@ -110,6 +110,11 @@ export interface UserMeasureReport {
   ttfcSamples: number;
   cpu: { connections: number; turns: number };
   idleSockets: number;
+  /**
+   * True when each round's idle memory was read on a fresh server process
+   * (reports from before it read the long-lived one).
+   */
+  idleFresh?: boolean;
   workload: Workload;
   rows: UserMeasureRow[];
   skipped: string[];
@@ -391,6 +396,7 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
     ttfcSamples: opts.ttfcSamples,
     cpu: opts.cpu,
     idleSockets,
+    idleFresh: true,
     workload: opts.workload,
     rows: peers.map(row),
     skipped,

@@ -37,6 +37,12 @@ const MEASURES: readonly { m: UserMeasure; label: string; digits: number }[] = [
   { m: "idle.ws", label: "server memory per idle WS (KiB)", digits: 1 },
 ];
 
+/** How the idle memory of a report was measured. */
+function idleMethod(r: UserMeasureReport): string {
+  if (!r.idleFresh) return "RSS growth / sockets";
+  return "RSS growth / sockets, on a fresh process of the server that first answers one query and opens and closes a batch of sockets; RSS read once it settles: a long-lived process reuses earlier rounds' freed memory and reads mostly noise";
+}
+
 /** A judged target: `ours-<rt>` / `raw-<rt>` at most `limit`, or below the seed's stack. */
 export interface UserTarget {
   measure: UserMeasure;
@@ -114,7 +120,9 @@ export function userSection(r: UserMeasureReport): string[] {
     "",
     `${r.rounds} rounds; in each, every server is visited in a shuffled order: ${r.ttfcSamples} answers per (server, transport) for time to first chunk (the round's p50 kept), ` +
     `then ${r.cpu.connections} concurrent streams × ${r.cpu.turns} answers per transport for CPU (the server process's utime+stime from \`/proc/<pid>/stat\` over the streaming, divided by the content frames delivered: the clients' CPU is not counted), ` +
-    `then ${r.idleSockets} idle WebSockets for memory (RSS growth / sockets, on a fresh process of the server that first answers one query and opens and closes a batch of sockets; RSS read once it settles: a long-lived process reuses earlier rounds' freed memory and reads mostly noise). Answers: ${r.workload.chunks} chunks of ${r.workload.chunkBytes} bytes, no pause. ` +
+    `then ${r.idleSockets} idle WebSockets for memory (${
+      idleMethod(r)
+    }). Answers: ${r.workload.chunks} chunks of ${r.workload.chunkBytes} bytes, no pause. ` +
     "Each cell: median over the rounds (min–max). `seed-python` is `bench/seed_server.py`, the seed's FastAPI + uvicorn stack on Debian's Python.",
     "",
     ...table({
