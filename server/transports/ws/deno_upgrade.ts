@@ -74,6 +74,7 @@ export const upgradeWebSocket = defineWebSocketHelper<WebSocket, Deno.UpgradeWeb
       ...(protocol ? { protocol } : {}),
       ...options,
     });
+    // Listens to the socket for as long as it lives (the socket keeps it).
     new DenoSocket(socket, events);
     return response;
   },
