@@ -3,8 +3,8 @@
  * (concurrent streams of bursts) against each server and splits the
  * server's CPU per delivered chunk over its threads, read from
  * `/proc/<pid>/task/<tid>/stat` (user and system time): the JavaScript
- * thread, the V8 helper threads (parallel scavenges, concurrent marking),
- * the KV database worker, the runtime's I/O threads. With short answers
+ * thread, the garbage collector's helper threads (V8's parallel
+ * scavenges and concurrent marking), the KV database worker, the runtime's I/O threads. With short answers
  * (`--chunks 2`) it shows the cost of an answer rather than of a chunk.
  *
  * Run: `deno run -A bench/cpu_split.ts [--servers ours-deno,raw-deno]
