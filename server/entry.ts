@@ -73,7 +73,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = createLogger(config.LOG_LEVEL, { write: options.writeLog });
   const telemetry = options.telemetry ?? new Telemetry();
-  const agent = options.agent ?? createAgent(config, await loadDocs());
+  const agent = options.agent ?? await createAgent(config, await loadDocs());
   const backend = options.backend ?? await openBackend(config, adapter.runtime);
   const app = createApp({
     config,

@@ -15,7 +15,6 @@ import type { Config } from "../config.ts";
 import { type Env, kvPathFor } from "../deploy.ts";
 import { createLogger } from "../log.ts";
 import { openKvBackend } from "./kv.ts";
-import { openRedisBackend } from "./redis.ts";
 import { openSqliteBackend, sqlitePathFor } from "./sqlite.ts";
 import type { Backend } from "./types.ts";
 
@@ -44,6 +43,8 @@ export async function openBackend(
   };
   if (config.REDIS_URL) {
     const logger = createLogger(config.LOG_LEVEL);
+    // Loaded only when asked for: the Redis client is a large module an instance without it never runs.
+    const { openRedisBackend } = await import("./redis.ts");
     return await openRedisBackend(config.REDIS_URL, { ...settings, logger });
   }
   if (runtime === "bun") return await openSqliteBackend(sqlitePathFor(config.KV_PATH), settings);
