@@ -69,8 +69,9 @@ export interface DeliveryOptions {
   write(item: LoggedEvent): void;
   /**
    * Called instead of {@link pace} after the first event past `start`
-   * when the runtime writes only once the app yields (Deno): writes it now
-   * and settles once it is out, so it does not wait for the end of a burst.
+   * when the runtime writes only once the app yields (Deno; Bun within a
+   * message handler or request): writes it now and settles once it is out,
+   * so it does not wait for the end of a burst.
    */
   flushFirst?(): Promise<void>;
   /**

@@ -24,6 +24,7 @@ import type { LoggedEvent } from "../../store/types.ts";
 import { Delivery, stallStop } from "../../streams/delivery.ts";
 import type { StartRefusal, StreamHub } from "../../streams/hub.ts";
 import type { Dialect } from "../../telemetry/mod.ts";
+import { nextIoTurn } from "../../io_turn.ts";
 import { EventStream } from "./event_stream.ts";
 
 /** What an answer stream needs. */
@@ -145,6 +146,10 @@ export function openAnswerStream(
     logger: deps.logger,
     transport: "sse",
     write: (item) => dialect.write(item, send),
+    // What the user waits for leaves now, not after the burst behind it: the
+    // runtime writes the body only once the app yields (Bun sends nothing,
+    // headers included, before the handler's microtasks ran out).
+    flushFirst: nextIoTurn,
     pace: () => {
       if (!stream.full) return;
       stall = setTimeout(() => {

@@ -81,6 +81,8 @@ export interface WsConnectionOptions {
 /** The parts of a runtime's own socket (Deno's WebSocket, Bun's ServerWebSocket) used here. */
 interface RawSocket {
   send?: (frame: string) => unknown;
+  /** Bun: runs `writes`, its sends leaving as one write. */
+  cork?: (writes: () => void) => unknown;
   bufferedAmount?: number;
   getBufferedAmount?: () => number;
 }
@@ -93,13 +95,22 @@ function bufferedAmount(raw: RawSocket | undefined): number {
 }
 
 /**
- * True when the runtime writes a frame only once the app yields to its
- * event loop: a web `WebSocket`, as `Deno.upgradeWebSocket` returns. Its
- * frames are grouped per socket (see `outbox.ts`); Bun's
- * socket writes (or corks) at once and gains nothing from it.
+ * True for a web `WebSocket`, as `Deno.upgradeWebSocket` returns: it
+ * writes a frame only once the app yields to its event loop, and answers
+ * pings itself.
  */
-function writesWhenIdle(ws: WSContext): boolean {
+function isWebSocket(ws: WSContext): boolean {
   return typeof WebSocket === "function" && ws.raw instanceof WebSocket;
+}
+
+/**
+ * True when the socket's frames wait in an outbox (see `outbox.ts`): a web
+ * `WebSocket` ({@link isWebSocket}), and Bun's `ServerWebSocket`, which
+ * writes the sends of a message handler at its end but each later send on
+ * its own (its outbox rounds are written inside its `cork`).
+ */
+function groupsFrames(ws: WSContext): boolean {
+  return isWebSocket(ws) || typeof (ws.raw as RawSocket | undefined)?.cork === "function";
 }
 
 /** The bytes of a binary message, whatever the runtime hands over. */
@@ -159,7 +170,7 @@ export class WsConnection implements Drainable, WsSession {
   #owner: string | undefined;
   #windowStart = 0;
   #windowCount = 0;
-  /** The runtime writes frames only once the app yields (Deno): they go through the outbox. */
+  /** The socket's frames go through the outbox (Deno, Bun: see {@link groupsFrames}). */
   #grouped: boolean;
   /** Frames sent in this turn, not yet handed to the runtime (made by the first send; see `outbox.ts`). */
   #outbox: Outbox | undefined;
@@ -176,9 +187,9 @@ export class WsConnection implements Drainable, WsSession {
     this.clientKey = options.clientKey ?? clientKeyOf(options.identity, "unknown");
     this.#ws = ws;
     this.#raw = ws.raw as RawSocket | undefined;
-    this.#grouped = writesWhenIdle(ws);
-    // Deno's web WebSocket (grouped) never reports pings: nothing to register.
-    if (!this.#grouped && typeof ws.raw === "object" && ws.raw !== null) {
+    this.#grouped = groupsFrames(ws);
+    // Deno's web WebSocket never reports pings: nothing to register.
+    if (!isWebSocket(ws) && typeof ws.raw === "object" && ws.raw !== null) {
       pingCounted.set(ws.raw, this);
     }
   }
@@ -201,14 +212,23 @@ export class WsConnection implements Drainable, WsSession {
 
   /**
    * Sends one text frame, in order; dropped once the socket closed. On
-   * Deno the frame waits in the socket's outbox until the burst sending it
-   * yields; {@link flush} writes it at once.
+   * Deno and Bun the frame waits in the socket's outbox until the burst
+   * sending it yields; {@link flush} writes it at once.
    */
   send(frame: string): void {
     if (this.#closed) return;
     if (!this.#grouped) return this.#write(frame);
-    this.#outbox ??= new Outbox((frame) => this.#write(frame));
+    this.#outbox ??= this.#newOutbox();
     this.#outbox.send(frame);
+  }
+
+  /** The socket's outbox; on Bun, each of its rounds is one write (`cork`). */
+  #newOutbox(): Outbox {
+    const raw = this.#raw;
+    const cork = typeof raw?.cork === "function"
+      ? (writes: () => void) => void raw.cork!(writes)
+      : undefined;
+    return new Outbox((frame) => this.#write(frame), { cork });
   }
 
   /** Hands the frames waiting in the outbox to the runtime, in order. */

@@ -8,6 +8,11 @@
  * reader's side too) pays for every switch: with 100 streams, twice the
  * system time per frame of writing each socket's frames together. Once per
  * event-loop turn every outbox is written, socket after socket.
+ *
+ * Bun gathers the sends made inside a socket's message handler (and the
+ * microtasks it runs) into one write at its end, but writes each send made
+ * after the app yielded on its own, a system call per frame: its outbox
+ * hands a round's frames over inside the socket's `cork`, one write.
  * @module
  */
 import { turnTask } from "../../io_turn.ts";
@@ -24,15 +29,26 @@ const writeRound = turnTask(() => {
   waiting.clear();
 });
 
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  /**
+   * Runs the writes of one flush as one batch (Bun's
+   * `ServerWebSocket.cork`); default: runs them as they are.
+   */
+  cork?: (writes: () => void) => void;
+}
+
 /** The frames of one socket waiting for the end of the burst that sent them. */
 export class Outbox {
   #write: (frame: string) => void;
+  #cork: (writes: () => void) => void;
   #frames: string[] = [];
   #chars = 0;
 
   /** An outbox that hands its frames to `write`, in order. */
-  constructor(write: (frame: string) => void) {
+  constructor(write: (frame: string) => void, options: OutboxOptions = {}) {
     this.#write = write;
+    this.#cork = options.cork ?? ((writes) => writes());
   }
 
   /** Queues one frame for this turn's round. */
@@ -52,6 +68,8 @@ export class Outbox {
     const frames = this.#frames;
     this.#frames = [];
     this.#chars = 0;
-    for (const frame of frames) this.#write(frame);
+    this.#cork(() => {
+      for (const frame of frames) this.#write(frame);
+    });
   }
 }
