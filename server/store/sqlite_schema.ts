@@ -18,6 +18,14 @@ export interface SqliteDatabase {
   close(): void;
 }
 
+/**
+ * The tables. `turns` is a rowid table: its rows are large (a turn is
+ * kilobytes), which a `WITHOUT ROWID` table stores inside its key's
+ * B-tree, so that every lookup and insert of a session's turns moves them:
+ * an append took twice as long (42 us against 19 us with 3 KB turns,
+ * `bun:sqlite` in memory). Files created before keep their layout; the
+ * same statements serve both.
+ */
 const SCHEMA = `
   PRAGMA busy_timeout = 5000;
   CREATE TABLE IF NOT EXISTS turns (
@@ -25,7 +33,7 @@ const SCHEMA = `
     n INTEGER NOT NULL,
     turn TEXT NOT NULL,
     PRIMARY KEY (session_id, n)
-  ) WITHOUT ROWID;
+  );
   CREATE TABLE IF NOT EXISTS chats (
     owner TEXT NOT NULL,
     session_id TEXT NOT NULL,
