@@ -1,0 +1,75 @@
+/**
+ * WebSocket backpressure against a server started as a separate process,
+ * once per runtime: each runtime has its own write path (Deno's WebSocket,
+ * Bun's ServerWebSocket with its outbox rounds written inside `cork`), and
+ * on each a reader that stops reading pauses the answer and is closed 4008.
+ */
+import { assertEquals, assertLess, assertStringIncludes } from "@std/assert";
+import { CloseCode } from "../protocol/codes.ts";
+import { Opcode, RawWs } from "./helpers/raw_ws.ts";
+import { RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
+import { spawnServer } from "./helpers/spawn_server.ts";
+
+warnIfNoBun();
+
+/** Chunks of the answer: 64 MiB in all, far more than the socket buffers take. */
+const CHUNKS = 4096;
+
+/** How long the reader stays stalled: several times the stall limit below. */
+const STALLED_MS = 6_000;
+
+/**
+ * Reads up to the server's close frame (its code and reason), or up to the
+ * answer's own last frame (`done`: the answer was never paused) or the end
+ * of the stream (code `null`), so a broken pause fails instead of waiting.
+ */
+async function readToEnd(
+  peer: RawWs,
+): Promise<{ code: number | null; reason: string; frames: number }> {
+  let frames = 0;
+  while (true) {
+    const frame = await peer.next();
+    if (!frame) return { code: null, reason: "end of stream", frames };
+    frames++;
+    const text = new TextDecoder().decode(frame.payload);
+    if (frame.opcode === Opcode.Close) {
+      const code = (frame.payload[0] << 8) | frame.payload[1];
+      return { code, reason: text.slice(2), frames };
+    }
+    if (frame.opcode === Opcode.Text && JSON.parse(text).type === "done") {
+      return { code: null, reason: "the answer ended: it was never paused", frames };
+    }
+  }
+}
+
+for (const { runtime, ignore } of RUNTIMES) {
+  Deno.test({
+    name: `[${runtime}] a WebSocket reader that stops reading pauses the answer, then close 4008`,
+    ignore,
+    async fn() {
+      const server = await spawnServer(runtime, {
+        AGENT: "synthetic",
+        SYNTHETIC_CHUNKS: String(CHUNKS),
+        SYNTHETIC_CHUNK_BYTES: String(16 * 1024),
+        SYNTHETIC_INTERVAL_MS: "0",
+        WS_HIGH_WATER_BYTES: String(1024 * 1024),
+        STALL_TIMEOUT_MS: "2000",
+      });
+      const peer = await RawWs.connect(server.wsUrl);
+      try {
+        await peer.sendText(JSON.stringify({ query: "everything" }));
+        // Not reading: the kernel buffers fill, then the server's buffered amount grows.
+        await new Promise((resolve) => setTimeout(resolve, STALLED_MS));
+        const close = await readToEnd(peer);
+        console.log(`${runtime}: ${close.frames} frames before close ${close.code}`);
+        assertEquals(close.code, CloseCode.SlowConsumer);
+        assertStringIncludes(close.reason, "Slow consumer");
+        // Paused, not drained into the socket: the answer never reached its end.
+        assertLess(close.frames, CHUNKS);
+      } finally {
+        peer.close();
+        await server.close();
+      }
+    },
+  });
+}
