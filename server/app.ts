@@ -68,6 +68,8 @@ export interface AppDeps {
   clientAddress?: ClientAddress;
   /** Where traces and metrics go; default: the global OpenTelemetry providers. */
   telemetry?: Telemetry;
+  /** The runtime serving the app (default `deno`); see `AnswerStreamDeps.firstChunkTurn`. */
+  runtime?: "deno" | "bun";
 }
 
 /**
@@ -130,6 +132,7 @@ export function createApp(deps: AppDeps): Hono {
   }, { background: true });
   const address = deps.clientAddress ?? clientAddressFrom(config.TRUSTED_PROXIES);
   const budgets = new Budgets(backend.quotas, config, logger);
+  const streamDeps = { hub, config, registry, logger, firstChunkTurn: deps.runtime === "bun" };
   const guards = [
     draining(registry, Math.ceil(config.SSE_RETRY_MS / 1000)),
     urlLimit(config.MAX_URL_BYTES),
@@ -185,7 +188,7 @@ export function createApp(deps: AppDeps): Hono {
     SSE_PATH,
     countRefusals(telemetry, "sse"),
     ...guards,
-    sseHandler({ hub, config, registry, logger }),
+    sseHandler(streamDeps),
   );
   // Same guards as the stream, bar the connection count: a cancel holds no slot.
   const [drain, url, origin, authenticate] = guards;
@@ -196,7 +199,6 @@ export function createApp(deps: AppDeps): Hono {
   app.get(SESSIONS_PATH, ...sessionGuards, listSessionsHandler(backend.history));
   app.delete(`${SESSIONS_PATH}/:id`, ...sessionGuards, deleteSessionHandler(sessionDeps));
   // The AI SDK's default HTTP transport, over the same delivery layer.
-  const streamDeps = { hub, config, registry, logger };
   const refusals = countRefusals(telemetry, "sse");
   app.post(AI_SDK_CHAT_PATH, refusals, ...guards, aiSdkChatHandler(streamDeps));
   app.get(`${AI_SDK_CHAT_PATH}/:id/stream`, refusals, ...guards, aiSdkResumeHandler(streamDeps));

@@ -80,6 +80,7 @@ export async function startServer(
     agent,
     backend,
     upgradeWebSocket: adapter.upgradeWebSocket,
+    runtime: adapter.runtime,
     logger,
     telemetry,
   });

@@ -33,6 +33,14 @@ export interface AnswerStreamDeps {
   config: Config;
   registry: ConnectionRegistry;
   logger: Logger;
+  /**
+   * Waits for the event loop's next turn after the first chunk, so it is
+   * written before the burst behind it. For Bun: it writes nothing of a
+   * response, headers included, before the app yields, and its reader takes
+   * bytes as they come, so a burst never pauses (Deno's reader lets the
+   * first queue of messages out when the burst pauses for it).
+   */
+  firstChunkTurn?: boolean;
 }
 
 /** Sends one `data:` message, with an optional `id:`. */
@@ -146,10 +154,8 @@ export function openAnswerStream(
     logger: deps.logger,
     transport: "sse",
     write: (item) => dialect.write(item, send),
-    // What the user waits for leaves now, not after the burst behind it: the
-    // runtime writes the body only once the app yields (Bun sends nothing,
-    // headers included, before the handler's microtasks ran out).
-    flushFirst: nextIoTurn,
+    // What the user waits for leaves now, not after the burst behind it.
+    flushFirst: deps.firstChunkTurn ? nextIoTurn : undefined,
     pace: () => {
       if (!stream.full) return;
       stall = setTimeout(() => {
