@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { parseFlags } from "./lib/args.ts";
 import { parseServers, serverName, type ServerSpec, startServer } from "./lib/launch.ts";
-import { runLoad } from "./load_gen.ts";
+import { sampledLoad } from "./lib/user_measures.ts";
 
 /** CPU time of one thread group, in ms: user and system. */
 interface Times {
@@ -85,32 +85,18 @@ async function split(
     chunkBytes: 16,
     intervalMs: 0,
   }, { runtime: spec.runtime });
-  const load = { url: server.url, transport: opts.transport, connections: opts.connections };
+  const { rounds, ...workload } = opts;
   const total = new Map<string, Times>();
   let chunks = 0;
   try {
     // Warm-up: the JIT and the first sessions.
-    await runLoad({
-      ...load,
-      turns: 2,
-      chunks: opts.chunks,
-      idleMs: 0,
-      rampMs: 0,
-      timeoutMs: 120_000,
-    });
-    for (let round = 0; round < opts.rounds; round++) {
-      let before = threadTimes(server.pid);
-      const result = await runLoad({
-        ...load,
-        turns: opts.turns,
-        chunks: opts.chunks,
-        idleMs: 50,
-        rampMs: 0,
-        timeoutMs: 120_000,
-        onPhase: (phase) => {
-          if (phase === "connected") before = threadTimes(server.pid);
-        },
-      });
+    await sampledLoad(server.url, { ...workload, turns: 2 }, () => 0);
+    for (let round = 0; round < rounds; round++) {
+      const { before, after, result } = await sampledLoad(
+        server.url,
+        workload,
+        () => threadTimes(server.pid),
+      );
       if (result.answersOk !== result.answersExpected) {
         throw new Error(
           `Cannot measure ${
@@ -119,7 +105,7 @@ async function split(
         );
       }
       chunks += result.messages;
-      for (const [group, t] of difference(threadTimes(server.pid), before)) {
+      for (const [group, t] of difference(after, before)) {
         const sum = total.get(group) ?? { user: 0, sys: 0 };
         total.set(group, { user: sum.user + t.user, sys: sum.sys + t.sys });
       }
@@ -159,7 +145,7 @@ if (import.meta.main) {
   for (const spec of specs) {
     const { perChunk } = await split(spec, opts);
     let all = 0;
-    const rows = [...perChunk].filter(([, t]) => t.user + t.sys > 0)
+    const rows = [...perChunk]
       .sort((a, b) => b[1].user + b[1].sys - (a[1].user + a[1].sys));
     for (const [group, t] of rows) {
       all += t.user + t.sys;

@@ -262,3 +262,34 @@ Deno.test("bench smoke under Bun: mitata runner, load generator, report", bunOnl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+Deno.test(
+  "bench smoke: CPU by thread splits each server's CPU over its thread groups",
+  opts,
+  () => {
+    const servers = HAS_BUN ? "ours-deno,raw-deno,ours-bun" : "ours-deno,raw-deno";
+    const out = execFileSync(
+      DENO_BIN,
+      [
+        "run",
+        "-A",
+        "bench/cpu_split.ts",
+        `--servers=${servers}`,
+        "--connections=4",
+        "--turns=2",
+        "--chunks=50",
+        "--rounds=1",
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 120_000 },
+    );
+    for (const server of servers.split(",")) {
+      assert(out.includes(`| ${server} | main (JS) |`), out);
+      const total = new RegExp(
+        `\\| ${server} \\| \\*\\*all\\*\\* \\| \\| \\| \\*\\*([\\d.]+)\\*\\* \\|`,
+      )
+        .exec(out);
+      assert(total, `no total for ${server}: ${out}`);
+    }
+    assert(out.includes("| ours-deno | kv worker |"), out);
+  },
+);

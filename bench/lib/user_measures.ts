@@ -26,7 +26,7 @@ import { usableServers } from "./latency.ts";
 import { sleep } from "./runtime.ts";
 import { percentileSorted } from "./stats.ts";
 import { readFileSync } from "node:fs";
-import { runLoad } from "../load_gen.ts";
+import { type LoadResult, runLoad } from "../load_gen.ts";
 
 /** The transports time to first chunk is measured on. */
 export const TTFC_TRANSPORTS = ["ws-reused", "ws-new", "sse-fetch"] as const;
@@ -190,30 +190,49 @@ async function ttfcRound(peers: Peer[], opts: { samples: number; keep: boolean }
   }
 }
 
+/** The CPU workload: `connections` streams of `chunks`-chunk bursts at once, `turns` answers each. */
+export interface CpuWorkload {
+  transport: "ws" | "sse";
+  connections: number;
+  turns: number;
+  chunks: number;
+}
+
 /**
- * Server CPU per delivered content frame: `connections` streams at once,
- * `turns` answers each, CPU read from the server's `/proc` before (after the
- * WebSockets are open) and after.
+ * Runs the CPU workload against `url` and reads `sample` (the server's
+ * CPU, by process or by thread) once its WebSockets are open and again
+ * when the answers are done.
  */
-async function cpuOnce(
-  p: Peer,
-  opts: { transport: "ws" | "sse"; connections: number; turns: number; chunks: number },
-): Promise<void> {
-  let cpu0 = p.server.cpuMs();
-  const r = await runLoad({
-    url: p.server.url,
-    transport: opts.transport,
-    connections: opts.connections,
-    turns: opts.turns,
-    chunks: opts.chunks,
+export async function sampledLoad<T>(
+  url: string,
+  workload: CpuWorkload,
+  sample: () => T,
+): Promise<{ before: T; after: T; result: LoadResult }> {
+  let before = sample();
+  const result = await runLoad({
+    url,
+    ...workload,
     idleMs: 50,
     rampMs: 0,
     timeoutMs: 120_000,
     onPhase: (phase) => {
-      if (phase === "connected") cpu0 = p.server.cpuMs();
+      if (phase === "connected") before = sample();
     },
   });
-  const cpu = p.server.cpuMs() - cpu0;
+  return { before, after: sample(), result };
+}
+
+/**
+ * Server CPU per delivered content frame: CPU read from the server's
+ * `/proc` before (after the WebSockets are open) and after the workload.
+ */
+async function cpuOnce(p: Peer, opts: CpuWorkload): Promise<void> {
+  const { before, after, result: r } = await sampledLoad(
+    p.server.url,
+    opts,
+    () => p.server.cpuMs(),
+  );
+  const cpu = after - before;
   const e = r.errors;
   const bad = e.connect + e.closedEarly + e.seq + e.lostChunks + e.serverError + e.timeout;
   if (bad || r.answersOk !== r.answersExpected) {
