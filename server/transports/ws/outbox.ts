@@ -33,7 +33,7 @@ const writeRound = turnTask(() => {
 export interface OutboxOptions {
   /**
    * Runs the writes of one flush as one batch (Bun's
-   * `ServerWebSocket.cork`); default: runs them as they are.
+   * `ServerWebSocket.cork`); without it they run as they are.
    */
   cork?: (writes: () => void) => void;
 }
@@ -41,14 +41,14 @@ export interface OutboxOptions {
 /** The frames of one socket waiting for the end of the burst that sent them. */
 export class Outbox {
   #write: (frame: string) => void;
-  #cork: (writes: () => void) => void;
+  #cork: ((writes: () => void) => void) | undefined;
   #frames: string[] = [];
   #chars = 0;
 
   /** An outbox that hands its frames to `write`, in order. */
   constructor(write: (frame: string) => void, options: OutboxOptions = {}) {
     this.#write = write;
-    this.#cork = options.cork ?? ((writes) => writes());
+    this.#cork = options.cork;
   }
 
   /** Queues one frame for this turn's round. */
@@ -68,8 +68,11 @@ export class Outbox {
     const frames = this.#frames;
     this.#frames = [];
     this.#chars = 0;
-    this.#cork(() => {
-      for (const frame of frames) this.#write(frame);
-    });
+    if (this.#cork) this.#cork(() => this.#writeAll(frames));
+    else this.#writeAll(frames);
+  }
+
+  #writeAll(frames: string[]): void {
+    for (const frame of frames) this.#write(frame);
   }
 }
