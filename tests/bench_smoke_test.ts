@@ -70,14 +70,15 @@ Deno.test("bench flags parse with the one parser; an unknown flag is refused", (
   assert(message.startsWith("Cannot parse arguments:"), message);
 });
 
-const COMMITTED = join(ROOT, "bench", "results", "2026-11-24-deno");
+const REPORT = "2026-11-25-deno";
+const COMMITTED = join(ROOT, "bench", "results", REPORT);
 
 Deno.test("bench report renders the committed JSON into the committed Markdown", () => {
   const saved = JSON.parse(readFileSync(`${COMMITTED}.json`, "utf8")) as SuiteResult;
-  const files = renderReport(saved, "2026-11-24-deno");
-  assertEquals(files.get("2026-11-24-deno.md"), readFileSync(`${COMMITTED}.md`, "utf8"));
+  const files = renderReport(saved, REPORT);
+  assertEquals(files.get(`${REPORT}.md`), readFileSync(`${COMMITTED}.md`, "utf8"));
   for (const svg of ["burst-ttlc", "paced-oneway", "memory", "throughput"]) {
-    const name = `2026-11-24-deno-${svg}.svg`;
+    const name = `${REPORT}-${svg}.svg`;
     assertEquals(files.get(name), readFileSync(join(ROOT, "bench", "results", name), "utf8"));
   }
 });
