@@ -28,13 +28,14 @@ class TurnChannel {
   #receiver: RefPort;
   #sender: MessagePort;
   #posted = 0;
+  #idleCheck: ReturnType<typeof setTimeout> | undefined;
 
   constructor(onTurn: () => void) {
     const { port1, port2 } = new MessageChannel();
     this.#receiver = port1;
     this.#sender = port2;
     port1.onmessage = () => {
-      if (--this.#posted === 0) this.#receiver.unref?.();
+      if (--this.#posted === 0) this.#unrefWhenIdle();
       onTurn();
     };
   }
@@ -43,6 +44,20 @@ class TurnChannel {
   post(): void {
     if (this.#posted++ === 0) this.#receiver.ref?.();
     this.#sender.postMessage(null);
+  }
+
+  /**
+   * Lets the process exit while nothing is on its way. Not from the
+   * message handler: Deno refs a port again after each message it hands
+   * out, undoing an `unref` made while handling it (or in its
+   * microtasks). A timer's is kept; one at a time, so a busy channel
+   * costs a timer per millisecond at most, not one per message.
+   */
+  #unrefWhenIdle(): void {
+    this.#idleCheck ??= setTimeout(() => {
+      this.#idleCheck = undefined;
+      if (this.#posted === 0) this.#receiver.unref?.();
+    }, 0);
   }
 }
 
