@@ -111,6 +111,7 @@ export function createApp(deps: AppDeps): Hono {
     uploads: backend.uploads,
     log: logger,
     agentTimeoutMs: config.AGENT_TIMEOUT_MS,
+    storeTimeoutMs: config.STORE_TIMEOUT_MS,
   });
   const app = new Hono<GuardEnv>();
   const registry = registryOf(app);

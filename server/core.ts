@@ -5,6 +5,7 @@
  */
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
 import { type Agent, type AgentEvent, type Attachment, eventsOf } from "./agents/types.ts";
+import { within } from "./delay.ts";
 import type { Logger } from "./log.ts";
 import type { SessionStore, Turn, UploadStore } from "./store/types.ts";
 
@@ -153,22 +154,18 @@ export interface ChatCoreDeps {
   agentTimeoutMs?: number;
   /** Where the uploads of chats evicted over an owner's cap are deleted. */
   uploads?: UploadStore;
+  /**
+   * Longest a store call of a turn may take (default 10 s): a store that
+   * stops answering ends the turn with `unavailable` before the agent
+   * starts, and after it the turn ends without its history write.
+   */
+  storeTimeoutMs?: number;
 }
 
-/** Runs turns; shared by every transport. */
 /** The session store failed before the agent started. */
 class StoreUnavailable extends Error {
   constructor(cause: unknown) {
     super("Cannot answer: the session store is unreachable; try again shortly", { cause });
-  }
-}
-
-/** Runs a store call, turning its failure into {@link StoreUnavailable}. */
-async function storeCall<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw new StoreUnavailable(error);
   }
 }
 
@@ -179,6 +176,7 @@ export class ChatCore {
   #uploads: UploadStore | undefined;
   #log: Logger;
   #timeoutMs: number;
+  #storeTimeoutMs: number;
 
   /** Creates the core over an agent and a session store. */
   constructor(deps: ChatCoreDeps) {
@@ -187,6 +185,7 @@ export class ChatCore {
     this.#uploads = deps.uploads;
     this.#log = deps.log;
     this.#timeoutMs = deps.agentTimeoutMs ?? 0;
+    this.#storeTimeoutMs = deps.storeTimeoutMs ?? 10_000;
   }
 
   /** The agent's name (for traces and logs). */
@@ -314,7 +313,7 @@ export class ChatCore {
     await emit({ type: "start", requestId, sessionId });
     if (options.identity !== undefined) {
       const identity = options.identity;
-      const owned = await storeCall(() => this.#store.claim!(sessionId, identity));
+      const owned = await this.#storeCall(() => this.#store.claim!(sessionId, identity));
       if (!owned) {
         turn.persist = false;
         turn.failure = {
@@ -371,7 +370,7 @@ export class ChatCore {
     // for an agent that never reads it, unless the turn edits the history.
     const edits = request.regenerate || request.keepTurns !== undefined;
     if (this.#agent.readsHistory === false && !edits) return [];
-    const history = await storeCall(() => this.#store.load(turn.sessionId));
+    const history = await this.#storeCall(() => this.#store.load(turn.sessionId));
     const keep = request.regenerate ? history.length - 1 : request.keepTurns;
     turn.first = (keep ?? history.length) === 0;
     if (keep === undefined) return history;
@@ -386,7 +385,7 @@ export class ChatCore {
     }
     if (request.regenerate) turn.query = history[keep].query;
     if (keep < history.length) {
-      await storeCall(() => this.#store.truncate(turn.sessionId, keep));
+      await this.#storeCall(() => this.#store.truncate(turn.sessionId, keep));
     }
     return history.slice(0, keep);
   }
@@ -419,25 +418,41 @@ export class ChatCore {
   }
 
   /**
+   * Runs a store call before the agent starts, turning its failure, or no
+   * answer within the store timeout, into {@link StoreUnavailable}.
+   */
+  async #storeCall<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await within(call(), this.#storeTimeoutMs, "reach the session store");
+    } catch (error) {
+      throw new StoreUnavailable(error);
+    }
+  }
+
+  /**
    * Lists a new chat for its owner, titled by its first question (evicting
    * the owner's least recently used chats over the cap, uploads too), or
    * marks a listed one as used.
    */
   async #list(owner: string, turn: TurnState): Promise<void> {
-    const entry = { sessionId: turn.sessionId, title: turn.query.slice(0, 80), at: Date.now() };
     try {
-      if (!turn.first) return await this.#store.touchChat(owner, turn.sessionId);
-      for (const evicted of await this.#store.saveChat(owner, entry)) {
-        await this.#uploads?.deleteSession(evicted);
-      }
+      await within(this.#listChat(owner, turn), this.#storeTimeoutMs, "list the chat");
     } catch (error) {
       this.#log.error("Cannot list chat", { sessionId: turn.sessionId, error });
     }
   }
 
+  async #listChat(owner: string, turn: TurnState): Promise<void> {
+    const entry = { sessionId: turn.sessionId, title: turn.query.slice(0, 80), at: Date.now() };
+    if (!turn.first) return await this.#store.touchChat(owner, turn.sessionId);
+    for (const evicted of await this.#store.saveChat(owner, entry)) {
+      await this.#uploads?.deleteSession(evicted);
+    }
+  }
+
   async #persist(sessionId: string, turn: Turn): Promise<void> {
     try {
-      await this.#store.append(sessionId, turn);
+      await within(this.#store.append(sessionId, turn), this.#storeTimeoutMs, "persist the turn");
     } catch (error) {
       this.#log.error("Cannot persist turn", { session_id: sessionId, error });
     }

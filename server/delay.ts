@@ -21,3 +21,21 @@ export function delay(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Settles as `work` does, or rejects with `Cannot <what>: no answer within
+ * <ms> ms` once `ms` passed first (the work itself goes on; its outcome is
+ * dropped).
+ */
+export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  const stop = new AbortController();
+  const late = delay(ms, stop.signal).then((passed) => {
+    if (passed) throw new Error(`Cannot ${what}: no answer within ${ms} ms`);
+    return undefined as never;
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    stop.abort();
+  }
+}

@@ -21,18 +21,28 @@ import { openMemoryBackend } from "../server/store/memory.ts";
 
 const TURN: Turn = { query: "before", answer: "a", finishReason: "stop", tools: [], at: 1 };
 
-/** A memory session store whose `load` is replaced (every other method is the real one). */
-function withLoad(load: () => Promise<Turn[]>): { store: SessionStore; real: SessionStore } {
+/** A memory session store with some methods replaced (every other one is the real one). */
+function withMethods(
+  replaced: Partial<SessionStore>,
+): { store: SessionStore; real: SessionStore } {
   const real = openMemoryBackend({ window: 10, ttlMs: 60_000 }).history;
   const store = new Proxy(real, {
     get: (target, key) => {
-      if (key === "load") return load;
+      if (key in replaced) return replaced[key as keyof SessionStore];
       const value = Reflect.get(target, key);
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
   return { store, real };
 }
+
+/** A memory session store whose `load` is replaced. */
+function withLoad(load: () => Promise<Turn[]>): { store: SessionStore; real: SessionStore } {
+  return withMethods({ load });
+}
+
+/** A promise that never settles: a store that stopped answering. */
+const never = <T>() => new Promise<T>(() => {});
 
 /** A store whose history load fails, counting its calls. */
 function brokenHistoryStore(): { store: SessionStore; real: SessionStore; loads: () => number } {
@@ -152,4 +162,27 @@ Deno.test("a batch of ready events is sent in order; a cancel in the middle of i
   assertEquals(deltas.join(""), ">abcdab");
   assertEquals(last, { type: "finish", reason: "cancelled" });
   assertEquals((await real.load("s")).map((t) => t.answer), [">abcdab"]);
+});
+
+Deno.test("a store that stops answering ends the turn in bounded time: unavailable before the agent, finish after it", async () => {
+  const log = createLogger("silent");
+  const storeTimeoutMs = 50;
+  const silentLoad = withMethods({ load: never });
+  const before = new ChatCore({ agent: echoAgent(), store: silentLoad.store, log, storeTimeoutMs });
+  const events: CoreEvent[] = [];
+  await before.run({ query: "q", sessionId: "s" }, {
+    signal: new AbortController().signal,
+    emit: (event) => void events.push(event),
+  });
+  assertEquals(events.map((e) => e.type), ["start", "error"]);
+  assertEquals((events[1] as { code: string }).code, "unavailable");
+
+  const silentAppend = withMethods({ append: never });
+  const after = new ChatCore({
+    agent: echoAgent(),
+    store: silentAppend.store,
+    log,
+    storeTimeoutMs,
+  });
+  assertEquals(await runTurn(after), ["start", "text-delta", "text-delta", "finish"]);
 });
