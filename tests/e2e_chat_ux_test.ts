@@ -143,6 +143,19 @@ Deno.test({
         await page.hover(".messages");
         await page.mouse.wheel(0, -400);
         await page.waitForSelector("button.jump");
+        // The wheel scroll may still be moving (smooth scrolling, a loaded machine): read the
+        // position once it stayed put for a few frames.
+        await page.waitForFunction(
+          () => {
+            const el = document.querySelector(".messages")!;
+            const w = globalThis as unknown as { stableFrames?: number; lastTop?: number };
+            w.stableFrames = w.lastTop === el.scrollTop ? (w.stableFrames ?? 0) + 1 : 0;
+            w.lastTop = el.scrollTop;
+            return w.stableFrames >= 3;
+          },
+          undefined,
+          { polling: "raf" },
+        );
         const before = await page.evaluate(() => {
           const el = document.querySelector(".messages")!;
           return { top: el.scrollTop, height: el.scrollHeight };
