@@ -6,6 +6,7 @@
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
 import { type Agent, type AgentEvent, type Attachment, eventsOf } from "./agents/types.ts";
 import { within } from "./delay.ts";
+import { type Ticking, Ticks } from "./shared_timers.ts";
 import type { Logger } from "./log.ts";
 import type { SessionStore, Turn, UploadStore } from "./store/types.ts";
 
@@ -133,13 +134,33 @@ interface TurnState {
   first?: boolean;
 }
 
-/** The agent-timeout watchdog of one turn. */
-interface Watchdog {
+/** Ticks of the watchdogs per agent timeout: a quiet turn ends 1 to 1.25 timeouts after its last event. */
+const WATCHDOG_TICKS = 4;
+
+/**
+ * The agent-timeout watchdog of one turn. No per-chunk timers: the pump
+ * counts progress and the core's one ticker compares, for every turn.
+ */
+class Watchdog implements Ticking {
   /** Bumped on every sign of life from the agent. */
-  progress: number;
+  progress = 0;
   /** True while the client slows the turn down (backpressure does not count). */
-  paused: boolean;
-  stop(): void;
+  paused = false;
+  #seen = -1;
+  #quietTicks = 0;
+  #onQuiet: () => void;
+
+  /** `onQuiet` is called on the tick that finds the turn quiet for the whole timeout. */
+  constructor(onQuiet: () => void) {
+    this.#onQuiet = onQuiet;
+  }
+
+  tick(): void {
+    if (this.paused || this.progress !== this.#seen) {
+      this.#seen = this.progress;
+      this.#quietTicks = 0;
+    } else if (++this.#quietTicks >= WATCHDOG_TICKS) this.#onQuiet();
+  }
 }
 
 /** Options of {@link ChatCore}. */
@@ -176,6 +197,8 @@ export class ChatCore {
   #uploads: UploadStore | undefined;
   #log: Logger;
   #timeoutMs: number;
+  /** The watchdogs of the running turns (none without an agent timeout). */
+  #watchdogs: Ticks | undefined;
   #storeTimeoutMs: number;
 
   /** Creates the core over an agent and a session store. */
@@ -185,6 +208,9 @@ export class ChatCore {
     this.#uploads = deps.uploads;
     this.#log = deps.log;
     this.#timeoutMs = deps.agentTimeoutMs ?? 0;
+    if (this.#timeoutMs > 0) {
+      this.#watchdogs = new Ticks(Math.max(10, this.#timeoutMs / WATCHDOG_TICKS));
+    }
     this.#storeTimeoutMs = deps.storeTimeoutMs ?? 10_000;
   }
 
@@ -213,21 +239,31 @@ export class ChatCore {
       persist: true,
     };
     const { sessionId, requestId } = turn;
+    // Every abort of the turn goes through `stop`, which also ends the wait for a hung agent.
     const inner = new AbortController();
     const signal = inner.signal;
-    const forward = () => inner.abort(options.signal.reason);
+    const stopped = Promise.withResolvers<void>();
+    const stop = (reason: unknown) => {
+      inner.abort(reason);
+      stopped.resolve();
+    };
+    const forward = () => stop(options.signal.reason);
     if (options.signal.aborted) forward();
     else options.signal.addEventListener("abort", forward, { once: true });
-    const aborted = new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      else signal.addEventListener("abort", () => resolve(), { once: true });
-    });
-    const watchdog = this.#watch(inner);
+    const watchdog = new Watchdog(() =>
+      stop(
+        new TurnStop(
+          ErrorCode.Timeout,
+          `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
+        ),
+      )
+    );
+    this.#watchdogs?.add(watchdog);
     const pumping = this.#pump(request, turn, { ...options, signal }, watchdog);
     try {
-      await Promise.race([pumping, aborted]);
+      await Promise.race([pumping, stopped.promise]);
     } catch (error) {
-      if (error instanceof TurnStop) inner.abort(error);
+      if (error instanceof TurnStop) stop(error);
       else if (error instanceof StoreUnavailable && !signal.aborted) {
         turn.reason = "error";
         turn.persist = false;
@@ -248,7 +284,7 @@ export class ChatCore {
         };
       }
     } finally {
-      watchdog.stop();
+      this.#watchdogs?.delete(watchdog);
       options.trace?.agentEnded();
       options.signal.removeEventListener("abort", forward);
     }
@@ -272,33 +308,6 @@ export class ChatCore {
     } catch {
       // The transport is gone; nothing is left to tell.
     }
-  }
-
-  /**
-   * Ends a turn that went quiet for the agent timeout. No per-chunk timers:
-   * the pump counts progress and an interval compares.
-   */
-  #watch(inner: AbortController): Watchdog {
-    const watchdog: Watchdog = { progress: 0, paused: false, stop: () => {} };
-    if (this.#timeoutMs <= 0) return watchdog;
-    let seen = -1;
-    let quietTicks = 0;
-    const ticks = 4;
-    const timer = setInterval(() => {
-      if (watchdog.paused || watchdog.progress !== seen) {
-        seen = watchdog.progress;
-        quietTicks = 0;
-      } else if (++quietTicks >= ticks) {
-        inner.abort(
-          new TurnStop(
-            ErrorCode.Timeout,
-            `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
-          ),
-        );
-      }
-    }, Math.max(10, this.#timeoutMs / ticks));
-    watchdog.stop = () => clearInterval(timer);
-    return watchdog;
   }
 
   /** Claims the session, loads its history and streams the agent's events to `emit`. */

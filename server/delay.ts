@@ -1,7 +1,8 @@
 /**
- * Abortable waiting.
+ * Abortable waiting, and bounds on how long work may take.
  * @module
  */
+import { DeadlineQueue } from "./shared_timers.ts";
 
 /**
  * Waits `ms` milliseconds. Resolves `true` when the time passed and `false`
@@ -25,17 +26,20 @@ export function delay(ms: number, signal?: AbortSignal): Promise<boolean> {
 /**
  * Settles as `work` does, or rejects with `Cannot <what>: no answer within
  * <ms> ms` once `ms` passed first (the work itself goes on; its outcome is
- * dropped).
+ * dropped). Bounds of the same length share one timer (see `shared_timers.ts`):
+ * this runs for every store call of every answer.
  */
-export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  const stop = new AbortController();
-  const late = delay(ms, stop.signal).then((passed) => {
-    if (passed) throw new Error(`Cannot ${what}: no answer within ${ms} ms`);
-    return undefined as never;
+export function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  const { promise, resolve, reject } = Promise.withResolvers<T>();
+  const deadline = DeadlineQueue.of(ms).add(() =>
+    reject(new Error(`Cannot ${what}: no answer within ${ms} ms`))
+  );
+  work.then((value) => {
+    deadline.cancel();
+    resolve(value);
+  }, (error) => {
+    deadline.cancel();
+    reject(error);
   });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    stop.abort();
-  }
+  return promise;
 }

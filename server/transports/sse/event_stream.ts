@@ -4,6 +4,7 @@
  * @module
  */
 import { turnTask } from "../../io_turn.ts";
+import { Ticks } from "../../shared_timers.ts";
 
 /** One event-stream message. */
 export interface SseMessage {
@@ -85,8 +86,12 @@ export class EventStream {
   /** The bytes of the stream. */
   readonly body: ReadableStream<Uint8Array<ArrayBuffer>>;
   #controller!: ReadableStreamDefaultController<Uint8Array<ArrayBuffer>>;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #quiet = true;
+  #heartbeats: Ticks;
+  /**
+   * Nothing was sent since the last heartbeat tick. False until the first:
+   * the ticks are shared, so a new stream's first one may come at once.
+   */
+  #quiet = false;
   #closed = false;
   /** Formatted messages the reader has not taken yet. */
   #pending = "";
@@ -104,13 +109,12 @@ export class EventStream {
   /** Opens the stream; heartbeats start at once. */
   constructor(options: EventStreamOptions) {
     this.#highWaterMark = options.highWaterMark;
+    // One timer ticks the heartbeats of every stream.
+    this.#heartbeats = Ticks.every(options.heartbeatMs);
     this.body = new ReadableStream<Uint8Array<ArrayBuffer>>({
       start: (controller) => {
         this.#controller = controller;
-        this.#heartbeat = setInterval(() => {
-          if (this.#quiet && !this.full) this.#write(": ping\n\n");
-          this.#quiet = true;
-        }, options.heartbeatMs);
+        this.#heartbeats.add(this);
       },
       // With a high-water mark of 0, pull runs only when a read is outstanding.
       pull: () => {
@@ -124,6 +128,15 @@ export class EventStream {
         options.onCancel?.();
       },
     }, { highWaterMark: 0 });
+  }
+
+  /**
+   * A heartbeat tick: a comment goes out when nothing else did for a whole
+   * period (between one and two periods of quiet).
+   */
+  tick(): void {
+    if (this.#quiet && !this.full) this.#write(": ping\n\n");
+    this.#quiet = true;
   }
 
   /** True while the reader is behind: `highWaterMark` messages wait for it. */
@@ -205,7 +218,7 @@ export class EventStream {
   #stop(): boolean {
     if (this.#closed) return false;
     this.#closed = true;
-    clearInterval(this.#heartbeat);
+    this.#heartbeats.delete(this);
     return true;
   }
 }
