@@ -33,6 +33,7 @@
 
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { requestContext } from "./telemetry/trace_context.ts";
+import { DeadlineQueue } from "./shared_timers.ts";
 
 const tracer = trace.getTracer("chat-stream.front_door");
 
@@ -108,6 +109,7 @@ export function connectionCap(wanted: number): number {
 /** Opens the front door on `options.hostname:port` and serves `handler`. */
 export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptions): FrontDoor {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const headerTimeouts = DeadlineQueue.of(options.headerTimeoutMs);
   const open = new Set<HttpConn>();
   const idle = new Set<HttpConn>();
   const serving = new Set<Promise<void>>();
@@ -134,9 +136,10 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
     try {
       while (!closing) {
         idle.add(http);
-        const timer = setTimeout(() => close(http), options.headerTimeoutMs);
+        // One timer serves every connection's wait (see `shared_timers.ts`).
+        const timeout = headerTimeouts.add(() => close(http));
         const event = await http.nextRequest().catch(() => null);
-        clearTimeout(timer);
+        timeout.cancel();
         idle.delete(http);
         if (!event) return;
         upgraded = event.request.headers.get("upgrade")?.toLowerCase() === "websocket";

@@ -64,6 +64,7 @@ export class Budgets {
   /** Counts one inbound message of `key`; a refusal when over `KEY_MESSAGES_PER_MINUTE`. */
   async message(key: string): Promise<Refusal | undefined> {
     const limit = this.#config.KEY_MESSAGES_PER_MINUTE;
+    if (limit === 0) return undefined;
     const refusal = await this.#take(
       `m:${key}`,
       1,

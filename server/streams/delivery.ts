@@ -94,8 +94,10 @@ export class Delivery {
   #hub: StreamHub;
   #options: DeliveryOptions;
   #producer: Producer | undefined;
-  #following = new AbortController();
-  #ended = Promise.withResolvers<void>();
+  /** Stops following another instance's log; made by {@link resume} (a new answer has none). */
+  #following: AbortController | undefined;
+  /** What {@link done} waits on; made when first asked for (most deliveries never are). */
+  #ended: PromiseWithResolvers<void> | undefined;
   #over = false;
   /** Events written to this client (added to the metrics once, at the end). */
   #sent = 0;
@@ -127,6 +129,8 @@ export class Delivery {
 
   /** Settles when the answer is over for this client. */
   get done(): Promise<void> {
+    if (this.#over) return Promise.resolve();
+    this.#ended ??= Promise.withResolvers<void>();
     return this.#ended.promise;
   }
 
@@ -178,6 +182,7 @@ export class Delivery {
     refused: (refusal: { code: ErrorCode; message: string }) => void,
   ): Promise<void> {
     try {
+      this.#following ??= new AbortController();
       const result = await this.#hub.resume(this.answerId, afterSeq, this.#subscriber, {
         signal: this.#following.signal,
         identity: this.#options.identity,
@@ -234,7 +239,7 @@ export class Delivery {
    * period for a resume; else it is cancelled (when no one else follows it).
    */
   detach(keepAlive: boolean): void {
-    this.#following.abort();
+    this.#following?.abort();
     this.#producer?.unsubscribe(this.#subscriber, keepAlive);
     this.#end();
   }
@@ -252,7 +257,7 @@ export class Delivery {
     if (this.#over) return;
     this.#over = true;
     this.#hub.telemetry.chunksSent(this.#options.transport, this.#sent);
-    this.#ended.resolve();
+    this.#ended?.resolve();
     this.#options.onEnd?.();
   }
 }

@@ -62,6 +62,9 @@ export interface StartOptions {
   slot?: BudgetSlot;
 }
 
+/** The slot of an answer no budget counts: nothing to free. */
+const NO_SLOT: BudgetSlot = () => {};
+
 /** Runs answers as producers and connects subscribers to them. */
 export class StreamHub implements ProducerHost {
   /** The chat core that runs turns. */
@@ -122,7 +125,7 @@ export class StreamHub implements ProducerHost {
       return idInUse(requestId);
     }
     const producer = this.start(request, subscriber, options.identity);
-    void producer.done.finally(slot);
+    if (slot !== NO_SLOT) void producer.done.finally(slot);
     return producer;
   }
 
@@ -138,7 +141,7 @@ export class StreamHub implements ProducerHost {
   > {
     const budget = this.options.budget;
     const key = options.identity ?? options.client;
-    if (!budget || key === undefined) return () => {};
+    if (!budget || key === undefined) return NO_SLOT;
     const slot = await budget.acquire(key);
     if (typeof slot === "function") return slot;
     return { ...slot, code: slot.code ?? ErrorCode.RateLimited };

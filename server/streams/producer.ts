@@ -16,6 +16,9 @@ import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
 import type { AnswerTrace, Dialect, Telemetry, Transport } from "../telemetry/mod.ts";
 import { retried } from "./log_retry.ts";
 
+/** What the log writes of an answer start from (shared: most answers are never logged). */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** Receives the events of one answer, in order, each exactly once. */
 export interface Subscriber {
   /** Called for each event; a returned promise slows the producer (backpressure). */
@@ -109,19 +112,21 @@ export class Producer {
   #logging = false;
   #logged = 0;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #writes: Promise<void> = Promise.resolve();
+  /** The log writes, in order (none until logging starts). */
+  #writes: Promise<void> = SETTLED;
   /** True while a write of the events not logged yet is queued and not started. */
   #queued = false;
   /** Set once a log write failed: the log was sealed with `stream_lost` and takes nothing more. */
   #logLost = false;
-  /** Stops the lease renewal and the cancel watch once logging started. */
-  #logStop = new AbortController();
+  /** Stops the lease renewal and the cancel watch; made when logging starts. */
+  #logStop: AbortController | undefined;
   /**
-   * True once the session is the identity's, false when the turn ended
-   * without (refused): a refused answer is never logged, so it can never
-   * become a session's latest answer.
+   * Settles true once the session is the identity's, false when the turn
+   * ended without (refused): a refused answer is never logged, so it can
+   * never become a session's latest answer. Made when logging starts (most
+   * answers are never logged): {@link #isOwned} and {@link #refused} say it until then.
    */
-  #owned = Promise.withResolvers<boolean>();
+  #owned: PromiseWithResolvers<boolean> | undefined;
   #isOwned = false;
   #refused = false;
 
@@ -233,7 +238,7 @@ export class Producer {
         onOwned: () => {
           if (this.#refused) return;
           this.#isOwned = true;
-          this.#owned.resolve(true);
+          this.#owned?.resolve(true);
           this.#hub.owned(this);
         },
       });
@@ -241,7 +246,7 @@ export class Producer {
     } finally {
       // A turn stopped before its claim settled is never the session's latest answer.
       this.#refused = !this.#isOwned;
-      this.#owned.resolve(false);
+      this.#owned?.resolve(false);
       clearTimeout(this.#graceTimer);
       if (this.#logging) {
         clearTimeout(this.#flushTimer);
@@ -250,7 +255,7 @@ export class Producer {
         // be writing it): only then are the lease and the cancel watch
         // stopped. Only a logged answer has them (an abort builds a
         // DOMException, with its stack: not for every answer).
-        this.#logStop.abort();
+        this.#logStop?.abort();
       }
       this.#hub.forget(this);
     }
@@ -311,9 +316,11 @@ export class Producer {
     this.#logging = true;
     const { streamLog, options, logger } = this.#hub;
     const info = { sessionId: this.sessionId, query: this.query, identity: this.identity };
+    const owned = this.#owned = Promise.withResolvers<boolean>();
+    if (this.#isOwned || this.#refused) owned.resolve(this.#isOwned);
     // The lease first: a reader never finds the answer without a live producer.
     this.#writes = this.#writes
-      .then(() => this.#owned.promise)
+      .then(() => owned.promise)
       .then(async (owned) => {
         if (!owned) return;
         await retried(() => streamLog.renew(this.requestId, options.leaseMs));
@@ -321,6 +328,7 @@ export class Producer {
       });
     void this.#flush();
     if (this.ended) return;
+    this.#logStop = new AbortController();
     const signal = this.#logStop.signal;
     const renew = setInterval(() => {
       streamLog.renew(this.requestId, options.leaseMs).catch((error) => {

@@ -16,6 +16,7 @@ import {
   type Tracer,
 } from "@opentelemetry/api";
 import type { Transport } from "./mod.ts";
+import { withSpan } from "./trace_context.ts";
 
 /** What an answer is, for its span's attributes and its metrics' labels. */
 export interface AnswerInfo {
@@ -77,7 +78,7 @@ export class AnswerTrace {
         "chat.session_id": info.sessionId,
       },
     }, info.parent);
-    this.#context = trace.setSpan(info.parent, this.span);
+    this.#context = withSpan(info.parent, this.span);
   }
 
   /** The trace id, when the answer is traced or continues a caller's trace. */

@@ -13,11 +13,9 @@ import {
   type Context,
   type Counter as OtelCounter,
   type Histogram as OtelHistogram,
-  isSpanContextValid,
   type MeterProvider,
   metrics,
   type Span,
-  type SpanContext,
   SpanKind,
   trace,
   type Tracer,
@@ -29,6 +27,7 @@ import { type AnswerInfo, AnswerTrace } from "./answer.ts";
 
 export { type AnswerInfo, type AnswerSummary, AnswerTrace } from "./answer.ts";
 export { requestContext } from "./trace_context.ts";
+import { withSpan } from "./trace_context.ts";
 
 /** The instrumentation scope of every span and metric. */
 export const SCOPE = "chat-stream";
@@ -84,26 +83,6 @@ export interface ConnectionTrace {
   readonly context: Context;
   /** Ends the span and counts the connection as closed; safe to call twice. */
   end(attributes?: Attributes): void;
-}
-
-/** Two span contexts name the same span. */
-function sameSpan(a: SpanContext, b: SpanContext): boolean {
-  return a.traceId === b.traceId && a.spanId === b.spanId && a.traceFlags === b.traceFlags;
-}
-
-/**
- * `parent` with `span` as its span, or `parent` itself when the span adds
- * nothing to it: a span that records nothing and carries the parent's span
- * context, or none (tracing off: the no-op tracer's spans). Saves a context
- * (and its closures) per idle connection.
- */
-function withSpan(parent: Context, span: Span): Context {
-  if (!span.isRecording()) {
-    const own = span.spanContext();
-    const inherited = trace.getSpanContext(parent);
-    if (inherited ? sameSpan(own, inherited) : !isSpanContextValid(own)) return parent;
-  }
-  return trace.setSpan(parent, span);
 }
 
 /** An open connection: counted in the open-connections gauge, traced by `span` if any. */

@@ -9,33 +9,54 @@
 import type { Backend } from "../store/types.ts";
 import type { Telemetry } from "./mod.ts";
 
+/** `method` of `object`, timed as `operation`. */
+function timedMethod(
+  object: object,
+  method: (...args: unknown[]) => unknown,
+  operation: string,
+  telemetry: Telemetry,
+): (...args: unknown[]) => unknown {
+  return (...args: unknown[]) => {
+    const started = performance.now();
+    const record = (outcome: "ok" | "error") =>
+      telemetry.storeOperation(operation, (performance.now() - started) / 1000, outcome);
+    try {
+      const result = method.apply(object, args);
+      if (!(result instanceof Promise)) return result;
+      return result.then(
+        (resolved) => (record("ok"), resolved),
+        (error) => {
+          record("error");
+          throw error;
+        },
+      );
+    } catch (error) {
+      record("error");
+      throw error;
+    }
+  };
+}
+
 function timed<T extends object>(target: T, prefix: string, telemetry: Telemetry): T {
+  // Each method is wrapped once, on its first use (a store's methods do not change).
+  const methods = new Map<string | symbol, unknown>();
   return new Proxy(target, {
     get(object, key) {
       const value = Reflect.get(object, key, object);
-      if (typeof value !== "function" || typeof key !== "string" || key.startsWith("wait")) {
-        return typeof value === "function" ? value.bind(object) : value;
-      }
-      const operation = `${prefix}.${key}`;
-      return (...args: unknown[]) => {
-        const started = performance.now();
-        const record = (outcome: "ok" | "error") =>
-          telemetry.storeOperation(operation, (performance.now() - started) / 1000, outcome);
-        try {
-          const result = value.apply(object, args);
-          if (!(result instanceof Promise)) return result;
-          return result.then(
-            (resolved) => (record("ok"), resolved),
-            (error) => {
-              record("error");
-              throw error;
-            },
+      if (typeof value !== "function") return value;
+      let method = methods.get(key);
+      if (method === undefined) {
+        method = typeof key !== "string" || key.startsWith("wait")
+          ? value.bind(object)
+          : timedMethod(
+            object,
+            value as (...args: unknown[]) => unknown,
+            `${prefix}.${key}`,
+            telemetry,
           );
-        } catch (error) {
-          record("error");
-          throw error;
-        }
-      };
+        methods.set(key, method);
+      }
+      return method;
     },
   });
 }
