@@ -116,7 +116,8 @@ export class StreamHub implements ProducerHost {
       options.slot?.();
       return idInUse(requestId);
     }
-    const admitted = options.slot ?? await this.admit(options);
+    // Without a budget there is nothing to wait for before the answer starts.
+    const admitted = options.slot ?? (this.options.budget ? await this.admit(options) : NO_SLOT);
     if (typeof admitted !== "function") return admitted;
     const slot = admitted;
     // Checked after the awaits: two starts of one id on this instance never both run.

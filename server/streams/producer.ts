@@ -146,14 +146,17 @@ export class Producer {
       sessionId: this.sessionId,
       parent: origin.parent ?? ROOT_CONTEXT,
     });
-    hub.logger.debug("Answer started", {
-      request_id: this.requestId,
-      session_id: this.sessionId,
-      trace_id: this.trace.traceId,
-      transport: origin.transport,
-      dialect: origin.dialect,
-      query_chars: request.query.length,
-    });
+    // The lines are built only when written: this runs for every answer.
+    if (hub.logger.enabled("debug")) {
+      hub.logger.debug("Answer started", {
+        request_id: this.requestId,
+        session_id: this.sessionId,
+        trace_id: this.trace.traceId,
+        transport: origin.transport,
+        dialect: origin.dialect,
+        query_chars: request.query.length,
+      });
+    }
     this.done = this.#run(request, origin);
   }
 
@@ -267,6 +270,7 @@ export class Producer {
     const code = last?.type === "error" ? last.code : undefined;
     const reason = last?.type === "finish" ? last.reason : "error";
     const summary = this.trace.end({ reason, code, chunks: Math.max(0, this.events.length - 2) });
+    if (!this.#hub.logger.enabled("info")) return;
     this.#hub.logger.info("Answer", {
       request_id: this.requestId,
       session_id: this.sessionId,
