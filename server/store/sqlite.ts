@@ -76,6 +76,8 @@ export class SqliteSessionStore implements SessionStore {
   #save: SqliteStatement;
   #next: SqliteStatement;
   #past: SqliteStatement;
+  #below: SqliteStatement;
+  #turnAt: SqliteStatement;
   #insert: SqliteStatement;
   #trim: SqliteStatement;
   #cut: SqliteStatement;
@@ -121,6 +123,10 @@ export class SqliteSessionStore implements SessionStore {
       "SELECT COALESCE(MAX(n) + 1, 0) AS next FROM turns WHERE session_id = ?",
     );
     this.#past = db.prepare("SELECT 1 AS x FROM turns WHERE session_id = ? AND n >= ? LIMIT 1");
+    this.#below = db.prepare("SELECT 1 AS x FROM turns WHERE session_id = ? AND n < ? LIMIT 1");
+    this.#turnAt = db.prepare(
+      "SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns WHERE session_id = ? AND n = ?",
+    );
     this.#insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
     this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n < ?");
     this.#cut = db.prepare("DELETE FROM turns WHERE session_id = ? AND n >= ?");
@@ -281,10 +287,11 @@ export class SqliteSessionStore implements SessionStore {
       const next = this.#nextTurn(sessionId, row);
       const known = expired ? { turns: 0, bytes: 0 } : this.#heldBefore(sessionId, row, next);
       this.#insert.run(sessionId, next, value);
-      const held = this.#dropOldest(sessionId, {
-        turns: known.turns + 1,
-        bytes: known.bytes + size,
-      });
+      const held = this.#dropOldest(
+        sessionId,
+        { turns: known.turns + 1, bytes: known.bytes + size },
+        next - known.turns,
+      );
       this.#save.run(sessionId, now + this.#limits.historyTtlMs, held.turns, held.bytes, next + 1);
     });
   }
@@ -310,17 +317,35 @@ export class SqliteSessionStore implements SessionStore {
     return { turns: Number(counted.turns), bytes: Number(counted.bytes) };
   }
 
-  /** Deletes the session's oldest turns while `held` is over the bounds; what it holds after. */
-  #dropOldest(sessionId: string, held: Held): Held {
+  /**
+   * Deletes the session's oldest turns while `held` is over the bounds; what
+   * it holds after. `first` is the number its oldest turn has when its turns
+   * are numbered without gaps, as appends, trims and cuts leave them.
+   */
+  #dropOldest(sessionId: string, held: Held, first: number): Held {
+    if (!overBounds(held, this.#bounds)) return held;
+    // No turn below `first`: from there each next turn is found by its number.
+    let from = first > 0 && !this.#below.get(sessionId, first) ? first : 0;
     let last = -1;
     while (overBounds(held, this.#bounds)) {
-      const row = this.#oldest.get(sessionId, last) as { n: number; bytes: number } | undefined;
+      const row = this.#turnFrom(sessionId, from);
       if (!row) break;
       last = Number(row.n);
+      from = last + 1;
       held = { turns: held.turns - 1, bytes: held.bytes - Number(row.bytes) };
     }
     if (last >= 0) this.#trim.run(sessionId, last + 1);
     return held;
+  }
+
+  /**
+   * The session's first turn numbered `from` or more: its number and stored
+   * bytes. Tried by its exact number first (on `bun:sqlite` an ordered
+   * lookup costs several times an equality probe).
+   */
+  #turnFrom(sessionId: string, from: number): { n: number; bytes: number } | undefined {
+    const row = this.#turnAt.get(sessionId, from) ?? this.#oldest.get(sessionId, from - 1);
+    return (row ?? undefined) as { n: number; bytes: number } | undefined;
   }
 
   /**
