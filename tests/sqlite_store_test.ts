@@ -73,6 +73,43 @@ Deno.test("turns that fall out of the window are deleted, not just hidden", asyn
   }
 });
 
+Deno.test("an append numbers after turns another writer added without updating the session row", async () => {
+  const db = new DatabaseSync(":memory:");
+  const store = new SqliteSessionStore(db, { window: 3 });
+  try {
+    for (const q of ["a", "b", "c"]) await store.append("s", turn(q));
+    // A writer that keeps no counts (a release from before them) adds turn 3.
+    db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)")
+      .run("s", 3, JSON.stringify(turn("d")));
+    await store.append("s", turn("e"));
+    const rows = db.prepare("SELECT n FROM turns WHERE session_id = 's' ORDER BY n").all();
+    assertEquals(rows.map((r) => Number(r.n)), [2, 3, 4]);
+    assertEquals((await store.load("s")).map((t) => t.query), ["c", "d", "e"]);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("the oldest turns go first even below where the session row says they start", async () => {
+  const db = new DatabaseSync(":memory:");
+  const store = new SqliteSessionStore(db, { window: 2 });
+  try {
+    const insert = db.prepare("INSERT INTO turns (session_id, n, turn) VALUES (?, ?, ?)");
+    for (const [n, q] of ["a", "b", "c", "d"].entries()) {
+      insert.run("s", n, JSON.stringify(turn(q)));
+    }
+    // The row counts two turns before turn 4: taken at its word, the oldest would be turn 2.
+    db.prepare(
+      "INSERT INTO sessions (session_id, expires_at, turns, bytes, next) VALUES (?, ?, ?, ?, ?)",
+    ).run("s", Date.now() + 60_000, 2, 0, 4);
+    await store.append("s", turn("e"));
+    const rows = db.prepare("SELECT n FROM turns WHERE session_id = 's' ORDER BY n").all();
+    assertEquals(rows.map((r) => Number(r.n)), [1, 2, 3, 4]);
+  } finally {
+    store.close();
+  }
+});
+
 Deno.test("expired sessions and chat entries are swept from the file, not just hidden", async () => {
   const db = new DatabaseSync(":memory:");
   const store = new SqliteSessionStore(db, { window: 10, historyTtlMs: 1_000 });
