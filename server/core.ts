@@ -344,7 +344,9 @@ export class ChatCore {
     );
     for await (const ready of events) {
       // A batch (events that were ready together) is sent on without an await between its events.
-      for (const event of eventsOf(ready)) {
+      const batch = eventsOf(ready);
+      for (let i = 0; i < batch.length; i++) {
+        const event = batch[i];
         if (signal.aborted) return;
         watchdog.progress++;
         const pending = this.#forward(event, turn, emit);
@@ -359,8 +361,10 @@ export class ChatCore {
 
   /** Adds one agent event to the turn and hands it to `emit`. */
   #forward(event: AgentEvent, turn: TurnState, emit: TurnOptions["emit"]): void | Promise<void> {
-    if (event.type === "text-delta") turn.answer += event.delta;
-    else if (event.type === "tool-call") {
+    if (event.type === "text-delta") {
+      // Only what is stored is kept: a long answer holds no rope of every chunk.
+      if (turn.answer.length < MAX_STORED_ANSWER) turn.answer += event.delta;
+    } else if (event.type === "tool-call") {
       if (turn.tools.length >= MAX_TOOL_CALLS_PER_TURN) {
         throw toolLimitStop(MAX_TOOL_CALLS_PER_TURN, "turn");
       }

@@ -5,7 +5,7 @@
  * straight to the runtime's socket when it has a `send`; a delta is quoted
  * without `JSON.stringify` when it needs no escape, byte for byte the same;
  * a batch of events an agent hands over at once keeps its order and stops
- * at a cancel.
+ * at a cancel; a long answer is stored cut, sent whole.
  * @module
  */
 import { assertEquals } from "@std/assert";
@@ -116,7 +116,7 @@ Deno.test("WebSocket frames go to the runtime socket's own send, not through the
 });
 
 Deno.test("a delta is quoted exactly as JSON.stringify quotes it, escapes and surrogates included", async () => {
-  const { jsonString } = await import("../server/encode.ts");
+  const { jsonStringBody } = await import("../server/encode.ts");
   const cases = [
     "",
     "plain text",
@@ -131,7 +131,7 @@ Deno.test("a delta is quoted exactly as JSON.stringify quotes it, escapes and su
     "</script>",
   ];
   for (let code = 0; code < 0x10000; code += 7) cases.push(`a${String.fromCharCode(code)}b`);
-  for (const text of cases) assertEquals(jsonString(text), JSON.stringify(text));
+  for (const text of cases) assertEquals(`"${jsonStringBody(text)}"`, JSON.stringify(text));
 });
 
 Deno.test("a batch of ready events is sent in order; a cancel in the middle of it stops the rest", async () => {
@@ -185,4 +185,26 @@ Deno.test("a store that stops answering ends the turn in bounded time: unavailab
     storeTimeoutMs,
   });
   assertEquals(await runTurn(after), ["start", "text-delta", "text-delta", "finish"]);
+});
+
+Deno.test("a long answer is sent whole and stored cut to its first 12,000 characters", async () => {
+  // Deltas of 5,000 characters: the cut falls inside the third.
+  const parts = ["a", "b", "c", "d"].map((c) => c.repeat(5_000));
+  const agent = {
+    name: "long",
+    async *stream(): AsyncIterable<AgentYield> {
+      for (const delta of parts) yield { type: "text-delta", delta };
+    },
+  };
+  const { store, real } = withLoad(() => Promise.resolve([]));
+  const core = new ChatCore({ agent, store, log: createLogger("silent") });
+  let sent = "";
+  await core.run({ query: "q", sessionId: "s" }, {
+    signal: new AbortController().signal,
+    emit: (event) => {
+      if (event.type === "text-delta") sent += event.delta;
+    },
+  });
+  assertEquals(sent, parts.join(""));
+  assertEquals((await real.load("s")).map((t) => t.answer), [parts.join("").slice(0, 12_000)]);
 });
