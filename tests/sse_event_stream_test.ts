@@ -9,7 +9,8 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { Hono } from "hono";
 import { ConnectionRegistry } from "../server/connections.ts";
 import { createLogger } from "../server/log.ts";
-import { EventStream, formatMessage } from "../server/transports/sse/event_stream.ts";
+import { EventStream, formatLine, formatMessage } from "../server/transports/sse/event_stream.ts";
+import { NativeEncoder, UiChunkEncoder } from "../server/encode.ts";
 import { parseLastEventId, sseHandler } from "../server/transports/sse/handler.ts";
 import { echoAgent, hangingAgent } from "./helpers/agents.ts";
 import { harness } from "./helpers/fake_ws.ts";
@@ -21,6 +22,47 @@ Deno.test("formatMessage writes retry, id and one data line per line", () => {
     "retry: 500\nid: r:1\ndata: {}\n\n",
   );
   assertEquals(formatMessage({ data: "a\nb" }), "data: a\ndata: b\n\n");
+  // A lone CR and CRLF end a line too (a reader would start a field there).
+  assertEquals(formatMessage({ data: "a\rb\r\nc" }), "data: a\ndata: b\ndata: c\n\n");
+  assertEquals(formatLine("{}", "r:1"), "id: r:1\ndata: {}\n\n");
+  assertEquals(formatLine("[DONE]", undefined), "data: [DONE]\n\n");
+});
+
+Deno.test("every frame of either dialect is one line, whatever the agent said (what formatLine relies on)", () => {
+  const hostile = [
+    "a\nb",
+    "a\rb",
+    "a\r\nb",
+    "\n\nevent: done\ndata: {}\n\n",
+    "\u2028\u2029",
+    "plain",
+  ];
+  const events = [
+    { type: "start" as const, requestId: "r\n1", sessionId: "s\r1" },
+    ...hostile.map((delta) => ({ type: "text-delta" as const, delta })),
+    { type: "status" as const, message: "a\r\nb" },
+    { type: "tool-call" as const, toolCallId: "t\n", toolName: "n\r", input: { x: "\n" } },
+    {
+      type: "tool-result" as const,
+      toolCallId: "t\n",
+      toolName: "n\r",
+      output: "\r\n",
+      isError: false,
+    },
+    { type: "finish" as const, reason: "stop" as const },
+  ];
+  const native = new NativeEncoder();
+  const ui = new UiChunkEncoder("r\n1", { http: true });
+  const frames: string[] = [];
+  events.forEach((event, seq) => {
+    frames.push(native.encode({ seq, event }));
+    ui.write({ seq, event }, (frame) => frames.push(frame));
+  });
+  assert(frames.length > events.length);
+  for (const frame of frames) {
+    assert(!/[\r\n]/.test(frame), `frame has a line break: ${JSON.stringify(frame)}`);
+    JSON.parse(frame);
+  }
 });
 
 Deno.test("a quiet event stream sends heartbeats; a busy one does not", async () => {

@@ -140,8 +140,10 @@ export function openAnswerStream(
     // reconnect can pick it up.
     onCancel: () => delivery.detach(true),
   });
+  // A dialect's data is a JSON text or a fixed token: one line (see formatLine).
   const send: SendData = (data, id) => {
-    stream.send({ id, data, retry: sendRetry ? config.SSE_RETRY_MS : undefined });
+    if (!sendRetry) return stream.sendLine(data, id);
+    stream.send({ id, data, retry: config.SSE_RETRY_MS });
     sendRetry = false;
   };
   const tearDown = () => {

@@ -16,14 +16,27 @@ export interface SseMessage {
   retry?: number;
 }
 
+/** Any line break of the event-stream format: CRLF, LF or a lone CR. */
+const LINE_BREAK = /\r\n|\r|\n/;
+
 /** Formats one message in the `text/event-stream` format. */
 export function formatMessage(message: SseMessage): string {
   let text = message.retry === undefined ? "" : `retry: ${message.retry}\n`;
   if (message.id !== undefined) text += `id: ${message.id}\n`;
-  const data = message.data.includes("\n")
-    ? message.data.split("\n").join("\ndata: ")
+  const data = LINE_BREAK.test(message.data)
+    ? message.data.split(LINE_BREAK).join("\ndata: ")
     : message.data;
   return `${text}data: ${data}\n\n`;
+}
+
+/**
+ * Formats a message whose data is one line: a JSON text (JSON escapes
+ * every line break) or a fixed token. The per-chunk case: no scan of the
+ * data (which would first copy it into one flat string) and no message
+ * object.
+ */
+export function formatLine(data: string, id: string | undefined): string {
+  return id === undefined ? `data: ${data}\n\n` : `id: ${id}\ndata: ${data}\n\n`;
 }
 
 /** The response headers of an event stream. */
@@ -148,6 +161,13 @@ export class EventStream {
   send(message: SseMessage): void {
     if (this.#closed) return;
     this.#write(formatMessage(message));
+    this.#quiet = false;
+  }
+
+  /** Queues one message whose data is one line ({@link formatLine}); dropped once the stream ended. */
+  sendLine(data: string, id?: string): void {
+    if (this.#closed) return;
+    this.#write(formatLine(data, id));
     this.#quiet = false;
   }
 
