@@ -118,10 +118,13 @@ export function createApp(deps: AppDeps): Hono {
   const hub = new StreamHub(core, backend.streamLog, logger, {
     graceMs: config.RESUME_GRACE_MS,
     leaseMs: config.PRODUCER_LEASE_MS,
-    budget: new SharedAnswerBudget(backend.quotas, config, {
-      limit: config.MAX_ANSWERS_PER_CLIENT,
-      logger,
-    }),
+    // With both answer limits off there is nothing to count: answers start without a budget call.
+    budget: config.MAX_ANSWERS_PER_CLIENT > 0 || config.KEY_ANSWERS_PER_MINUTE > 0
+      ? new SharedAnswerBudget(backend.quotas, config, {
+        limit: config.MAX_ANSWERS_PER_CLIENT,
+        logger,
+      })
+      : undefined,
     ...STREAM_TIMING,
     telemetry,
   });

@@ -49,6 +49,37 @@ const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 /** Seconds, for store calls. */
 const STORE_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
+/**
+ * A function giving the label set (`names` to `values`) of each combination
+ * of values, made once and frozen: the registry finds a frozen set's series
+ * by identity instead of building its key (see `prometheus.ts`), and these
+ * are recorded for every answer. The values are server-chosen names
+ * (transports, dialects, reasons, operations): a few dozen sets in all.
+ */
+function labelSets(
+  first: string,
+  second?: string,
+): (value: string, secondValue?: string) => Labels {
+  const sets = new Map<string, Map<string | undefined, Labels>>();
+  return (value, secondValue) => {
+    let withFirst = sets.get(value);
+    if (!withFirst) sets.set(value, withFirst = new Map());
+    let set = withFirst.get(secondValue);
+    if (!set) {
+      const labels = second === undefined
+        ? { [first]: value }
+        : { [first]: value, [second]: secondValue ?? "" };
+      withFirst.set(secondValue, set = Object.freeze(labels));
+    }
+    return set;
+  };
+}
+
+const byTransport = labelSets("transport");
+const byTransportDialect = labelSets("transport", "dialect");
+const byTransportReason = labelSets("transport", "reason");
+const byOperationOutcome = labelSets("operation", "outcome");
+
 /** A counter recorded in both sinks. */
 class Sum {
   #local: Counter;
@@ -98,13 +129,13 @@ class OpenConnection implements ConnectionTrace {
     this.#transport = transport;
     this.#span = options.span;
     this.context = options.span ? withSpan(options.parent, options.span) : options.parent;
-    gauge.add(1, { transport });
+    gauge.add(1, byTransport(transport));
   }
 
   end(attributes?: Attributes): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#gauge.add(-1, { transport: this.#transport });
+    this.#gauge.add(-1, byTransport(this.#transport));
     if (attributes) this.#span?.setAttributes(attributes);
     this.#span?.end();
   }
@@ -185,10 +216,10 @@ export class Telemetry {
 
   /** Starts the trace of one answer and counts it as started. */
   answer(info: AnswerInfo): AnswerTrace {
-    this.#started.add(1, { transport: info.transport, dialect: info.dialect });
+    this.#started.add(1, byTransportDialect(info.transport, info.dialect));
     return new AnswerTrace(this.tracer, info, (summary) => {
-      const labels = { transport: info.transport };
-      this.#finished.add(1, { ...labels, reason: summary.reason });
+      const labels = byTransport(info.transport);
+      this.#finished.add(1, byTransportReason(info.transport, summary.reason));
       this.#duration.record(summary.durationMs / 1000, labels);
       if (summary.firstChunkMs !== undefined) {
         this.#firstChunk.record(summary.firstChunkMs / 1000, labels);
@@ -198,7 +229,7 @@ export class Telemetry {
 
   /** Adds the events one delivery sent (once, when it ends). */
   chunksSent(transport: Transport, n: number): void {
-    if (n > 0) this.#chunks.add(n, { transport });
+    if (n > 0) this.#chunks.add(n, byTransport(transport));
   }
 
   /** Counts a resume request and how it went (`resumed`, `unknown`, `forbidden`...). */
@@ -223,6 +254,6 @@ export class Telemetry {
 
   /** Records how long a store call took. */
   storeOperation(operation: string, seconds: number, outcome: "ok" | "error"): void {
-    this.#store.record(seconds, { operation, outcome });
+    this.#store.record(seconds, byOperationOutcome(operation, outcome));
   }
 }

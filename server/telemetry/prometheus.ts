@@ -51,6 +51,8 @@ abstract class Family<S> {
   readonly help: string;
   abstract readonly type: string;
   protected series = new Map<string, { labels: Labels | undefined; value: S }>();
+  /** Series by frozen label set (made once, reused: see `mod.ts`): found without a key. */
+  #byFrozen = new Map<Labels, { labels: Labels | undefined; value: S }>();
 
   constructor(name: string, help: string) {
     this.name = name;
@@ -58,12 +60,19 @@ abstract class Family<S> {
   }
 
   protected at(labels: Labels | undefined, create: () => S): S {
+    // Only frozen sets are kept by identity: a fresh object per record would pile up.
+    const frozen = labels !== undefined && Object.isFrozen(labels);
+    if (frozen) {
+      const known = this.#byFrozen.get(labels);
+      if (known) return known.value;
+    }
     const key = seriesKey(labels);
     let found = this.series.get(key);
     if (!found) {
       found = { labels, value: create() };
       this.series.set(key, found);
     }
+    if (frozen) this.#byFrozen.set(labels, found);
     return found.value;
   }
 
