@@ -52,14 +52,16 @@ function parseKeepTurns(value: string | undefined): number | undefined | null {
 /** The SSE handler. */
 export function sseHandler(deps: SseDeps): Handler<GuardEnv> {
   return async (c) => {
+    // The parameters parsed once (each `c.req.query(name)` reads the URL again).
+    const params: Record<string, string | undefined> = c.req.query();
     const decoded = decodeSseQuery({
-      query: c.req.query("query"),
-      session_id: c.req.query("session_id"),
-      request_id: c.req.query("request_id"),
+      query: params.query,
+      session_id: params.session_id,
+      request_id: params.request_id,
     });
     if (!decoded.ok) return errorResponse(c, 400, decoded.code, decoded.message);
     const frame = decoded.frame as QueryFrame;
-    const keepTurns = parseKeepTurns(c.req.query("keep_turns"));
+    const keepTurns = parseKeepTurns(params.keep_turns);
     if (keepTurns === null) {
       return errorResponse(
         c,
