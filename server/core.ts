@@ -239,13 +239,14 @@ export class ChatCore {
       persist: true,
     };
     const { sessionId, requestId } = turn;
-    // Every abort of the turn goes through `stop`, which also ends the wait for a hung agent.
+    // The wait for the agent ends when the pump does or the turn is stopped: every
+    // abort goes through `stop`, so a hung agent cannot hold the turn.
     const inner = new AbortController();
     const signal = inner.signal;
-    const stopped = Promise.withResolvers<void>();
+    const over = Promise.withResolvers<void>();
     const stop = (reason: unknown) => {
       inner.abort(reason);
-      stopped.resolve();
+      over.resolve();
     };
     const forward = () => stop(options.signal.reason);
     if (options.signal.aborted) forward();
@@ -259,9 +260,10 @@ export class ChatCore {
       )
     );
     this.#watchdogs?.add(watchdog);
-    const pumping = this.#pump(request, turn, { ...options, signal }, watchdog);
+    // A pump that fails after the turn was stopped settles nothing any more.
+    this.#pump(request, turn, { ...options, signal }, watchdog).then(over.resolve, over.reject);
     try {
-      await Promise.race([pumping, stopped.promise]);
+      await over.promise;
     } catch (error) {
       if (error instanceof TurnStop) stop(error);
       else if (error instanceof StoreUnavailable && !signal.aborted) {
@@ -288,11 +290,8 @@ export class ChatCore {
       options.trace?.agentEnded();
       options.signal.removeEventListener("abort", forward);
     }
-    if (signal.aborted) {
-      // The pump may still be stuck in a hung agent; it sends nothing more.
-      pumping.catch(() => {});
-      this.#stopped(turn, signal.reason);
-    }
+    // The pump may still be stuck in a hung agent; it sends nothing more.
+    if (signal.aborted) this.#stopped(turn, signal.reason);
     if (turn.persist) {
       await this.#persist(sessionId, {
         query: turn.query,
