@@ -97,8 +97,12 @@ export class Producer {
   readonly identity: string | undefined;
   /** The question (logged, so a reader can keep the partial turn if this instance dies). */
   readonly query: string;
-  /** Every event so far, in order; `events[i].seq === i`. */
-  readonly events: LoggedEvent[] = [];
+  /**
+   * Every event so far, in order: event `i` has `seq` `i`. Kept bare (a
+   * {@link LoggedEvent} is made for each delivery and dies young), so an
+   * answer in flight holds one object per chunk, not two.
+   */
+  readonly events: CoreEvent[] = [];
   /** Settles when the answer ended and its log (if any) is flushed. */
   readonly done: Promise<void>;
   /** The answer's trace (span, first-chunk time, metrics). */
@@ -163,7 +167,7 @@ export class Producer {
   /** True once the final event was produced. */
   get ended(): boolean {
     const last = this.events.at(-1);
-    return last !== undefined && isFinal(last.event);
+    return last !== undefined && isFinal(last);
   }
 
   /** Stops the answer; `reason` may be a `TurnStop` (see the core). */
@@ -183,7 +187,7 @@ export class Producer {
     // Events produced while the backlog is replayed are appended to it; the
     // switch to live delivery happens with no await in between, so nothing
     // is missed or sent twice.
-    const backlog = this.events.slice(afterSeq + 1);
+    const backlog = this.#items(afterSeq + 1);
     this.#joining.set(subscriber, backlog);
     try {
       for (let i = 0; i < backlog.length && this.#joining.has(subscriber); i++) {
@@ -266,7 +270,7 @@ export class Producer {
 
   /** Ends the answer's trace and writes its access line. */
   #traced(origin: AnswerOrigin): void {
-    const last = this.events.at(-1)?.event;
+    const last = this.events.at(-1);
     const code = last?.type === "error" ? last.code : undefined;
     const reason = last?.type === "finish" ? last.reason : "error";
     const summary = this.trace.end({ reason, code, chunks: Math.max(0, this.events.length - 2) });
@@ -290,7 +294,7 @@ export class Producer {
 
   #emit(event: CoreEvent): void | Promise<void> {
     const item: LoggedEvent = { seq: this.events.length, event };
-    this.events.push(item);
+    this.events.push(event);
     // Per chunk, the trace costs a comparison; tool calls open and close spans.
     if (event.type === "text-delta") {
       if (!this.trace.started) this.trace.firstChunk();
@@ -376,9 +380,18 @@ export class Producer {
   /** The events not logged yet, from now on counted as logged. */
   #take(): LoggedEvent[] {
     this.#queued = false;
-    const batch = this.events.slice(this.#logged);
+    const batch = this.#items(this.#logged);
     this.#logged = this.events.length;
     return batch;
+  }
+
+  /** The events from `seq` `from` on, with their sequence numbers. */
+  #items(from: number): LoggedEvent[] {
+    const items: LoggedEvent[] = [];
+    for (let seq = Math.max(0, from); seq < this.events.length; seq++) {
+      items.push({ seq, event: this.events[seq] });
+    }
+    return items;
   }
 
   /** Writes the events not logged yet, trying again a few times before the log is lost. */
