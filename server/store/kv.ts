@@ -10,6 +10,8 @@
  *   `["sessions", id, "turns", n]` turn `n`; `["sessions", id, "owner"]` the
  *   identity that claimed it. Appends are atomic (checked against the meta
  *   versionstamp). All expire `HISTORY_TTL_MS` after the session's last use.
+ *   Turn and meta values are UTF-8 JSON bytes (`kv_json.ts`); objects, as
+ *   earlier versions wrote them, read too.
  * - `["chats", owner, id]` an owner's chat entry (with its expiry stamp).
  * - `["streams", requestId, "meta"]` session, question, identity, next, ended;
  *   `["streams", requestId, "batch", firstSeq, part]` a batch of events as

@@ -5,6 +5,7 @@
  */
 import { storedTurn } from "./fit.ts";
 import { KvGroupCommit } from "./kv_group_commit.ts";
+import { decodeJson, encodeJson, jsonBytes } from "./kv_json.ts";
 import { openKv, whenUnlocked } from "./kv_open.ts";
 import {
   chatsToDrop,
@@ -20,7 +21,6 @@ import {
   type StoreLimits,
   type TurnBounds,
   turnBoundsOf,
-  turnBytes,
 } from "./retention.ts";
 import type { ChatEntry, SessionStore, Turn } from "./types.ts";
 
@@ -57,14 +57,25 @@ interface AppendPlan {
   rewrites: Deno.KvEntry<unknown>[];
 }
 
-const sizeOf = (entry: Deno.KvEntry<unknown>) => turnBytes(JSON.stringify(entry.value));
+/** A stored turn's size ({@link jsonBytes}), whichever its form. */
+const sizeOf = (entry: Deno.KvEntry<unknown>) => jsonBytes(entry.value);
 
-/** Everything KV holds of a session, read in one list. */
+/** A meta as KV stores it ({@link encodeJson}). */
+const storedMeta = (meta: SessionMeta) => encodeJson(JSON.stringify(meta));
+
+/** A meta entry read from KV, its value decoded ({@link decodeJson}). */
+const metaOf = (entry: Deno.KvEntryMaybe<unknown>): Deno.KvEntryMaybe<SessionMeta> =>
+  ({ ...entry, value: decodeJson(entry.value) }) as Deno.KvEntryMaybe<SessionMeta>;
+
+/**
+ * Everything KV holds of a session, read in one list: the meta decoded,
+ * the other values as stored (UTF-8 JSON bytes, or objects written before).
+ */
 interface SessionKeys {
   meta: Deno.KvEntryMaybe<SessionMeta>;
   /** The owner key and the turns (oldest first): what a refresh rewrites. */
   others: Deno.KvEntry<unknown>[];
-  turns: Deno.KvEntry<Turn>[];
+  turns: Deno.KvEntry<unknown>[];
 }
 
 /** Bytes and mutations of one KV commit at most (KV allows 800 KiB and 1,000). */
@@ -110,7 +121,7 @@ export class KvSessionStore implements SessionStore {
   /** The session's meta: the remembered one, else read. */
   async #meta(sessionId: string): Promise<Deno.KvEntryMaybe<SessionMeta>> {
     return this.#metas.get(sessionId) ??
-      await this.#kv.get<SessionMeta>(["sessions", sessionId, "meta"]);
+      metaOf(await this.#kv.get(["sessions", sessionId, "meta"]));
   }
 
   /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */
@@ -128,17 +139,18 @@ export class KvSessionStore implements SessionStore {
       turns: [],
     };
     for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
-      if (entry.key[2] === "meta") keys.meta = entry as Deno.KvEntry<SessionMeta>;
-      else if (entry.key[2] === "turns") keys.turns.push(entry as Deno.KvEntry<Turn>);
+      if (entry.key[2] === "meta") keys.meta = metaOf(entry);
+      else if (entry.key[2] === "turns") keys.turns.push(entry);
       else keys.others.push(entry);
     }
     return keys;
   }
 
   /**
-   * Commits `sets` (each with the session's `expireIn`), then `last` in
-   * the final commit; every commit is checked against `meta`, so a
-   * concurrent change makes it fail. Large rewrites take several commits.
+   * Commits `sets` (values as stored, each with the session's
+   * `expireIn`), then `last` in the final commit; every commit is checked
+   * against `meta`, so a concurrent change makes it fail. Large rewrites
+   * take several commits.
    */
   async #commit(
     meta: Deno.KvEntryMaybe<SessionMeta>,
@@ -150,7 +162,7 @@ export class KvSessionStore implements SessionStore {
     let bytes = 0;
     let mutations = 0;
     for (const { key, value } of sets) {
-      const size = turnBytes(JSON.stringify(value) ?? "") + 200;
+      const size = jsonBytes(value) + 200;
       if (mutations > 0 && (bytes + size > COMMIT_BYTES || mutations >= COMMIT_MUTATIONS)) {
         const result = await whenUnlocked(() => op.commit());
         if (!result.ok) return result;
@@ -172,7 +184,7 @@ export class KvSessionStore implements SessionStore {
     const shown = turns.slice(-this.#window);
     if (!refreshDue(meta.value.expiresAt, this.#limits.historyTtlMs, now)) {
       this.#remember(sessionId, meta);
-      return shown.map((entry) => entry.value);
+      return shown.map((entry) => decodeJson<Turn>(entry.value));
     }
     const expiresAt = now + this.#limits.historyTtlMs;
     const refreshed: SessionMeta = { ...meta.value, expiresAt };
@@ -180,12 +192,15 @@ export class KvSessionStore implements SessionStore {
     const result = await this.#commit(
       meta,
       [...others, ...turns],
-      (op) => op.set(meta.key, refreshed, { expireIn: this.#limits.historyTtlMs }),
+      (op) =>
+        op.set(meta.key, storedMeta(refreshed), {
+          expireIn: this.#limits.historyTtlMs,
+        }),
     );
     if (result.ok) {
       this.#remember(sessionId, { ...meta, value: refreshed, versionstamp: result.versionstamp });
     } else this.#metas.delete(sessionId);
-    return shown.map((entry) => entry.value);
+    return shown.map((entry) => decodeJson<Turn>(entry.value));
   }
 
   /**
@@ -198,8 +213,9 @@ export class KvSessionStore implements SessionStore {
    * the other appends of the moment, unless it rewrites the session.
    */
   async append(sessionId: string, turn: Turn): Promise<void> {
-    const { turn: value, json } = storedTurn(turn);
-    const size = turnBytes(json);
+    // The turn's JSON, serialised once, is both what is stored and its size.
+    const value = encodeJson(storedTurn(turn).json);
+    const size = value.byteLength;
     const ttl = this.#limits.historyTtlMs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const meta = await this.#meta(sessionId);
@@ -213,7 +229,7 @@ export class KvSessionStore implements SessionStore {
       };
       const write = (op: Deno.AtomicOperation) => {
         op.set(["sessions", sessionId, "turns", n], value, { expireIn: ttl });
-        op.set(meta.key, next, { expireIn: ttl });
+        op.set(meta.key, storedMeta(next), { expireIn: ttl });
         for (const key of plan.dropped) op.delete(key);
       };
       const result = plan.rewrites.length > 0
@@ -360,10 +376,10 @@ export class KvSessionStore implements SessionStore {
     this.#metas.delete(sessionId);
     const metaKey = ["sessions", sessionId, "meta"];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const meta = await this.#kv.get<SessionMeta>(metaKey);
+      const meta = metaOf(await this.#kv.get(metaKey));
       if (meta.value === null || isExpired(meta.value.expiresAt)) return;
-      const window: Deno.KvEntry<Turn>[] = [];
-      const entries = this.#kv.list<Turn>(
+      const window: Deno.KvEntry<unknown>[] = [];
+      const entries = this.#kv.list(
         { prefix: ["sessions", sessionId, "turns"] },
         { reverse: true, limit: this.#window },
       );
@@ -382,7 +398,8 @@ export class KvSessionStore implements SessionStore {
         sizes: known.sizes?.length === known.turns ? known.sizes.slice(0, turns) : undefined,
         next,
       };
-      const op = this.#kv.atomic().check(meta).set(metaKey, { ...meta.value, next, held }, {
+      const truncated: SessionMeta = { ...meta.value, next, held };
+      const op = this.#kv.atomic().check(meta).set(metaKey, storedMeta(truncated), {
         expireIn: this.#limits.historyTtlMs,
       });
       for (const entry of dropped) op.delete(entry.key);
