@@ -146,3 +146,90 @@ Deno.test({
     }
   },
 });
+
+/** The UTF-8 bytes of a turn's JSON: what a session's byte cap counts. */
+const sizeOfTurn = (value: Turn) => new TextEncoder().encode(JSON.stringify(value)).length;
+
+Deno.test("KV sessions whose turns and meta are objects (before the bytes) load, append, refresh, truncate and go", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/kv.sqlite3`;
+  const ttl = 30 * 86_400_000;
+  const notDue = () => Date.now() + ttl;
+  const metaKey = (id: string) => ["sessions", id, "meta"];
+  const kv = await Deno.openKv(path);
+  /** Writes `session` as objects, with a meta in the shape of the code before (sizes and all). */
+  const write = async (session: OldSession, expiresAt: number) => {
+    const op = kv.atomic();
+    session.turns.forEach((value, i) => {
+      op.set(["sessions", session.id, "turns", session.first + i], value);
+    });
+    const sizes = session.turns.map(sizeOfTurn);
+    const next = session.first + session.turns.length;
+    const bytes = sizes.reduce((sum, size) => sum + size, 0);
+    const held = { turns: sizes.length, bytes, sizes, next };
+    await op.set(metaKey(session.id), { next, expiresAt, held }).commit();
+  };
+  await write(BIG, notDue()); // not due a refresh: the append reads this meta as it is
+  await write(SMALL, LATER); // due a refresh: the load rewrites it
+  /** The session's meta as stored, and what it says the session holds against what it loads. */
+  const check = async (store: SessionStore, id: string, { sizesKnown = true } = {}) => {
+    const stored = (await kv.get(metaKey(id))).value;
+    if (!(stored instanceof Uint8Array)) throw new Error(`meta of "${id}" is not bytes`);
+    const meta = JSON.parse(new TextDecoder().decode(stored));
+    const sizes = (await store.load(id)).map(sizeOfTurn);
+    assertEquals(meta.held.sizes, sizesKnown ? sizes : undefined, `sizes of "${id}"`);
+    assertEquals(meta.held.bytes, sizes.reduce((sum, size) => sum + size, 0), `bytes of "${id}"`);
+    assertEquals(meta.held.turns, sizes.length);
+    return meta;
+  };
+  const valueOf = async (id: string, n: number) =>
+    (await kv.get(["sessions", id, "turns", n])).value;
+  let store = await KvSessionStore.open(path, BOUNDS);
+  try {
+    // An append before any load: the object meta, read as it is, drops the oldest by its sizes.
+    await store.append(BIG.id, big("B4"));
+    assertEquals(await queries(store, BIG.id), ["B2", "B3", "B4"], "the byte cap holds");
+    await store.append(BIG.id, turn("small"));
+    assertEquals(await queries(store, BIG.id), ["B2", "B3", "B4", "small"]);
+    assertEquals((await store.load(BIG.id)).map((t) => t.answer.length).slice(0, 3), [
+      20_000,
+      20_000,
+      20_000,
+    ]);
+    assertEquals((await valueOf(BIG.id, 1)) instanceof Uint8Array, false, "old turns stay");
+    assertEquals((await valueOf(BIG.id, 3)) instanceof Uint8Array, true, "new turns are bytes");
+    await check(store, BIG.id);
+    // The load pushes the expiry: the meta is rewritten (as bytes), the turns with it.
+    assertEquals(await queries(store, SMALL.id), ["c", "d", "e"]);
+    const refreshed = await check(store, SMALL.id);
+    assertEquals(refreshed.expiresAt > LATER, true, "the expiry is pushed");
+    await withinWindow(store);
+    assertEquals((await valueOf(SMALL.id, 6)) instanceof Uint8Array, true);
+    await check(store, SMALL.id);
+  } finally {
+    store.close();
+  }
+  // A meta from before the sizes, over turns of both forms: the oldest are read to drop them.
+  const mixed = (await kv.get<Uint8Array>(metaKey(BIG.id))).value!;
+  const { sizes: _, ...held } = JSON.parse(new TextDecoder().decode(mixed)).held;
+  await kv.set(metaKey(BIG.id), { next: held.next, expiresAt: notDue(), held });
+  store = await KvSessionStore.open(path, BOUNDS);
+  try {
+    await store.append(BIG.id, big("B5"));
+    assertEquals(await queries(store, BIG.id), ["B3", "B4", "small", "B5"], "the cap holds");
+    await store.truncate(BIG.id, 2);
+    assertEquals(await queries(store, BIG.id), ["B3", "B4"]);
+    await check(store, BIG.id, { sizesKnown: false });
+    await store.saveChat("me", { sessionId: SMALL.id, title: "small", at: Date.now() });
+    assertEquals(await store.removeChat("me", SMALL.id), true);
+    assertEquals(await store.load(SMALL.id), []);
+  } finally {
+    store.close();
+    kv.close();
+  }
+  try {
+    assertEquals(await keysOf(path, SMALL.id), [], "a removed session leaves nothing");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
