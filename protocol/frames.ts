@@ -216,6 +216,42 @@ function codeForIssue(field: string, issue: z.core.$ZodIssue): ErrorCode {
 }
 
 /**
+ * The usual frame, `{query, session_id?, request_id?}` with `type` "query"
+ * or none, when every field is valid: read without zod, whose first call
+ * after the server sat idle takes ~70 µs of the time to first chunk. Its
+ * result is `QueryFrame`'s, byte for byte (the query trimmed); anything
+ * else, valid or not, is left to zod (undefined).
+ */
+function plainQuery(record: Record<string, unknown>): QueryFrame | undefined {
+  let query: string | undefined;
+  for (const key in record) {
+    const value = record[key];
+    switch (key) {
+      case "type":
+        if (value !== "query") return undefined;
+        break;
+      case "query":
+        if (typeof value !== "string") return undefined;
+        query = value.trim();
+        if (query.length < 1 || query.length > MAX_QUERY_LENGTH) return undefined;
+        break;
+      case "session_id":
+      case "request_id":
+        if (typeof value !== "string" || !ID_PATTERN.test(value)) return undefined;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  if (query === undefined) return undefined;
+  // Keys in the schema's order, as zod writes them.
+  const frame: QueryFrame = record.type === undefined ? { query } : { type: "query", query };
+  if (record.session_id !== undefined) frame.session_id = record.session_id as string;
+  if (record.request_id !== undefined) frame.request_id = record.request_id as string;
+  return frame;
+}
+
+/**
  * Parses and validates one text frame from a client.
  *
  * Never throws: a bad frame yields `{ok: false}` with a code and a message
@@ -243,6 +279,8 @@ export function decodeClientFrame(text: string): DecodeResult {
   }
   const record = value as Record<string, unknown>;
   const type = record.type ?? "query";
+  const plain = type === "query" ? plainQuery(record) : undefined;
+  if (plain) return { ok: true, frame: plain };
   // "resume" is both the AI SDK's (with `requestId`) and ours (with `request_id`).
   const nativeResume = type === "resume" && !("requestId" in record) && "request_id" in record;
   const aiSdk = typeof type === "string" && AI_SDK_TYPES.has(type) && !nativeResume;

@@ -208,3 +208,49 @@ Deno.test("a long answer is sent whole and stored cut to its first 12,000 charac
   assertEquals(sent, parts.join(""));
   assertEquals((await real.load("s")).map((t) => t.answer), [parts.join("").slice(0, 12_000)]);
 });
+
+Deno.test("a query frame decodes exactly as its zod schema decodes it, accepted or refused", async () => {
+  const { decodeClientFrame, QueryFrame } = await import("../protocol/frames.ts");
+  const absent = Symbol("absent");
+  const types = [absent, "query", "Query", null, 1];
+  const queries = [
+    absent,
+    "hi",
+    "  hi \n",
+    "   ",
+    "",
+    5,
+    "x".repeat(8_000),
+    ` ${"x".repeat(8_000)} `,
+    "x".repeat(8_001),
+    "a\nb",
+  ];
+  const ids = [absent, "s1", "a_B-9", "bad id", "", "x".repeat(64), "x".repeat(65), 7, null];
+  const extras = [{}, { attachments: ["u1"] }, { foo: 1 }];
+  let accepted = 0;
+  for (const type of types) {
+    for (const query of queries) {
+      for (const sessionId of ids) {
+        for (const requestId of [absent, "r1", "bad id", 3]) {
+          for (const extra of extras) {
+            const frame: Record<string, unknown> = { ...extra };
+            if (type !== absent) frame.type = type;
+            if (query !== absent) frame.query = query;
+            if (sessionId !== absent) frame.session_id = sessionId;
+            if (requestId !== absent) frame.request_id = requestId;
+            const text = JSON.stringify(frame);
+            const decoded = decodeClientFrame(text);
+            const expected = QueryFrame.safeParse(JSON.parse(text));
+            if (type !== absent && type !== "query") continue; // another type: not a query frame
+            assertEquals(decoded.ok, expected.success, text);
+            if (decoded.ok && expected.success) {
+              accepted++;
+              assertEquals(JSON.stringify(decoded.frame), JSON.stringify(expected.data), text);
+            }
+          }
+        }
+      }
+    }
+  }
+  assertEquals(accepted > 100, true);
+});
