@@ -65,13 +65,18 @@ export interface DeliveryOptions {
   identity?: string;
   /** The client's address (its answer budget key when authentication is off). */
   client?: string;
-  /** Writes one event to the client (encoded by the transport's dialect). */
-  write(item: LoggedEvent): void;
+  /**
+   * Writes one event to the client (encoded by the transport's dialect).
+   * `now`: it leaves at once instead of with the burst it is part of (the
+   * answer's `start`, with the request id a cancel needs, and, with
+   * {@link flushFirst}, the first event after it).
+   */
+  write(item: LoggedEvent, now: boolean): void;
   /**
    * Called instead of {@link pace} after the first event past `start`
    * when the runtime writes only once the app yields (Deno; Bun within a
-   * message handler or request): writes it now and settles once it is out,
-   * so it does not wait for the end of a burst.
+   * message handler or request): settles once that event is out, so it
+   * does not wait for the end of a burst.
    */
   flushFirst?(): Promise<void>;
   /**
@@ -109,13 +114,13 @@ export class Delivery {
     deliver: (item) => {
       if (this.#over) return;
       this.#sent++;
-      this.#options.write(item);
+      const first = !this.#firstOut && item.seq !== 0 && this.#options.flushFirst !== undefined;
+      this.#options.write(item, first || item.seq === 0);
       if (isFinal(item.event)) this.#end();
-      else if (this.#firstOut || item.seq === 0 || !this.#options.flushFirst) {
-        return this.#options.pace?.();
-      } else {
+      else if (!first) return this.#options.pace?.();
+      else {
         this.#firstOut = true;
-        return this.#options.flushFirst();
+        return this.#options.flushFirst!();
       }
     },
   };

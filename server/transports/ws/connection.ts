@@ -222,6 +222,16 @@ export class WsConnection implements Drainable, WsSession {
     this.#outbox.send(frame);
   }
 
+  /**
+   * Sends one text frame at once, after the frames waiting in the outbox
+   * (what the user waits for: a round is not worth scheduling for it).
+   */
+  sendNow(frame: string): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#write(frame);
+  }
+
   /** The socket's outbox; on Bun, each of its rounds is one write (`cork`). */
   #newOutbox(): Outbox {
     const raw = this.#raw;
@@ -415,6 +425,7 @@ export class WsConnection implements Drainable, WsSession {
   attach(requestId: string, answerId: string, encoder: FrameEncoder): Delivery {
     let unchecked = 0;
     const send = (frame: string) => this.send(frame);
+    const sendNow = (frame: string) => this.sendNow(frame);
     const active: ActiveAnswer = {
       requestId,
       delivery: new Delivery(this.deps.hub, answerId, {
@@ -422,14 +433,10 @@ export class WsConnection implements Drainable, WsSession {
         client: this.#client,
         logger: this.deps.logger,
         transport: "ws",
-        write: (item) => encoder.write(item, send),
+        // What leaves at once skips the outbox (no round is scheduled for it).
+        write: (item, now) => encoder.write(item, now ? sendNow : send),
         // What the user waits for leaves now, not after the burst behind it.
-        flushFirst: this.#grouped
-          ? () => {
-            this.flush();
-            return nextIoTurn();
-          }
-          : undefined,
+        flushFirst: this.#grouped ? nextIoTurn : undefined,
         pace: () => {
           // Reading bufferedAmount is a call into the runtime: do it every few frames.
           if (++unchecked < BUFFER_CHECK_EVERY) return;
