@@ -349,6 +349,11 @@ export function decodeSendQuery(
 export function decodeSseQuery(
   params: { query?: string | null; session_id?: string | null; request_id?: string | null },
 ): DecodeResult {
+  const given: Record<string, unknown> = { query: params.query ?? undefined };
+  if (params.session_id) given.session_id = params.session_id;
+  if (params.request_id) given.request_id = params.request_id;
+  const plain = plainQuery(given);
+  if (plain) return { ok: true, frame: plain };
   const parsed = QueryFrame.safeParse({
     query: params.query ?? undefined,
     session_id: params.session_id || undefined,

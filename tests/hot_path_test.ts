@@ -254,3 +254,29 @@ Deno.test("a query frame decodes exactly as its zod schema decodes it, accepted 
   }
   assertEquals(accepted > 100, true);
 });
+
+Deno.test("SSE query parameters decode exactly as their zod schema decodes them", async () => {
+  const { decodeSseQuery, QueryFrame } = await import("../protocol/frames.ts");
+  const queries = [null, undefined, "hi", "  hi ", " ", "", "x".repeat(8_000), "x".repeat(8_001)];
+  const ids = [null, undefined, "", "s1", "bad id", "x".repeat(65)];
+  let accepted = 0;
+  for (const query of queries) {
+    for (const session_id of ids) {
+      for (const request_id of ids) {
+        const decoded = decodeSseQuery({ query, session_id, request_id });
+        const expected = QueryFrame.safeParse({
+          query: query ?? undefined,
+          session_id: session_id || undefined,
+          request_id: request_id || undefined,
+        });
+        const label = JSON.stringify({ query, session_id, request_id });
+        assertEquals(decoded.ok, expected.success, label);
+        if (decoded.ok && expected.success) {
+          accepted++;
+          assertEquals(JSON.stringify(decoded.frame), JSON.stringify(expected.data), label);
+        }
+      }
+    }
+  }
+  assertEquals(accepted > 20, true);
+});
