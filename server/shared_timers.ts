@@ -27,6 +27,23 @@ function hold(timer: Timer, on: boolean): void {
   else (timer as { unref?(): void }).unref?.();
 }
 
+/**
+ * Calls `each` for every item, even past one that throws; the first error
+ * is thrown again once all ran. A shared timer's callbacks are unrelated
+ * waits: one that fails must not skip the others (a watchdog, a bound).
+ */
+function runAll<T>(items: Iterable<T>, each: (item: T) => void): void {
+  let failure: { error: unknown } | undefined;
+  for (const item of items) {
+    try {
+      each(item);
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure) throw failure.error;
+}
+
 /** One pending deadline of a {@link DeadlineQueue}. */
 export class Deadline {
   /** When it lapses (`performance.now()` time). */
@@ -92,15 +109,17 @@ export class DeadlineQueue {
   #lapse = (): void => {
     this.#timer = undefined;
     const now = performance.now();
+    const due: Deadline[] = [];
     for (const deadline of this.#pending) {
       // A timer may fire a little before the clock says it is due: wait on.
       if (deadline.at > now) {
         this.#timer = setTimeout(this.#lapse, Math.max(1, deadline.at - now));
-        return;
+        break;
       }
-      this.#pending.delete(deadline);
-      deadline.onLapse();
+      due.push(deadline);
     }
+    for (const deadline of due) this.#pending.delete(deadline);
+    runAll(due, (deadline) => deadline.onLapse());
   };
 }
 
@@ -150,7 +169,10 @@ export class Ticks {
 
   #tick = (): void => {
     this.#timer = undefined;
-    for (const member of this.#members) member.tick();
-    if (this.#members.size > 0) this.#timer = setTimeout(this.#tick, this.periodMs);
+    try {
+      runAll(this.#members, (member) => member.tick());
+    } finally {
+      if (this.#members.size > 0) this.#timer = setTimeout(this.#tick, this.periodMs);
+    }
   };
 }

@@ -53,3 +53,41 @@ Deno.test("ticks reach every member each period until it leaves", async () => {
   assertEquals(b, 2);
   assertEquals(a, seen);
 });
+
+Deno.test("a callback that throws skips no other: later deadlines lapse, members keep ticking, the error still surfaces", async () => {
+  const errors: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    errors.push(event.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const queue = new DeadlineQueue(10);
+    const lapsed: string[] = [];
+    queue.add(() => {
+      throw new Error("bad deadline");
+    });
+    queue.add(() => lapsed.push("after"));
+    const ticks = new Ticks(10);
+    let good = 0;
+    const bad = {
+      tick() {
+        throw new Error("bad member");
+      },
+    };
+    const counter = { tick: () => void good++ };
+    ticks.add(bad);
+    ticks.add(counter);
+    // Up to ~5 s: without the fix the ticks stop for good and this ends with the asserts failing.
+    for (let i = 0; i < 1_000 && (good < 3 || lapsed.length === 0); i++) await delay(5);
+    ticks.delete(bad);
+    ticks.delete(counter);
+    assertEquals(good >= 3, true);
+    assertEquals(lapsed, ["after"]);
+    const messages = errors.map((error) => (error as Error).message);
+    assertEquals(messages.includes("bad deadline"), true);
+    assertEquals(messages.includes("bad member"), true);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
