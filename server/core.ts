@@ -334,7 +334,7 @@ export class ChatCore {
     }
     options.onOwned?.();
     watchdog.progress++;
-    const history = await this.#history(request, turn);
+    const history = this.#readsHistory(request) ? await this.#history(request, turn) : [];
     if (!history || signal.aborted) return;
     options.trace?.agentStarted();
     const events = this.#agent.stream(
@@ -373,15 +373,21 @@ export class ChatCore {
   }
 
   /**
+   * Whether the turn loads the session's history: a store round trip
+   * before the first chunk, skipped for an agent that never reads it,
+   * unless the turn edits the history.
+   */
+  #readsHistory(request: TurnRequest): boolean {
+    return this.#agent.readsHistory !== false || request.regenerate === true ||
+      request.keepTurns !== undefined;
+  }
+
+  /**
    * The history the agent sees. A regenerate or an edit first cuts the
    * session's history back (in the store too: only the new branch is kept).
    * Undefined, with the turn's failure set, when there is nothing to regenerate.
    */
   async #history(request: TurnRequest, turn: TurnState): Promise<Turn[] | undefined> {
-    // The history load is a store round trip before the first chunk: skipped
-    // for an agent that never reads it, unless the turn edits the history.
-    const edits = request.regenerate || request.keepTurns !== undefined;
-    if (this.#agent.readsHistory === false && !edits) return [];
     const history = await this.#storeCall(() => this.#store.load(turn.sessionId));
     const keep = request.regenerate ? history.length - 1 : request.keepTurns;
     turn.first = (keep ?? history.length) === 0;

@@ -5,7 +5,12 @@
  */
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { ProxyTracerProvider, ROOT_CONTEXT, trace } from "@opentelemetry/api";
-import { AlwaysOffSampler, BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
+import {
+  AlwaysOffSampler,
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
 import { createLogger } from "../server/log.ts";
 import { Telemetry } from "../server/telemetry/mod.ts";
 import { Registry } from "../server/telemetry/prometheus.ts";
@@ -93,6 +98,41 @@ Deno.test("connection trace: its context carries its span, or is the caller's wh
   assert(sampledOut.context !== caller);
   assertNotEquals(trace.getSpanContext(sampledOut.context)!.spanId, callerSpan.spanId);
   sampledOut.end();
+});
+
+Deno.test("answer trace: no spans while tracing is off, yet the caller's trace id; a provider set later is used", () => {
+  const caller = requestContext("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  const proxy = new ProxyTracerProvider();
+  const telemetry = new Telemetry({ tracerProvider: proxy });
+  const answer = (parent = caller) =>
+    telemetry.answer({
+      transport: "ws",
+      dialect: "native",
+      agent: "echo",
+      requestId: "r1",
+      sessionId: "s1",
+      parent,
+    });
+
+  // Off: the caller's trace id (for the logs), none without a caller.
+  const off = answer();
+  assertEquals(off.traceId, "0af7651916cd43dd8448eb211c80319c");
+  off.firstChunk();
+  off.agentStarted();
+  assertEquals(off.end({ reason: "stop", chunks: 1 }).chunks, 1);
+  assertEquals(answer(ROOT_CONTEXT).traceId, undefined);
+
+  // A provider registered after start is used from the next answer on.
+  const exporter = new InMemorySpanExporter();
+  proxy.setDelegate(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
+  const on = answer();
+  on.agentStarted();
+  on.end({ reason: "stop", chunks: 1 });
+  const names = exporter.getFinishedSpans().map((span) => span.name).sort();
+  assertEquals(names, ["chat.agent", "chat.answer"]);
+  assertEquals(on.traceId, "0af7651916cd43dd8448eb211c80319c");
 });
 
 Deno.test("logger: levels filter, lines are JSON, secrets and query text are redacted", () => {

@@ -61,6 +61,11 @@ export class Budgets {
     this.#logger = logger;
   }
 
+  /** True when {@link message} counts messages (`KEY_MESSAGES_PER_MINUTE` is set). */
+  get limitsMessages(): boolean {
+    return this.#config.KEY_MESSAGES_PER_MINUTE !== 0;
+  }
+
   /** Counts one inbound message of `key`; a refusal when over `KEY_MESSAGES_PER_MINUTE`. */
   async message(key: string): Promise<Refusal | undefined> {
     const limit = this.#config.KEY_MESSAGES_PER_MINUTE;

@@ -48,11 +48,14 @@ export type TracedEvent =
   | { type: "tool-result"; toolCallId: string; isError?: boolean }
   | { type: string };
 
-/** The trace of one answer. */
+/**
+ * The trace of one answer. Without a tracer (tracing off) it makes no
+ * spans: it only keeps the caller's trace id and the answer's timings.
+ */
 export class AnswerTrace {
-  /** The answer's span. */
-  readonly span: Span;
-  #tracer: Tracer;
+  /** The answer's span; undefined when tracing is off. */
+  #span: Span | undefined;
+  #tracer: Tracer | undefined;
   #context: Context;
   #info: AnswerInfo;
   #startedAt = performance.now();
@@ -63,12 +66,21 @@ export class AnswerTrace {
   #ended: (summary: AnswerSummary) => void;
   #over = false;
 
-  /** Starts the span; `ended` records the answer's metrics once it ends. */
-  constructor(tracer: Tracer, info: AnswerInfo, ended: (summary: AnswerSummary) => void) {
+  /**
+   * Starts the span (when `tracer` is given); `ended` records the answer's
+   * metrics once it ends.
+   */
+  constructor(
+    tracer: Tracer | undefined,
+    info: AnswerInfo,
+    ended: (summary: AnswerSummary) => void,
+  ) {
     this.#tracer = tracer;
     this.#info = info;
     this.#ended = ended;
-    this.span = tracer.startSpan("chat.answer", {
+    this.#context = info.parent;
+    if (!tracer) return;
+    this.#span = tracer.startSpan("chat.answer", {
       kind: SpanKind.INTERNAL,
       attributes: {
         "chat.transport": info.transport,
@@ -78,13 +90,13 @@ export class AnswerTrace {
         "chat.session_id": info.sessionId,
       },
     }, info.parent);
-    this.#context = withSpan(info.parent, this.span);
+    this.#context = withSpan(info.parent, this.#span);
   }
 
   /** The trace id, when the answer is traced or continues a caller's trace. */
   get traceId(): string | undefined {
-    const context = this.span.spanContext();
-    return isSpanContextValid(context) ? context.traceId : undefined;
+    const context = this.#span?.spanContext() ?? trace.getSpanContext(this.#info.parent);
+    return context && isSpanContextValid(context) ? context.traceId : undefined;
   }
 
   /** True once the first text was produced (checked per chunk: a field read). */
@@ -96,11 +108,12 @@ export class AnswerTrace {
   firstChunk(): void {
     if (this.#firstAt !== 0) return;
     this.#firstAt = performance.now();
-    this.span.addEvent("first_chunk");
+    this.#span?.addEvent("first_chunk");
   }
 
   /** Opens and closes tool-call spans as their events pass. */
   observe(event: TracedEvent): void {
+    if (!this.#tracer) return;
     if (event.type === "tool-call" && "toolName" in event) {
       const span = this.#tracer.startSpan(`chat.tool ${event.toolName}`, {
         attributes: { "chat.tool.name": event.toolName, "chat.tool.call_id": event.toolCallId },
@@ -117,7 +130,7 @@ export class AnswerTrace {
 
   /** The agent is called. */
   agentStarted(): void {
-    if (this.#agent) return;
+    if (this.#agent || !this.#tracer) return;
     this.#agentOpen = true;
     this.#agent = this.#tracer.startSpan("chat.agent", {
       kind: SpanKind.CLIENT,
@@ -133,7 +146,7 @@ export class AnswerTrace {
 
   /** Adds an event (`resume`, `cancel`, ...) to the answer's span. */
   event(name: string, attributes?: Attributes): void {
-    if (!this.#over) this.span.addEvent(name, attributes);
+    if (!this.#over) this.#span?.addEvent(name, attributes);
   }
 
   /** Ends the answer's spans and records its metrics; returns what it measured. */
@@ -148,15 +161,18 @@ export class AnswerTrace {
     this.#over = true;
     for (const span of this.#tools?.values() ?? []) span.end();
     this.agentEnded();
-    this.span.setAttributes({
-      "chat.finish_reason": outcome.reason,
-      "chat.chunks": outcome.chunks,
-    });
-    if (outcome.code !== undefined) {
-      this.span.setAttribute("chat.error_code", outcome.code);
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
+    const span = this.#span;
+    if (span) {
+      span.setAttributes({
+        "chat.finish_reason": outcome.reason,
+        "chat.chunks": outcome.chunks,
+      });
+      if (outcome.code !== undefined) {
+        span.setAttribute("chat.error_code", outcome.code);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.code });
+      }
+      span.end();
     }
-    this.span.end();
     this.#ended(summary);
     return summary;
   }

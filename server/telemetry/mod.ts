@@ -15,6 +15,7 @@ import {
   type Histogram as OtelHistogram,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   trace,
@@ -28,6 +29,9 @@ import { type AnswerInfo, AnswerTrace } from "./answer.ts";
 export { type AnswerInfo, type AnswerSummary, AnswerTrace } from "./answer.ts";
 export { requestContext } from "./trace_context.ts";
 import { withSpan } from "./trace_context.ts";
+
+/** What the API's global provider delegates to while no tracing is registered. */
+const NO_TRACING = new ProxyTracerProvider().getDelegate();
 
 /** The instrumentation scope of every span and metric. */
 export const SCOPE = "chat-stream";
@@ -147,6 +151,7 @@ export class Telemetry {
   readonly registry: Registry = new Registry();
   /** The tracer of every span of the service. */
   readonly tracer: Tracer;
+  readonly #tracerProvider: TracerProvider;
   readonly #connections: Sum;
   readonly #started: Sum;
   readonly #finished: Sum;
@@ -161,7 +166,8 @@ export class Telemetry {
 
   /** Creates the instruments. */
   constructor(options: TelemetryOptions = {}) {
-    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+    this.#tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+    this.tracer = this.#tracerProvider.getTracer(SCOPE);
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
     const r = this.registry;
     const sum = (name: string, help: string, local: Counter | Gauge = r.counter(name, help)) =>
@@ -217,7 +223,7 @@ export class Telemetry {
   /** Starts the trace of one answer and counts it as started. */
   answer(info: AnswerInfo): AnswerTrace {
     this.#started.add(1, byTransportDialect(info.transport, info.dialect));
-    return new AnswerTrace(this.tracer, info, (summary) => {
+    return new AnswerTrace(this.#tracing ? this.tracer : undefined, info, (summary) => {
       const labels = byTransport(info.transport);
       this.#finished.add(1, byTransportReason(info.transport, summary.reason));
       this.#duration.record(summary.durationMs / 1000, labels);
@@ -225,6 +231,16 @@ export class Telemetry {
         this.#firstChunk.record(summary.firstChunkMs / 1000, labels);
       }
     });
+  }
+
+  /**
+   * False while the global provider has no tracing registered (its spans
+   * would record nothing): an answer then makes no spans at all. Asked per
+   * answer, as a provider may be registered after start.
+   */
+  get #tracing(): boolean {
+    const provider = this.#tracerProvider;
+    return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_TRACING;
   }
 
   /** Adds the events one delivery sent (once, when it ends). */

@@ -161,6 +161,8 @@ export class WsConnection implements Drainable, WsSession {
   #uploads: WsUploads | undefined;
   /** Inbound messages, handled one after another once the client's message budget admits them. */
   #inbound: Promise<void> = SETTLED;
+  /** Messages queued on {@link #inbound} and not yet handled. */
+  #waiting = 0;
   /** True once the socket closed (or is closing): nothing is sent any more. */
   #closed = false;
   /** True once the runtime reported the close ({@link close}). */
@@ -354,7 +356,7 @@ export class WsConnection implements Drainable, WsSession {
     const over = this.#overLimit();
     if (!over) return true;
     this.#rejected = true;
-    this.#inbound = this.#inbound.then(() => this.reject(over));
+    this.#queue(() => this.reject(over));
     return false;
   }
 
@@ -366,17 +368,41 @@ export class WsConnection implements Drainable, WsSession {
    */
   receive(data: unknown): void {
     if (!this.#count()) return;
-    this.#inbound = this.#inbound.then(async () => {
+    // Nothing waiting before it and no shared budget to ask: handled now,
+    // without a turn of the queue (a query's first chunk waits on this).
+    if (this.#waiting === 0 && !this.deps.budgets.limitsMessages) {
+      try {
+        const pending = this.#handle(data);
+        if (pending) this.#queue(() => pending);
+      } catch (error) {
+        this.deps.logger.error("Cannot handle frame", { error });
+      }
+      return;
+    }
+    this.#queue(async () => {
       if (this.#closed) return;
       const refusal = await this.deps.budgets.message(this.clientKey);
       if (this.#closed) return;
       if (refusal) return this.reject(refusal);
-      if (typeof data !== "string") return await this.#receiveBinary(data);
-      await this.#receiveText(data);
-    }).catch((error) => this.deps.logger.error("Cannot handle frame", { error }));
+      await this.#handle(data);
+    });
   }
 
-  async #receiveText(data: string): Promise<void> {
+  /** Runs `work` after the inbound messages before it; failures are logged. */
+  #queue(work: () => void | Promise<void>): void {
+    this.#waiting++;
+    this.#inbound = this.#inbound.then(work)
+      .catch((error) => this.deps.logger.error("Cannot handle frame", { error }))
+      .finally(() => this.#waiting--);
+  }
+
+  /** Handles one admitted message; a promise only when it goes on asynchronously. */
+  #handle(data: unknown): void | Promise<void> {
+    if (typeof data !== "string") return this.#receiveBinary(data);
+    return this.#receiveText(data);
+  }
+
+  #receiveText(data: string): void | Promise<void> {
     if (utf8Length(data, this.deps.config.MAX_FRAME_BYTES) > this.deps.config.MAX_FRAME_BYTES) {
       return this.#tooLarge();
     }
@@ -391,8 +417,8 @@ export class WsConnection implements Drainable, WsSession {
       return;
     }
     const frame = decoded.frame;
-    if (frame.type === "upload") await this.#uploadsOf().announce(frame);
-    else if (isAiSdkFrame(frame)) handleAiSdk(this, frame);
+    if (frame.type === "upload") return this.#uploadsOf().announce(frame);
+    if (isAiSdkFrame(frame)) handleAiSdk(this, frame);
     else handleNative(this, frame);
   }
 
