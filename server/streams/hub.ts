@@ -95,9 +95,8 @@ export class StreamHub implements ProducerHost {
    * unchecked; transports use {@link open}.
    */
   start(request: StartRequest, subscriber: Subscriber, identity?: string): Producer {
-    const producer = new Producer(this, request, identity);
+    const producer = new Producer(this, request, { identity, subscriber });
     this.#producers.set(request.requestId, producer);
-    void producer.subscribe(subscriber, -1);
     return producer;
   }
 

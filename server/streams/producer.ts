@@ -134,12 +134,20 @@ export class Producer {
   #isOwned = false;
   #refused = false;
 
-  /** Starts the answer at once. */
-  constructor(hub: ProducerHost, request: StartRequest, identity: string | undefined) {
+  /**
+   * Starts the answer at once; `options.subscriber` gets every event of
+   * it as it is produced, from the first.
+   */
+  constructor(
+    hub: ProducerHost,
+    request: StartRequest,
+    options: { identity: string | undefined; subscriber: Subscriber },
+  ) {
     this.#hub = hub;
     this.requestId = request.requestId;
     this.sessionId = request.sessionId;
-    this.identity = identity;
+    this.identity = options.identity;
+    this.#subscribers.add(options.subscriber);
     this.query = request.query;
     const origin = request.origin ?? { transport: "ws", dialect: "native" };
     this.trace = hub.telemetry.answer({
