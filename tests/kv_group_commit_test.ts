@@ -83,3 +83,54 @@ Deno.test("a write KV refuses is rejected alone; the rest of its group lands", (
     assertEquals((await kv.get(["k", "x"])).value, "x");
     assertEquals((await kv.get(["k", "big"])).value, null);
   }));
+
+Deno.test("up to 100 writes queued together share one commit on local KV", () =>
+  withKv(async (kv) => {
+    const group = new KvGroupCommit(kv);
+    // The first leaves alone (an idle store commits at once); the next 100 queue behind it.
+    const first = group.commit(put("first", "1"));
+    await null;
+    const names = Array.from({ length: 101 }, (_, i) => `w${i}`);
+    const results = await Promise.all([first, ...names.map((n) => group.commit(put(n, n)))]);
+    assert(results.every((r) => r.ok));
+    const stamps = results.map((r) => (r as Deno.KvCommitResult).versionstamp);
+    assertEquals(new Set(stamps.slice(1, 101)).size, 1);
+    assertNotEquals(stamps[100], stamps[101]);
+    assertNotEquals(stamps[0], stamps[1]);
+    for (const n of names) assertEquals((await kv.get(["k", n])).value, n);
+  }));
+
+Deno.test("a group refused for its number of checks is committed write by write, and later groups are smaller", () =>
+  withKv(async (kv) => {
+    const group = new KvGroupCommit(kv);
+    // 40 checks each: three together pass KV's 100 checks a commit, and KV refuses the group.
+    const wide = (name: string): GroupWrite => ({
+      guards: name,
+      build(op) {
+        for (let i = 0; i < 40; i++) op.check({ key: ["other", name, i], versionstamp: null });
+        op.set(["k", name], name);
+      },
+      mutations: 1,
+      bytes: name.length,
+    });
+    const first = group.commit(put("first", "1"));
+    await null;
+    const results = await Promise.all([
+      first,
+      ...["a", "b", "c"].map((n) => group.commit(wide(n))),
+    ]);
+    assert(results.every((r) => r.ok));
+    const stamps = results.map((r) => (r as Deno.KvCommitResult).versionstamp);
+    assertEquals(new Set(stamps).size, 4);
+    assertEquals(group.maxWrites, 2);
+    for (const n of ["a", "b", "c"]) assertEquals((await kv.get(["k", n])).value, n);
+    // The next groups take two writes at most: 80 checks, which KV takes.
+    const again = group.commit(put("second", "2"));
+    await null;
+    const later = await Promise.all([again, ...["d", "e"].map((n) => group.commit(wide(n)))]);
+    assert(later.every((r) => r.ok));
+    assertEquals(
+      (later[1] as Deno.KvCommitResult).versionstamp,
+      (later[2] as Deno.KvCommitResult).versionstamp,
+    );
+  }));

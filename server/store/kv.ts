@@ -27,6 +27,7 @@
  */
 import { delay } from "../delay.ts";
 import { packBatches, sliceText } from "./fit.ts";
+import { FEWEST_WRITES } from "./kv_group_commit.ts";
 import { KvSessionStore } from "./kv_history.ts";
 import { openKv, whenUnlocked } from "./kv_open.ts";
 import { isExpired, type SessionStoreOptions } from "./retention.ts";
@@ -67,7 +68,11 @@ export async function openKvBackend(
   let closed = false;
   return {
     name: "kv",
-    history: new KvSessionStore(kv, options),
+    history: new KvSessionStore(kv, {
+      ...options,
+      // A KV Connect server (self-hosted `denokv`) takes fewer checks a commit than local KV.
+      groupWrites: /^https?:/.test(path ?? "") ? FEWEST_WRITES : undefined,
+    }),
     streamLog: new KvStreamLog(kv, {
       ...options,
       pollMs: path && path !== ":memory:" ? SHARED_FILE_POLL_MS : undefined,

@@ -102,13 +102,16 @@ export class KvSessionStore implements SessionStore {
    */
   #metas = new Map<string, Deno.KvEntry<SessionMeta>>();
 
-  /** Wraps an open KV database; keeps the last `window` turns per session. */
-  constructor(kv: Deno.Kv, options: SessionStoreOptions) {
+  /**
+   * Wraps an open KV database; keeps the last `window` turns per session.
+   * `groupWrites`: most appends in one commit (default: what local KV allows).
+   */
+  constructor(kv: Deno.Kv, options: SessionStoreOptions & { groupWrites?: number }) {
     this.#kv = kv;
     this.#window = options.window;
     this.#limits = limitsOf(options);
     this.#bounds = turnBoundsOf(options);
-    this.#group = new KvGroupCommit(kv);
+    this.#group = new KvGroupCommit(kv, { maxWrites: options.groupWrites });
   }
 
   /** Remembers `meta` as the session's latest, the most recent last. */
