@@ -89,6 +89,68 @@ Deno.test("history and budget writes wait out another writer's lock on a shared 
   }
 });
 
+/** A real KV database whose reads (`get`, `getMany`, `list`) are counted. */
+function countingReads(kv: Deno.Kv): { kv: Deno.Kv; reads: () => number } {
+  let reads = 0;
+  const counted = new Proxy(kv, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      if (key === "get" || key === "getMany" || key === "list") reads++;
+      return value.bind(target);
+    },
+  });
+  return { kv: counted, reads: () => reads };
+}
+
+Deno.test("marking a chat as used reads nothing when this instance wrote or read the entry last", async () => {
+  const { kv, reads } = countingReads(await Deno.openKv(":memory:"));
+  const store = new KvSessionStore(kv, { window: 10 });
+  try {
+    await store.append("s", turn("one"));
+    await store.saveChat("alice", { sessionId: "s", title: "one", at: 1 });
+    const before = reads();
+    for (let i = 0; i < 3; i++) {
+      await store.append("s", turn(`q${i}`));
+      await store.touchChat("alice", "s");
+    }
+    assertEquals(reads() - before, 0, "no read per answer: the meta and the entry are remembered");
+    const [entry] = await store.listChats("alice");
+    assert(entry.at > 1, "the touch landed");
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("an instance's remembered chat entry never outlives another instance's change or removal", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/kv.sqlite3`;
+  const a = await KvSessionStore.open(path, { window: 10 });
+  const b = await KvSessionStore.open(path, { window: 10 });
+  try {
+    await a.append("s", turn("one"));
+    await a.saveChat("alice", { sessionId: "s", title: "first", at: 1 });
+    // B renames it: A's remembered entry is stale, and A's touch must keep B's title.
+    await b.saveChat("alice", { sessionId: "s", title: "renamed", at: 2 });
+    await a.touchChat("alice", "s");
+    const [touched] = await b.listChats("alice");
+    assertEquals(touched.title, "renamed");
+    assert(touched.at > 2, "A's touch landed after B's rename");
+    // B touches, then removes it: A's touch must not bring it back.
+    await b.touchChat("alice", "s");
+    await a.touchChat("alice", "s");
+    assert(await b.removeChat("alice", "s"));
+    await a.touchChat("alice", "s");
+    assertEquals(await a.listChats("alice"), []);
+    assertEquals(await b.listChats("alice"), []);
+    assertEquals(await a.load("s"), []);
+  } finally {
+    a.close();
+    b.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a huge turn is shrunk to fit one KV value and stored", async () => {
   const big = turn("big", "界".repeat(100_000));
   const fitted = fitTurn(big);

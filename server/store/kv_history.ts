@@ -4,6 +4,7 @@
  * @module
  */
 import { storedTurn } from "./fit.ts";
+import { KvChats } from "./kv_chats.ts";
 import { KvGroupCommit } from "./kv_group_commit.ts";
 import { decodeJson, encodeJson, jsonBytes } from "./kv_json.ts";
 import { openKv, whenUnlocked } from "./kv_open.ts";
@@ -14,10 +15,8 @@ import {
   limitsOf,
   listedChats,
   overBounds,
-  publicChat,
   refreshDue,
   type SessionStoreOptions,
-  type StoredChat,
   type StoreLimits,
   type TurnBounds,
   turnBoundsOf,
@@ -94,6 +93,7 @@ export class KvSessionStore implements SessionStore {
   #limits: StoreLimits;
   #bounds: TurnBounds;
   #group: KvGroupCommit;
+  #chats: KvChats;
   /**
    * The meta of the sessions this instance wrote or read last, so an
    * append need not read it first: the append's commit is checked against
@@ -112,6 +112,7 @@ export class KvSessionStore implements SessionStore {
     this.#limits = limitsOf(options);
     this.#bounds = turnBoundsOf(options);
     this.#group = new KvGroupCommit(kv, { maxWrites: options.groupWrites });
+    this.#chats = new KvChats(kv, { ttlMs: this.#limits.historyTtlMs, group: this.#group });
   }
 
   /** Remembers `meta` as the session's latest, the most recent last. */
@@ -328,46 +329,27 @@ export class KvSessionStore implements SessionStore {
   }
 
   async listChats(owner: string): Promise<ChatEntry[]> {
-    return listedChats(await this.#chats(owner));
-  }
-
-  async #chats(owner: string): Promise<StoredChat[]> {
-    const chats: StoredChat[] = [];
-    for await (const entry of this.#kv.list<StoredChat>({ prefix: ["chats", owner] })) {
-      chats.push(entry.value);
-    }
-    return chats;
-  }
-
-  async #setChat(owner: string, entry: ChatEntry): Promise<void> {
-    const expireIn = this.#limits.historyTtlMs;
-    const stored: StoredChat = { ...publicChat(entry), expiresAt: Date.now() + expireIn };
-    await whenUnlocked(() => this.#kv.set(["chats", owner, entry.sessionId], stored, { expireIn }));
+    return listedChats(await this.#chats.all(owner));
   }
 
   async saveChat(owner: string, entry: ChatEntry): Promise<string[]> {
-    await this.#setChat(owner, entry);
-    const drop = chatsToDrop(await this.#chats(owner), {
+    await this.#chats.set(owner, entry);
+    const drop = chatsToDrop(await this.#chats.all(owner), {
       current: entry.sessionId,
       cap: this.#limits.maxSessionsPerOwner,
     });
-    for (const id of drop.expired) await whenUnlocked(() => this.#kv.delete(["chats", owner, id]));
+    for (const id of drop.expired) await this.#chats.delete(owner, id);
     for (const id of drop.evicted) await this.removeChat(owner, id);
     return drop.evicted;
   }
 
-  async touchChat(owner: string, sessionId: string): Promise<void> {
-    const chat = await this.#kv.get<StoredChat>(["chats", owner, sessionId]);
-    if (chat.value === null || isExpired(chat.value.expiresAt)) return;
-    await this.#setChat(owner, { ...chat.value, at: Date.now() });
+  touchChat(owner: string, sessionId: string): Promise<void> {
+    return this.#chats.touch(owner, sessionId);
   }
 
   async removeChat(owner: string, sessionId: string): Promise<boolean> {
     this.#metas.delete(sessionId);
-    const key = ["chats", owner, sessionId];
-    const listed = await this.#kv.get(key);
-    if (listed.value === null) return false;
-    await whenUnlocked(() => this.#kv.delete(key));
+    if (!await this.#chats.delete(owner, sessionId)) return false;
     // The turns, the turn counter and the owner mark; at most the window plus two keys.
     for await (const entry of this.#kv.list({ prefix: ["sessions", sessionId] })) {
       await whenUnlocked(() => this.#kv.delete(entry.key));
