@@ -60,6 +60,26 @@ redis.call('DEL', KEYS[2])
 return keep`;
 
 /**
+ * KEYS[1] an owner's chats; ARGV session id, now (epoch ms), TTL ms. Marks
+ * a live entry as used now and pushes its expiry and the hash's, in one
+ * round trip: an absent or expired entry stays so. 1 when touched, 0 when
+ * not, -1 when the entry is JSON the script cannot read back (cjson refuses
+ * a lone surrogate escape, which a title cut at 80 characters may end in).
+ */
+const TOUCH = `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local ok, chat = pcall(cjson.decode, raw)
+if not ok or type(chat) ~= 'table' then return -1 end
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if type(chat.expiresAt) == 'number' and chat.expiresAt <= now then return 0 end
+chat.at = now
+chat.expiresAt = now + ttl
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(chat))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1`;
+
+/**
  * Session history in Redis: a list per session, trimmed to the window and
  * the byte cap (its size in all kept beside it); the list, its size and
  * the owner key expire (`PEXPIRE`) after the last use. An owner's chats are one hash, each entry stamped with its
@@ -146,7 +166,14 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async touchChat(owner: string, sessionId: string): Promise<void> {
-    const raw = await this.#client.hGet(`${this.#prefix}c:${owner}`, sessionId);
+    const key = `${this.#prefix}c:${owner}`;
+    const ttl = this.#limits.historyTtlMs;
+    const touched = await this.#client.eval(TOUCH, {
+      keys: [key],
+      arguments: [sessionId, String(Date.now()), String(ttl)],
+    });
+    if (Number(touched) !== -1) return;
+    const raw = await this.#client.hGet(key, sessionId);
     const chat = raw ? JSON.parse(raw) as StoredChat : undefined;
     if (chat && !isExpired(chat.expiresAt)) await this.#setChat(owner, { ...chat, at: Date.now() });
   }

@@ -307,6 +307,27 @@ export const SESSION_STORE_CASES: ContractCase<OpenSessionStore>[] = [
       }),
   },
   {
+    name: "a touch marks a chat as used and keeps its title, whatever the title holds",
+    run: (open) =>
+      withSessionStore(open, 10, async (store) => {
+        // A title cut at 80 characters may end in half a surrogate pair; quotes, slashes, non-ASCII.
+        const titles = ["plain", 'a "quoted" / slashed \\ title, 日本語 ✓', "cut emoji \ud83d"];
+        for (const [i, title] of titles.entries()) {
+          await store.saveChat("alice", { sessionId: `s${i}`, title, at: i + 1 });
+        }
+        const before = Date.now();
+        for (let i = titles.length - 1; i >= 0; i--) {
+          await sleep(2); // a millisecond apart at least: the order is by time of use
+          await store.touchChat("alice", `s${i}`);
+        }
+        const chats = await store.listChats("alice");
+        assert.deepEqual(chats.map((c) => c.sessionId), ["s0", "s1", "s2"], "touched last, first");
+        assert.deepEqual(chats.map((c) => c.title), ["plain", titles[1], titles[2]]);
+        for (const chat of chats) assert.ok(chat.at >= before, `${chat.sessionId} marked as used`);
+        assert.ok(chats.every((c) => Number.isSafeInteger(c.at)), "at stays epoch ms");
+      }),
+  },
+  {
     name: "removing a chat removes its owner mark too; another owner's stays",
     run: (open) =>
       withSessionStore(open, 5, async (store) => {
