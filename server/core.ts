@@ -293,14 +293,15 @@ export class ChatCore {
     // The pump may still be stuck in a hung agent; it sends nothing more.
     if (signal.aborted) this.#stopped(turn, signal.reason);
     if (turn.persist) {
-      await this.#persist(sessionId, {
+      const stored = this.#persist(sessionId, {
         query: turn.query,
         answer: turn.answer.slice(0, MAX_STORED_ANSWER),
         finishReason: turn.reason,
         tools: turn.tools,
         at: Date.now(),
       });
-      if (request.owner) await this.#list(request.owner, turn);
+      // Both at once: on KV the chat entry's write joins the turn's group commit.
+      await Promise.all([stored, request.owner && this.#list(request.owner, turn)]);
     }
     try {
       await options.emit(turn.failure ?? { type: "finish", reason: turn.reason });

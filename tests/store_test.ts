@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertLess, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertLess,
+  assertNotEquals,
+  assertStringIncludes,
+} from "@std/assert";
 import { fitTurn, splitBatches } from "../server/store/fit.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
 import { KvSessionStore, openKvBackend } from "../server/store/kv.ts";
@@ -187,6 +193,35 @@ Deno.test("a restarted server still knows the session's history", async () => {
     await server.close();
     assertStringIncludes(text, "remember the number 1234");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("after an answer, the turn and the chat's mark of use land in one KV commit", async () => {
+  // Both writes start together and the turn's reaches the commit queue without an await
+  // (its meta remembered): the chat entry's write shares the turn's commit, no commit of its own.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/kv.sqlite3`;
+  const server = await startServer({ KV_PATH: path });
+  try {
+    const client = await WsTestClient.connect(server.wsUrl, {
+      headers: { cookie: "chat_owner=owner-commit" },
+    });
+    for (const query of ["first", "second"]) {
+      client.send({ query, session_id: "together" });
+      await client.answer();
+    }
+    await client.close();
+    const kv = await Deno.openKv(path);
+    const [chat, meta] = await kv.getMany([
+      ["chats", "browser:owner-commit", "together"],
+      ["sessions", "together", "meta"],
+    ]);
+    kv.close();
+    assertNotEquals(chat.versionstamp, null, "the chat is listed");
+    assertEquals(chat.versionstamp, meta.versionstamp);
+  } finally {
+    await server.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -122,10 +122,9 @@ export class KvSessionStore implements SessionStore {
     if (this.#metas.size > CACHED_METAS) this.#metas.delete(this.#metas.keys().next().value!);
   }
 
-  /** The session's meta: the remembered one, else read. */
-  async #meta(sessionId: string): Promise<Deno.KvEntryMaybe<SessionMeta>> {
-    return this.#metas.get(sessionId) ??
-      metaOf(await this.#kv.get(["sessions", sessionId, "meta"]));
+  /** The session's meta as KV holds it now. */
+  async #readMeta(sessionId: string): Promise<Deno.KvEntryMaybe<SessionMeta>> {
+    return metaOf(await this.#kv.get(["sessions", sessionId, "meta"]));
   }
 
   /** Opens KV at `path` (`:memory:` for in-memory, `undefined` for the platform default). */
@@ -222,8 +221,11 @@ export class KvSessionStore implements SessionStore {
     const size = value.byteLength;
     const ttl = this.#limits.historyTtlMs;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const meta = await this.#meta(sessionId);
-      const plan = await this.#planFast(sessionId, meta, size) ??
+      // With the meta remembered and the sizes known, nothing is awaited before the
+      // write is queued: writes the caller starts beside it join the same commit.
+      const meta = this.#metas.get(sessionId) ?? await this.#readMeta(sessionId);
+      const fast = this.#planFast(sessionId, meta, size);
+      const plan = (fast instanceof Promise ? await fast : fast) ??
         await this.#planFull(sessionId, size);
       const n = meta.value?.next ?? 0;
       const next: SessionMeta = {
@@ -264,11 +266,11 @@ export class KvSessionStore implements SessionStore {
    * does not do: the expiry is due a push, the meta does not know, or the
    * turns are not what it says.
    */
-  async #planFast(
+  #planFast(
     sessionId: string,
     meta: Deno.KvEntryMaybe<SessionMeta>,
     size: number,
-  ): Promise<AppendPlan | undefined> {
+  ): AppendPlan | Promise<AppendPlan | undefined> | undefined {
     const known = meta.value?.held;
     if (!known || known.next !== meta.value!.next) return undefined;
     const expiresAt = meta.value!.expiresAt;
@@ -286,19 +288,27 @@ export class KvSessionStore implements SessionStore {
       }
       return { held: { ...held, sizes }, expiresAt, dropped, rewrites: [] };
     }
-    if (overBounds(held, this.#bounds)) {
-      const oldest = this.#kv.list({ prefix: ["sessions", sessionId, "turns"] }, {
-        batchSize: Math.min(Math.max(1, held.turns - this.#window), 100),
-      });
-      for await (const entry of oldest) {
-        dropped.push(entry.key);
-        held.turns--;
-        held.bytes -= sizeOf(entry);
-        if (!overBounds(held, this.#bounds)) break;
-      }
-      if (overBounds(held, this.#bounds)) return undefined;
+    const plan = { held, expiresAt, dropped, rewrites: [] };
+    return overBounds(held, this.#bounds) ? this.#planUnsized(sessionId, plan) : plan;
+  }
+
+  /**
+   * {@link #planFast} over the bounds for a meta without the turns' sizes
+   * (written before them): the oldest turns are read to learn what
+   * dropping them frees.
+   */
+  async #planUnsized(sessionId: string, plan: AppendPlan): Promise<AppendPlan | undefined> {
+    const { held, dropped } = plan;
+    const oldest = this.#kv.list({ prefix: ["sessions", sessionId, "turns"] }, {
+      batchSize: Math.min(Math.max(1, held.turns - this.#window), 100),
+    });
+    for await (const entry of oldest) {
+      dropped.push(entry.key);
+      held.turns--;
+      held.bytes -= sizeOf(entry);
+      if (!overBounds(held, this.#bounds)) break;
     }
-    return { held, expiresAt, dropped, rewrites: [] };
+    return overBounds(held, this.#bounds) ? undefined : plan;
   }
 
   /**
