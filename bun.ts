@@ -1,15 +1,14 @@
 /**
- * Bun entry point: the Bun adapter (`Bun.serve`, `hono/bun`'s
- * `upgradeWebSocket` and `websocket` handler; SQLite + memory backend)
- * around the shared server start.
+ * Bun entry point: the Bun adapter (`Bun.serve` with our WebSocket upgrade,
+ * `server/transports/ws/bun_upgrade.ts`; SQLite + memory backend) around
+ * the shared server start.
  *
  *     bun run start:bun
  * @module
  */
-import { upgradeWebSocket, websocket } from "hono/bun";
 import { ensureClientBuildBun } from "./client/build_bun.ts";
 import type { Config } from "./server/config.ts";
-import { controlPingReceived } from "./server/transports/ws/mod.ts";
+import { upgradeWebSocket, websocket } from "./server/transports/ws/bun_upgrade.ts";
 import {
   runEntry,
   type RunningServer,
@@ -18,13 +17,16 @@ import {
   startServer as start,
 } from "./server/entry.ts";
 
+/** The longest WebSocket idle timeout `Bun.serve` takes, in seconds. */
+const MAX_IDLE_TIMEOUT_S = 960;
+
 /** The part of `Bun.serve` this file uses. */
 interface BunServe {
   serve(options: {
     hostname: string;
     port: number;
     fetch: (request: Request, server: unknown) => Response | Promise<Response>;
-    websocket: typeof websocket & { ping(ws: unknown): void };
+    websocket: typeof websocket & { idleTimeout: number };
   }): { url: URL; stop(closeActive?: boolean): Promise<void> };
 }
 
@@ -39,8 +41,11 @@ export const bunAdapter: RuntimeAdapter = {
       hostname: config.HOST,
       port: config.PORT,
       fetch: app.fetch,
-      // Bun reports control-frame pings (and answers them): they count against the socket's rate limit.
-      websocket: { ...websocket, ping: (ws) => controlPingReceived(ws) },
+      // Bun pings an idle socket and closes it when nothing comes back (at most 960 s).
+      websocket: {
+        ...websocket,
+        idleTimeout: Math.min(config.WS_IDLE_TIMEOUT_S, MAX_IDLE_TIMEOUT_S),
+      },
     });
     return Promise.resolve({
       url: server.url.href.replace(/\/$/, ""),
