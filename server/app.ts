@@ -28,7 +28,7 @@ import type { Logger } from "./log.ts";
 import { ChatCore } from "./core.ts";
 import { Authenticator, authGuard, ticketHandler } from "./guards/auth.ts";
 import { Budgets, clientKeyGuard, SharedAnswerBudget } from "./guards/budgets.ts";
-import { clientAddressFrom } from "./guards/client_address.ts";
+import { clientAddressFrom, oncePerRequest } from "./guards/client_address.ts";
 import { type ClientAddress, connectionLimit } from "./guards/connection_limit.ts";
 import { draining } from "./guards/draining.ts";
 import type { GuardEnv } from "./guards/env.ts";
@@ -134,7 +134,7 @@ export function createApp(deps: AppDeps): Hono {
     drain: () => hub.finishAll(),
     terminate: () => hub.stopAll(shutdownStop()),
   }, { background: true });
-  const address = deps.clientAddress ?? clientAddressFrom(config.TRUSTED_PROXIES);
+  const address = oncePerRequest(deps.clientAddress ?? clientAddressFrom(config.TRUSTED_PROXIES));
   const budgets = new Budgets(backend.quotas, config, logger);
   const streamDeps = { hub, config, registry, logger, firstChunkTurn: deps.runtime === "bun" };
   const guards = [

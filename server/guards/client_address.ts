@@ -140,3 +140,20 @@ export function clientAddressFrom(
     return hops[0] ?? address;
   };
 }
+
+/**
+ * `address`, read once per request: the guards that need the client
+ * address share the first reading (the peer address is a system call on
+ * Bun, and proxy headers are parsed once).
+ */
+export function oncePerRequest(address: ClientAddress): ClientAddress {
+  const read = new WeakMap<Request, string>();
+  return (c) => {
+    let value = read.get(c.req.raw);
+    if (value === undefined) {
+      value = address(c);
+      read.set(c.req.raw, value);
+    }
+    return value;
+  };
+}
