@@ -31,6 +31,8 @@ export interface SpawnOptions {
   denoFlags?: string[];
   /** Starts the server under `ulimit -n <fdLimit>` (through bash). */
   fdLimit?: number;
+  /** Runs this script (a path from the repository root) instead of the runtime's entry. */
+  script?: string;
 }
 
 /** Guards against a server that never prints its Listening line (not a timing assertion). */
@@ -40,8 +42,8 @@ const STOP_LIMIT_MS = 60_000;
 
 function command(runtime: Runtime, options: SpawnOptions): [string, string[]] {
   const [cmd, args]: [string, string[]] = runtime === "deno"
-    ? [Deno.execPath(), ["run", "-A", ...options.denoFlags ?? [], "main.ts"]]
-    : [BUN, ["bun.ts"]];
+    ? [Deno.execPath(), ["run", "-A", ...options.denoFlags ?? [], options.script ?? "main.ts"]]
+    : [BUN, [options.script ?? "bun.ts"]];
   if (options.fdLimit === undefined) return [cmd, args];
   return ["bash", ["-c", `ulimit -n ${options.fdLimit} && exec "$@"`, "bash", cmd, ...args]];
 }
