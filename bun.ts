@@ -20,13 +20,16 @@ import {
 /** The longest WebSocket idle timeout `Bun.serve` takes, in seconds. */
 const MAX_IDLE_TIMEOUT_S = 960;
 
+/** Bun's default backpressure limit: the bytes a socket buffers before its sends are dropped. */
+const BUN_BACKPRESSURE_LIMIT = 16 * 1024 * 1024;
+
 /** The part of `Bun.serve` this file uses. */
 interface BunServe {
   serve(options: {
     hostname: string;
     port: number;
     fetch: (request: Request, server: unknown) => Response | Promise<Response>;
-    websocket: typeof websocket & { idleTimeout: number };
+    websocket: typeof websocket & { idleTimeout: number; backpressureLimit: number };
   }): { url: URL; stop(closeActive?: boolean): Promise<void> };
 }
 
@@ -45,6 +48,8 @@ export const bunAdapter: RuntimeAdapter = {
       websocket: {
         ...websocket,
         idleTimeout: Math.min(config.WS_IDLE_TIMEOUT_S, MAX_IDLE_TIMEOUT_S),
+        // An answer pauses above WS_HIGH_WATER_BYTES (connection.ts), well before Bun drops frames.
+        backpressureLimit: 2 * config.WS_HIGH_WATER_BYTES + BUN_BACKPRESSURE_LIMIT,
       },
     });
     return Promise.resolve({

@@ -3,6 +3,8 @@
  * once per runtime: each runtime has its own write path (Deno's WebSocket,
  * Bun's ServerWebSocket with its outbox rounds written inside `cork`), and
  * on each a reader that stops reading pauses the answer and is closed 4008.
+ * A high-water mark above Bun's own backpressure limit (16 MiB, past which
+ * its sends drop frames) still pauses the answer, and no frame is missing.
  */
 import { assertEquals, assertLess, assertStringIncludes } from "@std/assert";
 import { CloseCode } from "../protocol/codes.ts";
@@ -25,19 +27,23 @@ const STALLED_MS = 6_000;
  */
 async function readToEnd(
   peer: RawWs,
-): Promise<{ code: number | null; reason: string; frames: number }> {
+): Promise<{ code: number | null; reason: string; frames: number; seqs: number[] }> {
   let frames = 0;
+  const seqs: number[] = [];
   while (true) {
     const frame = await peer.next();
-    if (!frame) return { code: null, reason: "end of stream", frames };
+    if (!frame) return { code: null, reason: "end of stream", frames, seqs };
     frames++;
     const text = new TextDecoder().decode(frame.payload);
     if (frame.opcode === Opcode.Close) {
       const code = (frame.payload[0] << 8) | frame.payload[1];
-      return { code, reason: text.slice(2), frames };
+      return { code, reason: text.slice(2), frames, seqs };
     }
-    if (frame.opcode === Opcode.Text && JSON.parse(text).type === "done") {
-      return { code: null, reason: "the answer ended: it was never paused", frames };
+    if (frame.opcode !== Opcode.Text) continue;
+    const parsed = JSON.parse(text);
+    seqs.push(parsed.seq);
+    if (parsed.type === "done") {
+      return { code: null, reason: "the answer ended: it was never paused", frames, seqs };
     }
   }
 }
@@ -65,6 +71,36 @@ for (const { runtime, ignore } of RUNTIMES) {
         assertEquals(close.code, CloseCode.SlowConsumer);
         assertStringIncludes(close.reason, "Slow consumer");
         // Paused, not drained into the socket: the answer never reached its end.
+        assertLess(close.frames, CHUNKS);
+      } finally {
+        peer.close();
+        await server.close();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `[${runtime}] a high-water mark above Bun's backpressure limit: paused, no frame dropped`,
+    ignore,
+    async fn() {
+      const server = await spawnServer(runtime, {
+        AGENT: "synthetic",
+        SYNTHETIC_CHUNKS: String(CHUNKS),
+        SYNTHETIC_CHUNK_BYTES: String(16 * 1024),
+        SYNTHETIC_INTERVAL_MS: "0",
+        // Twice Bun's default limit (16 MiB); the answer is 64 MiB.
+        WS_HIGH_WATER_BYTES: String(32 * 1024 * 1024),
+        STALL_TIMEOUT_MS: "2000",
+      });
+      const peer = await RawWs.connect(server.wsUrl);
+      try {
+        await peer.sendText(JSON.stringify({ query: "everything" }));
+        await new Promise((resolve) => setTimeout(resolve, STALLED_MS));
+        const close = await readToEnd(peer);
+        console.log(`${runtime}: ${close.frames} frames before close ${close.code}`);
+        assertEquals(close.code, CloseCode.SlowConsumer);
+        // Every frame up to the close, none missing: the client resumes after the last.
+        assertEquals(close.seqs, close.seqs.map((_, i) => i));
         assertLess(close.frames, CHUNKS);
       } finally {
         peer.close();

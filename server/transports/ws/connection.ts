@@ -41,6 +41,12 @@ const BUFFER_CHECK_EVERY = 16;
 /** The close reason of a restart: the answer is not lost. */
 const RESTART_REASON = "Server restarting; reconnect and resume";
 
+/** What Bun's `ServerWebSocket.send` returns for a frame it dropped (past its backpressure limit). */
+const DROPPED = 0;
+
+/** The close reason when a frame could not be queued: the client resumes after its last `seq`. */
+const DROPPED_REASON = "Slow consumer: the send buffer is full";
+
 /** How often a paused answer checks whether the socket drained. */
 const DRAIN_POLL_MS = 10;
 
@@ -252,8 +258,9 @@ export class WsConnection implements Drainable, WsSession {
     if (this.#closed) return;
     try {
       const raw = this.#raw;
-      if (typeof raw?.send === "function") raw.send(frame);
-      else this.#ws.send(frame);
+      if (typeof raw?.send !== "function") return this.#ws.send(frame);
+      // Bun drops a frame past its backpressure limit (its send says 0): the client would miss it.
+      if (raw.send(frame) === DROPPED) this.#shut(CloseCode.SlowConsumer, DROPPED_REASON);
     } catch {
       // The socket closed under us; its close event lets the answer go.
       this.#closed = true;
