@@ -60,7 +60,7 @@ export interface AppDeps {
   agent: Agent;
   /** History, stream log and uploads. */
   backend: Backend;
-  /** Hono's `upgradeWebSocket` for the runtime (`hono/deno` or `hono/bun`). */
+  /** The runtime's `upgradeWebSocket` (Hono's contract: `deno_upgrade.ts`, `bun_upgrade.ts`). */
   upgradeWebSocket: UpgradeWebSocket;
   /** Where errors and events are logged. */
   logger: Logger;
