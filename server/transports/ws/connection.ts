@@ -259,8 +259,8 @@ export class WsConnection implements Drainable, WsSession {
     try {
       const raw = this.#raw;
       if (typeof raw?.send !== "function") return this.#ws.send(frame);
-      // Bun drops a frame past its backpressure limit (its send says 0): the client would miss it.
-      if (raw.send(frame) === DROPPED) this.#shut(CloseCode.SlowConsumer, DROPPED_REASON);
+      // Bun drops a frame past its backpressure limit (its send says 0): nothing after the gap goes.
+      if (raw.send(frame) === DROPPED) this.#close(CloseCode.SlowConsumer, DROPPED_REASON);
     } catch {
       // The socket closed under us; its close event lets the answer go.
       this.#closed = true;
@@ -281,11 +281,16 @@ export class WsConnection implements Drainable, WsSession {
     this.#gone?.resolve();
   }
 
-  /** Closes the socket with `code`. */
+  /** Closes the socket with `code`, after what was sent before. */
   #shut(code: number, message: string): void {
     if (this.#closed) return;
-    // What was sent before the close goes first.
     this.flush();
+    this.#close(code, message);
+  }
+
+  /** Closes the socket with `code` now: what waits in the outbox is dropped. */
+  #close(code: number, message: string): void {
+    if (this.#closed) return;
     this.#closed = true;
     try {
       this.#ws.close(code, message);
