@@ -3,6 +3,7 @@
  * `AbortSignal`, hands every event to the transport, persists the turn.
  * @module
  */
+import type { TurnControl } from "./turn_control.ts";
 import { ErrorCode, type FinishReason } from "../protocol/codes.ts";
 import { type Agent, type AgentEvent, type Attachment, eventsOf } from "./agents/types.ts";
 import { within } from "./delay.ts";
@@ -61,8 +62,12 @@ export interface TurnRequest {
 
 /** How the core talks back to a transport. */
 export interface TurnOptions {
-  /** Aborts the agent (client cancel or disconnect). */
-  signal: AbortSignal;
+  /**
+   * Stops the turn: its owner stops it (client cancel or disconnect), and
+   * so does the core (agent timeout, a {@link TurnStop}); the agent gets
+   * its signal.
+   */
+  control: TurnControl;
   /**
    * Receives each event. Returning a promise pauses the agent until it
    * settles (backpressure); returning nothing keeps the hot path sync.
@@ -239,20 +244,14 @@ export class ChatCore {
       persist: true,
     };
     const { sessionId, requestId } = turn;
-    // The wait for the agent ends when the pump does or the turn is stopped: every
-    // abort goes through `stop`, so a hung agent cannot hold the turn.
-    const inner = new AbortController();
-    const signal = inner.signal;
+    // The wait for the agent ends when the pump does or the turn is stopped
+    // (by its owner or here), so a hung agent cannot hold the turn.
+    const { control } = options;
+    const signal = control.signal;
     const over = Promise.withResolvers<void>();
-    const stop = (reason: unknown) => {
-      inner.abort(reason);
-      over.resolve();
-    };
-    const forward = () => stop(options.signal.reason);
-    if (options.signal.aborted) forward();
-    else options.signal.addEventListener("abort", forward, { once: true });
+    control.onStop(over.resolve);
     const watchdog = new Watchdog(() =>
-      stop(
+      control.stop(
         new TurnStop(
           ErrorCode.Timeout,
           `The agent sent nothing for ${this.#timeoutMs / 1000} s; please try again`,
@@ -261,11 +260,11 @@ export class ChatCore {
     );
     this.#watchdogs?.add(watchdog);
     // A pump that fails after the turn was stopped settles nothing any more.
-    this.#pump(request, turn, { ...options, signal }, watchdog).then(over.resolve, over.reject);
+    this.#pump(request, turn, options, watchdog).then(over.resolve, over.reject);
     try {
       await over.promise;
     } catch (error) {
-      if (error instanceof TurnStop) stop(error);
+      if (error instanceof TurnStop) control.stop(error);
       else if (error instanceof StoreUnavailable && !signal.aborted) {
         turn.reason = "error";
         turn.persist = false;
@@ -288,7 +287,6 @@ export class ChatCore {
     } finally {
       this.#watchdogs?.delete(watchdog);
       options.trace?.agentEnded();
-      options.signal.removeEventListener("abort", forward);
     }
     // The pump may still be stuck in a hung agent; it sends nothing more.
     if (signal.aborted) this.#stopped(turn, signal.reason);
@@ -317,7 +315,8 @@ export class ChatCore {
     options: TurnOptions,
     watchdog: Watchdog,
   ): Promise<void> {
-    const { emit, signal } = options;
+    const { emit } = options;
+    const signal = options.control.signal;
     const { sessionId, requestId } = turn;
     await emit({ type: "start", requestId, sessionId });
     if (options.identity !== undefined) {

@@ -12,6 +12,7 @@ import { assertEquals } from "@std/assert";
 import { WSContext } from "hono/ws";
 import type { AgentEvent, AgentRequest, AgentYield } from "../server/agents/types.ts";
 import { ChatCore, type CoreEvent } from "../server/core.ts";
+import { TurnControl } from "../server/turn_control.ts";
 import { createLogger } from "../server/log.ts";
 import type { SessionStore, Turn } from "../server/store/types.ts";
 import { WsConnection } from "../server/transports/ws/mod.ts";
@@ -57,7 +58,7 @@ function brokenHistoryStore(): { store: SessionStore; real: SessionStore; loads:
 async function runTurn(core: ChatCore): Promise<string[]> {
   const events: CoreEvent[] = [];
   await core.run({ query: "q", sessionId: "s" }, {
-    signal: new AbortController().signal,
+    control: new TurnControl(),
     emit: (event) => void events.push(event),
   });
   return events.map((e) => e.type);
@@ -147,16 +148,16 @@ Deno.test("a batch of ready events is sent in order; a cancel in the middle of i
   const { store, real } = withLoad(() => Promise.resolve([]));
   const core = new ChatCore({ agent, store, log: createLogger("silent") });
   const deltas: string[] = [];
-  const controller = new AbortController();
+  const control = new TurnControl();
   let last: CoreEvent | undefined;
   await core.run({ query: "q", sessionId: "s" }, {
-    signal: controller.signal,
+    control,
     emit: (event) => {
       last = event;
       if (event.type !== "text-delta") return;
       deltas.push(event.delta);
       // The cancel lands in the middle of the second batch.
-      if (deltas.length === 7) controller.abort();
+      if (deltas.length === 7) control.stop();
     },
   });
   assertEquals(deltas.join(""), ">abcdab");
@@ -171,7 +172,7 @@ Deno.test("a store that stops answering ends the turn in bounded time: unavailab
   const before = new ChatCore({ agent: echoAgent(), store: silentLoad.store, log, storeTimeoutMs });
   const events: CoreEvent[] = [];
   await before.run({ query: "q", sessionId: "s" }, {
-    signal: new AbortController().signal,
+    control: new TurnControl(),
     emit: (event) => void events.push(event),
   });
   assertEquals(events.map((e) => e.type), ["start", "error"]);
@@ -200,7 +201,7 @@ Deno.test("a long answer is sent whole and stored cut to its first 12,000 charac
   const core = new ChatCore({ agent, store, log: createLogger("silent") });
   let sent = "";
   await core.run({ query: "q", sessionId: "s" }, {
-    signal: new AbortController().signal,
+    control: new TurnControl(),
     emit: (event) => {
       if (event.type === "text-delta") sent += event.delta;
     },
@@ -279,4 +280,24 @@ Deno.test("SSE query parameters decode exactly as their zod schema decodes them"
     }
   }
   assertEquals(accepted > 20, true);
+});
+
+Deno.test("a turn's control: the first reason is kept, and the core's waiter is told of any stop, even an earlier one", () => {
+  const control = new TurnControl();
+  let told = 0;
+  control.onStop(() => told++);
+  assertEquals([control.stopped, told], [false, 0]);
+  control.stop("first");
+  control.stop("second");
+  assertEquals([control.stopped, control.signal.aborted, control.signal.reason], [
+    true,
+    true,
+    "first",
+  ]);
+  assertEquals(told, 2);
+  const early = new TurnControl();
+  early.stop();
+  let late = 0;
+  early.onStop(() => late++);
+  assertEquals(late, 1);
 });

@@ -6,6 +6,7 @@
  * lease it keeps renewing, and stops when another instance asks it to.
  * @module
  */
+import { TurnControl } from "../turn_control.ts";
 import { ErrorCode } from "../../protocol/codes.ts";
 import { type ChatCore, type CoreEvent, isFinal, type TurnRequest } from "../core.ts";
 import { delay } from "../delay.ts";
@@ -111,7 +112,7 @@ export class Producer {
   #subscribers = new Set<Subscriber>();
   /** Subscribers still being sent their backlog, and the events still to send them. */
   #joining = new Map<Subscriber, LoggedEvent[]>();
-  #abort = new AbortController();
+  #control = new TurnControl();
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #logging = false;
   #logged = 0;
@@ -180,13 +181,13 @@ export class Producer {
 
   /** Stops the answer; `reason` may be a `TurnStop` (see the core). */
   cancel(reason?: unknown): void {
-    if (!this.#abort.signal.aborted && !this.ended) {
+    if (!this.#control.stopped && !this.ended) {
       const code = (reason as { code?: unknown } | undefined)?.code;
       this.trace.event("cancel", {
         "chat.cancel.reason": typeof code === "string" ? code : "cancel",
       });
     }
-    this.#abort.abort(reason);
+    this.#control.stop(reason);
   }
 
   /** Sends every event after `afterSeq`, then the live ones, to `subscriber`. */
@@ -246,7 +247,7 @@ export class Producer {
   async #run(request: StartRequest, origin: AnswerOrigin): Promise<void> {
     try {
       await this.#hub.core.run(request, {
-        signal: this.#abort.signal,
+        control: this.#control,
         identity: this.identity,
         emit: (event) => this.#emit(event),
         trace: this.trace,
