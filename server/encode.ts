@@ -50,10 +50,15 @@ export class NativeEncoder implements FrameEncoder {
    */
   constructor(resume?: { requestId: string; lastSeq: number }) {
     if (resume) {
-      this.#requestId = resume.requestId;
-      this.#idSuffix = `,"request_id":${JSON.stringify(resume.requestId)},"seq":`;
+      this.#answering(resume.requestId);
       this.lastSeq = resume.lastSeq;
     }
+  }
+
+  /** Frames from now on belong to answer `requestId`. */
+  #answering(requestId: string): void {
+    this.#requestId = requestId;
+    this.#idSuffix = `,"request_id":"${jsonStringBody(requestId)}","seq":`;
   }
 
   /** Encodes one event into exactly one frame. */
@@ -68,19 +73,16 @@ export class NativeEncoder implements FrameEncoder {
         ? `{"type":"content","content":"${content}"${this.#idSuffix}${seq}}`
         : `{"type":"content","content":"${content}","ts":${event.ts}${this.#idSuffix}${seq}}`;
     }
+    if (event.type === "start") {
+      // `SessionFrame`, built like a content frame: it is on the way to the first chunk.
+      this.#answering(event.requestId);
+      return `{"type":"session","session_id":"${
+        jsonStringBody(event.sessionId)
+      }"${this.#idSuffix}${seq}}`;
+    }
     const request_id = this.#requestId;
     let frame: ServerFrame;
     switch (event.type) {
-      case "start":
-        this.#requestId = event.requestId;
-        this.#idSuffix = `,"request_id":${JSON.stringify(event.requestId)},"seq":`;
-        frame = {
-          type: "session",
-          session_id: event.sessionId,
-          request_id: event.requestId,
-          seq,
-        };
-        break;
       case "status":
         frame = { type: "status", message: event.message, request_id, seq };
         break;

@@ -135,6 +135,30 @@ Deno.test("a delta is quoted exactly as JSON.stringify quotes it, escapes and su
   for (const text of cases) assertEquals(`"${jsonStringBody(text)}"`, JSON.stringify(text));
 });
 
+Deno.test("the session frame and the frames after it are JSON.stringify's, for any ids", async () => {
+  const { NativeEncoder } = await import("../server/encode.ts");
+  const ids = ["s1", crypto.randomUUID(), 'quo"te', "back\\slash", "nl\n", "é😀", "\ud800"];
+  for (const sessionId of ids) {
+    for (const requestId of ids) {
+      const encoder = new NativeEncoder();
+      const session = encoder.encode({ seq: 0, event: { type: "start", requestId, sessionId } });
+      const expected = { type: "session", session_id: sessionId, request_id: requestId, seq: 0 };
+      assertEquals(session, JSON.stringify(expected));
+      const content = encoder.encode({ seq: 1, event: { type: "text-delta", delta: "x" } });
+      assertEquals(
+        content,
+        JSON.stringify({ type: "content", content: "x", request_id: requestId, seq: 1 }),
+      );
+      const resumed = new NativeEncoder({ requestId, lastSeq: 1 });
+      const done = resumed.encode({ seq: 2, event: { type: "finish", reason: "stop" } });
+      assertEquals(
+        done,
+        JSON.stringify({ type: "done", finish_reason: "stop", request_id: requestId, seq: 2 }),
+      );
+    }
+  }
+});
+
 Deno.test("a batch of ready events is sent in order; a cancel in the middle of it stops the rest", async () => {
   const batch: AgentEvent[] = ["a", "b", "c", "d"].map((delta) => ({ type: "text-delta", delta }));
   const agent = {
