@@ -33,7 +33,7 @@ function bothRuntimes(lat: LatencyReport, q: { mode: Mode; kind: ServerKind }): 
 }
 
 const INTRO = "Ratios are Bun / Deno of a time: below 1× Bun is faster. " +
-  "`ours-bun` is `bun bun.ts` (the same Hono app over `hono/bun`, session history in `bun:sqlite` `:memory:` instead of Deno KV); `raw-bun` is `bench/raw_server.ts` on `Bun.serve`.";
+  "`ours-bun` is `bun bun.ts` (the same Hono app on `Bun.serve`, WebSockets through our `server/transports/ws/bun_upgrade.ts`, session history in `bun:sqlite` `:memory:` instead of Deno KV); `raw-bun` is `bench/raw_server.ts` on `Bun.serve`.";
 
 /** Bun / Deno columns: (server kind, mode, statistic, header). */
 const RUNTIME_COLUMNS: [ServerKind, Mode, StatName, string][] = [

@@ -59,7 +59,7 @@ export function normalizeLatency(lat: LatencyReport, benchRuntime: string): Late
 const SERVERS_EXPLAINED =
   "The machine is shared and noisy: read the ratios (measured side by side in one run), not the absolute milliseconds. " +
   'Servers are named `<implementation>-<runtime>`. "ours-deno" is `main.ts` (Hono + validated frames (zod; the usual query frame by an equivalent hand-written check, tested against the schema) + chat core + a Deno KV write of the session history per answer, KV_PATH=:memory:); ' +
-  '"ours-bun" is `bun.ts` (the same app on `Bun.serve` via `hono/bun`, history in `bun:sqlite` `:memory:`); ' +
+  '"ours-bun" is `bun.ts` (the same app on `Bun.serve`, WebSockets through our `bun_upgrade.ts`, history in `bun:sqlite` `:memory:`); ' +
   '"raw-deno" / "raw-bun" are `bench/raw_server.ts` (plain `Deno.serve` + `Deno.upgradeWebSocket`, or `Bun.serve`; plain SSE stream, same frame bytes incl. `ts` and `seq`, no validation, no store). ' +
   "The rate limit, the per-IP connection cap and the per-client answer and message budgets of ours are switched off for the bench (`GUARDS_OFF` in `bench/lib/launch.ts`): every bench client comes from 127.0.0.1.";
 
