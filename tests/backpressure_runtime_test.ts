@@ -9,7 +9,7 @@
 import { assertEquals, assertLess, assertStringIncludes } from "@std/assert";
 import { CloseCode } from "../protocol/codes.ts";
 import { Opcode, RawWs } from "./helpers/raw_ws.ts";
-import { RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
+import { type Runtime, RUNTIMES, warnIfNoBun } from "./helpers/runtimes.ts";
 import { spawnServer } from "./helpers/spawn_server.ts";
 
 warnIfNoBun();
@@ -48,34 +48,43 @@ async function readToEnd(
   }
 }
 
+/**
+ * Starts a server on `runtime` with `highWaterBytes`, asks for the whole
+ * answer, stops reading for {@link STALLED_MS}, then reads to the end.
+ */
+async function stalledAnswer(runtime: Runtime, highWaterBytes: number) {
+  const server = await spawnServer(runtime, {
+    AGENT: "synthetic",
+    SYNTHETIC_CHUNKS: String(CHUNKS),
+    SYNTHETIC_CHUNK_BYTES: String(16 * 1024),
+    SYNTHETIC_INTERVAL_MS: "0",
+    WS_HIGH_WATER_BYTES: String(highWaterBytes),
+    STALL_TIMEOUT_MS: "2000",
+  });
+  const peer = await RawWs.connect(server.wsUrl);
+  try {
+    await peer.sendText(JSON.stringify({ query: "everything" }));
+    // Not reading: the kernel buffers fill, then the server's buffered amount grows.
+    await new Promise((resolve) => setTimeout(resolve, STALLED_MS));
+    const close = await readToEnd(peer);
+    console.log(`${runtime}: ${close.frames} frames before close ${close.code}`);
+    return close;
+  } finally {
+    peer.close();
+    await server.close();
+  }
+}
+
 for (const { runtime, ignore } of RUNTIMES) {
   Deno.test({
     name: `[${runtime}] a WebSocket reader that stops reading pauses the answer, then close 4008`,
     ignore,
     async fn() {
-      const server = await spawnServer(runtime, {
-        AGENT: "synthetic",
-        SYNTHETIC_CHUNKS: String(CHUNKS),
-        SYNTHETIC_CHUNK_BYTES: String(16 * 1024),
-        SYNTHETIC_INTERVAL_MS: "0",
-        WS_HIGH_WATER_BYTES: String(1024 * 1024),
-        STALL_TIMEOUT_MS: "2000",
-      });
-      const peer = await RawWs.connect(server.wsUrl);
-      try {
-        await peer.sendText(JSON.stringify({ query: "everything" }));
-        // Not reading: the kernel buffers fill, then the server's buffered amount grows.
-        await new Promise((resolve) => setTimeout(resolve, STALLED_MS));
-        const close = await readToEnd(peer);
-        console.log(`${runtime}: ${close.frames} frames before close ${close.code}`);
-        assertEquals(close.code, CloseCode.SlowConsumer);
-        assertStringIncludes(close.reason, "Slow consumer");
-        // Paused, not drained into the socket: the answer never reached its end.
-        assertLess(close.frames, CHUNKS);
-      } finally {
-        peer.close();
-        await server.close();
-      }
+      const close = await stalledAnswer(runtime, 1024 * 1024);
+      assertEquals(close.code, CloseCode.SlowConsumer);
+      assertStringIncludes(close.reason, "Slow consumer");
+      // Paused, not drained into the socket: the answer never reached its end.
+      assertLess(close.frames, CHUNKS);
     },
   });
 
@@ -83,29 +92,12 @@ for (const { runtime, ignore } of RUNTIMES) {
     name: `[${runtime}] a high-water mark above Bun's backpressure limit: paused, no frame dropped`,
     ignore,
     async fn() {
-      const server = await spawnServer(runtime, {
-        AGENT: "synthetic",
-        SYNTHETIC_CHUNKS: String(CHUNKS),
-        SYNTHETIC_CHUNK_BYTES: String(16 * 1024),
-        SYNTHETIC_INTERVAL_MS: "0",
-        // Twice Bun's default limit (16 MiB); the answer is 64 MiB.
-        WS_HIGH_WATER_BYTES: String(32 * 1024 * 1024),
-        STALL_TIMEOUT_MS: "2000",
-      });
-      const peer = await RawWs.connect(server.wsUrl);
-      try {
-        await peer.sendText(JSON.stringify({ query: "everything" }));
-        await new Promise((resolve) => setTimeout(resolve, STALLED_MS));
-        const close = await readToEnd(peer);
-        console.log(`${runtime}: ${close.frames} frames before close ${close.code}`);
-        assertEquals(close.code, CloseCode.SlowConsumer);
-        // Every frame up to the close, none missing: the client resumes after the last.
-        assertEquals(close.seqs, close.seqs.map((_, i) => i));
-        assertLess(close.frames, CHUNKS);
-      } finally {
-        peer.close();
-        await server.close();
-      }
+      // Twice Bun's default limit (16 MiB); the answer is 64 MiB.
+      const close = await stalledAnswer(runtime, 32 * 1024 * 1024);
+      assertEquals(close.code, CloseCode.SlowConsumer);
+      // Every frame up to the close, none missing: the client resumes after the last.
+      assertEquals(close.seqs, close.seqs.map((_, i) => i));
+      assertLess(close.frames, CHUNKS);
     },
   });
 }
