@@ -44,6 +44,13 @@ export interface UserMeasureOptions {
   /** CPU phase per round and transport: streams at once × answers each. */
   cpu: { connections: number; turns: number };
   /**
+   * CPU phases per (server, transport) before the first round, not kept:
+   * what is measured is a settled server. Bun's JIT still compiled ours
+   * after 2 million chunks (JIT thread 0.2-0.4 µs per chunk for 4 rounds of
+   * 400,000, then under 0.05); every server gets the same warm-up.
+   */
+  cpuWarmup: number;
+  /**
    * Idle WebSockets opened per round for the memory measure: each is a
    * descriptor on the server (limit 20000: see `spawnLimited`) and one in
    * the bench, lowered to what the bench's own open-files limit leaves.
@@ -66,7 +73,10 @@ export const FULL_USER: UserMeasureOptions = {
   rounds: 5,
   ttfcSamples: 40,
   warmup: 20,
-  cpu: { connections: 100, turns: 5 },
+  // The issue's own measure: 100 streams × 20 answers × 200 chunks, 400,000
+  // chunks per phase (a /proc tick of 10 ms is 0.025 µs per chunk).
+  cpu: { connections: 100, turns: 20 },
+  cpuWarmup: 3,
   idleSockets: 10_000,
   workload: { chunks: 200, chunkBytes: 16, intervalMs: 0 },
 };
@@ -77,6 +87,7 @@ export const SMOKE_USER: UserMeasureOptions = {
   ttfcSamples: 3,
   warmup: 1,
   cpu: { connections: 5, turns: 2 },
+  cpuWarmup: 1,
   idleSockets: 20,
   workload: { chunks: 20, chunkBytes: 16, intervalMs: 0 },
 };
@@ -109,6 +120,8 @@ export interface UserMeasureReport {
   rounds: number;
   ttfcSamples: number;
   cpu: { connections: number; turns: number };
+  /** CPU phases per (server, transport) run before the first round and not kept (absent in older reports). */
+  cpuWarmup?: number;
   idleSockets: number;
   /**
    * True when each round's idle memory was read on a fresh server process
@@ -224,9 +237,10 @@ export async function sampledLoad<T>(
 
 /**
  * Server CPU per delivered content frame: CPU read from the server's
- * `/proc` before (after the WebSockets are open) and after the workload.
+ * `/proc` before (after the WebSockets are open) and after the workload;
+ * kept unless `keep` is false (a warm-up).
  */
-async function cpuOnce(p: Peer, opts: CpuWorkload): Promise<void> {
+async function cpuOnce(p: Peer, opts: CpuWorkload, keep = true): Promise<void> {
   const { before, after, result: r } = await sampledLoad(
     p.server.url,
     opts,
@@ -238,7 +252,7 @@ async function cpuOnce(p: Peer, opts: CpuWorkload): Promise<void> {
   if (bad || r.answersOk !== r.answersExpected) {
     fail(p, new Error(`${opts.transport} load: ${r.answersOk}/${r.answersExpected} answers ok`));
   }
-  if (r.messages) p.cpu[opts.transport].push((cpu * 1000) / r.messages);
+  if (keep && r.messages) p.cpu[opts.transport].push((cpu * 1000) / r.messages);
 }
 
 /** Descriptors the bench keeps for everything but the idle sockets. */
@@ -396,6 +410,14 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
   }
   try {
     await ttfcRound(peers, { samples: opts.warmup, keep: false });
+    for (let i = 0; i < opts.cpuWarmup; i++) {
+      log(`user measures: CPU warm-up ${i + 1}/${opts.cpuWarmup}`);
+      for (const p of peers) {
+        for (const transport of ["ws", "sse"] as const) {
+          await cpuOnce(p, { transport, ...opts.cpu, chunks: opts.workload.chunks }, false);
+        }
+      }
+    }
     for (let round = 1; round <= opts.rounds; round++) {
       log(`user measures: round ${round}/${opts.rounds} (${peers.map((p) => p.name).join(", ")})`);
       await ttfcRound(peers, { samples: opts.ttfcSamples, keep: true });
@@ -414,6 +436,7 @@ export async function runUserMeasures(opts: UserMeasureOptions): Promise<UserMea
     rounds: opts.rounds,
     ttfcSamples: opts.ttfcSamples,
     cpu: opts.cpu,
+    cpuWarmup: opts.cpuWarmup,
     idleSockets,
     idleFresh: true,
     workload: opts.workload,

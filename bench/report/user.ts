@@ -107,6 +107,12 @@ function targetRow(r: UserMeasureReport, t: UserTarget): string[] | undefined {
   return [name, fx(x), `${limit} ${met ? "**met**" : "**missed**"}`];
 }
 
+/** The CPU warm-up before the rounds, as the method text names it ("" in reports without one). */
+function cpuWarmupText(r: UserMeasureReport): string {
+  if (!r.cpuWarmup) return "";
+  return ` after ${r.cpuWarmup} unmeasured runs of the CPU workload per (server, transport), so that every server is measured settled (its JIT compilers done)`;
+}
+
 /** The section: per-server spread table, then the judged targets. */
 export function userSection(r: UserMeasureReport): string[] {
   const servers = r.rows.map((x) => x.server);
@@ -118,7 +124,9 @@ export function userSection(r: UserMeasureReport): string[] {
   return [
     "## What users feel: time to first chunk, CPU per chunk, idle memory",
     "",
-    `${r.rounds} rounds; in each, every server is visited in a shuffled order: ${r.ttfcSamples} answers per (server, transport) for time to first chunk (the round's p50 kept), ` +
+    `${r.rounds} rounds${
+      cpuWarmupText(r)
+    }; in each, every server is visited in a shuffled order: ${r.ttfcSamples} answers per (server, transport) for time to first chunk (the round's p50 kept), ` +
     `then ${r.cpu.connections} concurrent streams × ${r.cpu.turns} answers per transport for CPU (the server process's utime+stime from \`/proc/<pid>/stat\` over the streaming, divided by the content frames delivered: the clients' CPU is not counted), ` +
     `then ${r.idleSockets} idle WebSockets for memory (${
       idleMethod(r)
