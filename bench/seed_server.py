@@ -106,7 +106,11 @@ def exit_when_stdin_closes():
 
 
 def main():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as `uvicorn --host --port` gets it from getaddrinfo: asyncio
+    # sets TCP_NODELAY only on sockets whose proto says TCP. With proto 0 every
+    # accepted socket kept Nagle on, and a new WebSocket's first content frame
+    # waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, PORT))
     sock.listen(4096)
