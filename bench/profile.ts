@@ -10,51 +10,18 @@
  * (with `--connections`: that many concurrent streams, `--answers` each).
  * @module
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { parseFlags } from "./lib/args.ts";
+import { readProfile, selfTime } from "./lib/cpu_profile.ts";
 import type { Transport } from "./lib/clients.ts";
 import { type ServerKind, startServer } from "./lib/launch.ts";
 import { LatencyTarget } from "./lib/latency.ts";
 import { runLoad } from "./load_gen.ts";
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Self time per function, in percent of all samples, highest first. */
-export function selfTime(
-  profile: Profile,
-): { name: string; percent: number }[] {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const totals = new Map<string, number>();
-  for (const id of profile.samples) {
-    const f = byId.get(id)!.callFrame;
-    const file = f.url.replace(/^.*\/(node_modules\/\.deno\/|work\/[^/]+\/)/, "")
-      .replace(/^file:\/\//, "");
-    const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
-    totals.set(key, (totals.get(key) ?? 0) + 1);
-  }
-  const n = profile.samples.length;
-  return [...totals].map(([name, c]) => ({ name, percent: (100 * c) / n }))
-    .sort((a, b) => b.percent - a.percent);
-}
-
-/** Reads the one `.cpuprofile` a server wrote into `dir` when it exited. */
-function readProfile(dir: string): Profile {
-  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-  if (!file) throw new Error(`Cannot read CPU profile: none written in "${dir}"`);
-  return JSON.parse(readFileSync(join(dir, file), "utf8"));
-}
+export { selfTime };
 
 if (import.meta.main) {
   const args = parseFlags({
@@ -74,7 +41,7 @@ if (import.meta.main) {
   // frame would dominate the profile); the profile is written on exit.
   const dir = mkdtempSync(join(tmpdir(), "cpu-prof-"));
   const server = await startServer(kind, { chunks, chunkBytes: 16, intervalMs: 0 }, {
-    denoFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=100"],
+    cpuProfile: { dir, intervalUs: 100 },
   });
   try {
     if (connections) {

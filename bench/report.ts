@@ -1,6 +1,7 @@
 /**
  * Runs the whole suite (what users feel: time to first chunk, CPU per chunk
- * and idle memory against raw and the seed's FastAPI stack; latency;
+ * and idle memory against raw and the seed's FastAPI stack; where the CPU
+ * per chunk goes, ours against raw, by thread and by part of the code; latency;
  * concurrent connections; browser limit) and
  * writes `bench/results/<date>-<runtime>.md` and `.json` plus SVG charts,
  * printing progress to stderr as it goes.
@@ -11,6 +12,8 @@
  * deno run -A bench/report.ts --load-client bun --out /tmp/x
  * deno run -A bench/report.ts --servers ours-deno,raw-deno   # latency servers
  * deno run -A bench/report.ts --load-server-runtime both     # load ramp on both
+ * deno run -A bench/report.ts --skip-user --skip-latency --skip-load --skip-browser --out /tmp/x
+ *                                             # only where the CPU per chunk goes
  * bun bench/report.ts                         # the same, bench and clients on Bun
  * ```
  *
@@ -30,6 +33,7 @@ import { parseFlags, parseNumbers, pickChoice } from "./lib/args.ts";
 import { parseServerRuntimes, parseServers, type ServerSpec } from "./lib/launch.ts";
 import { FULL_LATENCY, runLatency, SMOKE_LATENCY } from "./lib/latency.ts";
 import { FULL_USER, runUserMeasures, SMOKE_USER } from "./lib/user_measures.ts";
+import { FULL_WHERE, runWhereCpu, SMOKE_WHERE } from "./lib/where_cpu.ts";
 import {
   ROOT,
   RUNTIME,
@@ -51,6 +55,8 @@ export interface SuiteOptions {
   skipLatency?: boolean;
   /** Skip time to first chunk / CPU per chunk / idle memory. */
   skipUser?: boolean;
+  /** Skip where the CPU per chunk goes (the profiled runs). */
+  skipProfile?: boolean;
   loadClient?: Runtime;
   /** Servers of the latency comparison (default all four). */
   servers?: ServerSpec[];
@@ -84,6 +90,15 @@ export async function runSuite(opts: SuiteOptions = {}): Promise<SuiteResult> {
     result.user = await runUserMeasures({
       ...(opts.smoke ? SMOKE_USER : FULL_USER),
       servers: opts.servers,
+      log,
+    });
+  }
+  if (!opts.skipProfile) {
+    log("== where the CPU per chunk goes (plain and profiled runs, ours and raw)");
+    const runtimes = opts.servers ? [...new Set(opts.servers.map((s) => s.runtime))] : undefined;
+    result.whereCpu = await runWhereCpu({
+      ...(opts.smoke ? SMOKE_WHERE : FULL_WHERE),
+      runtimes,
       log,
     });
   }
@@ -145,6 +160,7 @@ const FLAGS = {
   "skip-browser": "boolean",
   "skip-latency": "boolean",
   "skip-user": "boolean",
+  "skip-profile": "boolean",
   "load-client": "string",
   levels: "string",
   servers: "string",
@@ -168,6 +184,7 @@ if (import.meta.main) {
       skipBrowser: args["skip-browser"],
       skipLatency: args["skip-latency"],
       skipUser: args["skip-user"],
+      skipProfile: args["skip-profile"],
       loadClient: pickChoice(args["load-client"], RUNTIMES),
       servers: args.servers ? parseServers(args.servers) : undefined,
       loadServerRuntimes: parseServerRuntimes(args["load-server-runtime"]),

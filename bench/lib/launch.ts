@@ -11,6 +11,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import {
+  type CpuProfileFlags,
   ROOT,
   type Runtime,
   runtimeArgv,
@@ -159,6 +160,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Extra flags for `deno run` (e.g. `--inspect=127.0.0.1:9229`). */
   denoFlags?: string[];
+  /** Write a CPU profile into this folder on exit (either runtime). */
+  cpuProfile?: CpuProfileFlags;
 }
 
 const live = new Set<ChildProcess>();

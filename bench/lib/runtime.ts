@@ -42,15 +42,32 @@ export function runtimeBin(runtime: Runtime): string {
   return runtime === "bun" ? BUN_BIN : DENO_BIN;
 }
 
-/** The command line that runs a script on a runtime (`deno run -A` or `bun`). */
+/** Where a process writes its CPU profile on exit, and how often it samples. */
+export interface CpuProfileFlags {
+  dir: string;
+  intervalUs: number;
+}
+
+/**
+ * The command line that runs a script on a runtime (`deno run -A` or
+ * `bun`), with `--cpu-prof` when `opts.cpuProfile` is given (both runtimes
+ * take the same flags and write the profile when the process exits).
+ */
 export function runtimeArgv(
   runtime: Runtime,
   script: string,
-  opts: { denoFlags?: string[] } = {},
+  opts: { denoFlags?: string[]; cpuProfile?: CpuProfileFlags } = {},
 ): string[] {
+  const prof = opts.cpuProfile
+    ? [
+      "--cpu-prof",
+      `--cpu-prof-dir=${opts.cpuProfile.dir}`,
+      `--cpu-prof-interval=${opts.cpuProfile.intervalUs}`,
+    ]
+    : [];
   return runtime === "bun"
-    ? [BUN_BIN, script]
-    : [DENO_BIN, "run", "-A", ...(opts.denoFlags ?? []), script];
+    ? [BUN_BIN, ...prof, script]
+    : [DENO_BIN, "run", "-A", ...(opts.denoFlags ?? []), ...prof, script];
 }
 
 const availability = new Map<Runtime, string | undefined>();

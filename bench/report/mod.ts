@@ -18,11 +18,14 @@ import {
 import { loadCharts, type LoadData, loadSection } from "./load.ts";
 import { userSection } from "./user.ts";
 import type { UserMeasureReport } from "../lib/user_measures.ts";
+import type { WhereCpuReport } from "../lib/where_cpu.ts";
+import { whereCpuSection } from "./where_cpu.ts";
 
 export { denoVsBunConclusion, denoVsBunSection } from "./deno_vs_bun.ts";
 export { PAR_BAND, speedWords } from "./format.ts";
 export { headline, type Target, TARGETS } from "./targets.ts";
 export { USER_TARGETS, userSection } from "./user.ts";
+export { whereConclusion, whereCpuSection } from "./where_cpu.ts";
 
 /** Everything a report holds. */
 export interface SuiteResult {
@@ -35,6 +38,8 @@ export interface SuiteResult {
   serverRuntimes?: Partial<Record<Runtime, string | undefined>>;
   /** Time to first chunk, CPU per chunk, idle memory (ours, raw, seed). */
   user?: UserMeasureReport;
+  /** Where the CPU per chunk goes: ours against raw by thread and by part of the code. */
+  whereCpu?: WhereCpuReport;
   latency?: LatencyReport;
   load?: LoadData;
   browser?: BrowserReport;
@@ -101,6 +106,7 @@ export function renderReport(r: SuiteResult, baseName: string): Map<string, stri
   const files = new Map<string, string>();
   const md = intro(r);
   if (r.user) md.push(...userSection(r.user));
+  md.push(...whereCpuSection(r.whereCpu));
   const lat = r.latency ? normalizeLatency(r.latency, r.runtime) : undefined;
   if (lat) {
     md.push(

@@ -1,0 +1,191 @@
+/**
+ * The "where the CPU per chunk goes" section: for ours against raw on each
+ * runtime and transport, the server's CPU per delivered chunk by thread
+ * group, the JavaScript thread's share by part of the code (samples of the
+ * profiled run × the thread's CPU per chunk), and a generated conclusion
+ * naming the parts that make the difference.
+ * @module
+ */
+import { ALL_PARTS, CODE_PARTS } from "../lib/cpu_profile.ts";
+import { THREAD_GROUPS, type Times } from "../lib/threads.ts";
+import type { WhereCpuPair, WhereCpuReport, WhereCpuSide } from "../lib/where_cpu.ts";
+import { f2, RUNTIME_NAME, table } from "./format.ts";
+
+const MAIN = "main (JS)";
+const TRANSPORT_NAME = { ws: "WebSocket", sse: "SSE" } as const;
+
+const sum = (t: Times | undefined) => t ? t.user + t.sys : 0;
+
+/** CPU per chunk of a thread group, µs. */
+function groupUs(side: WhereCpuSide, group: string): number {
+  return sum(side.threads[group as keyof WhereCpuSide["threads"]]);
+}
+
+/** The side's whole CPU per chunk, µs. */
+function totalUs(side: WhereCpuSide): number {
+  return Object.values(side.threads).reduce((a, t) => a + sum(t), 0);
+}
+
+/** Non-idle samples of the JavaScript thread. */
+function sampleCount(side: WhereCpuSide): number {
+  return Object.values(side.samples).reduce((a, b) => a + b, 0);
+}
+
+/** A part's µs per chunk: its share of the samples × the JavaScript thread's CPU per chunk. */
+export function partUs(side: WhereCpuSide, part: string): number {
+  const n = sampleCount(side);
+  return n ? ((side.samples[part] ?? 0) / n) * groupUs(side, MAIN) : 0;
+}
+
+/** `+0.25` / `-0.10`. */
+const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
+
+/** One thing that costs ours more (or less) than raw, µs per chunk. */
+interface Delta {
+  name: string;
+  ours: number;
+  raw: number;
+}
+
+/** Thread groups (the JavaScript thread split by part) with ours' and raw's µs per chunk. */
+function deltas(pair: WhereCpuPair): Delta[] {
+  const groups = THREAD_GROUPS.filter((g) => g !== MAIN)
+    .map((g) => ({
+      name: `${g} (thread)`,
+      ours: groupUs(pair.ours, g),
+      raw: groupUs(pair.raw, g),
+    }));
+  const parts = ALL_PARTS.map((p) => ({
+    name: p,
+    ours: partUs(pair.ours, p),
+    raw: partUs(pair.raw, p),
+  }));
+  return [...parts, ...groups];
+}
+
+/**
+ * The generated conclusion: ours' and raw's CPU per chunk, then what makes
+ * the difference, largest first (everything at least 0.02 µs per chunk).
+ */
+export function whereConclusion(pair: WhereCpuPair): string {
+  const ours = totalUs(pair.ours);
+  const raw = totalUs(pair.raw);
+  const more = deltas(pair).filter((d) => d.ours - d.raw >= 0.02)
+    .sort((a, b) => (b.ours - b.raw) - (a.ours - a.raw))
+    .map((d) =>
+      `${d.name} ${signed(d.ours - d.raw)}${d.raw < 0.005 ? ` (${pair.raw.server} has none)` : ""}`
+    );
+  const less = deltas(pair).filter((d) => d.raw - d.ours >= 0.02)
+    .map((d) => `${d.name} ${signed(d.ours - d.raw)}`);
+  return `**Where the difference goes.** ${pair.ours.server} ${
+    f2(ours)
+  } µs per chunk, ${pair.raw.server} ${f2(raw)} (${signed(ours - raw)}, ${
+    (ours / raw).toFixed(2)
+  }×): ${more.join(", ") || "nothing above 0.02 µs"}${
+    less.length ? `; less than ${pair.raw.server}: ${less.join(", ")}` : ""
+  }.`;
+}
+
+/** The thread group table of a pair. */
+function threadTable(pair: WhereCpuPair): string[] {
+  const { ours, raw } = pair;
+  const rows = THREAD_GROUPS.filter((g) => groupUs(ours, g) > 0 || groupUs(raw, g) > 0)
+    .map((
+      g,
+    ) => [
+      g,
+      f2(groupUs(ours, g)),
+      f2(groupUs(raw, g)),
+      signed(groupUs(ours, g) - groupUs(raw, g)),
+    ]);
+  rows.push([
+    "**all**",
+    `**${f2(totalUs(ours))}**`,
+    `**${f2(totalUs(raw))}**`,
+    `**${signed(totalUs(ours) - totalUs(raw))}**`,
+  ]);
+  return table({
+    header: ["thread group (µs/chunk, user+sys)", ours.server, raw.server, "difference"],
+    align: ["l", "r", "r", "r"],
+    rows,
+  });
+}
+
+/** A part's cell: `0.31 (22%)`. */
+function partCell(side: WhereCpuSide, part: string): string {
+  const n = sampleCount(side);
+  const share = n ? (100 * (side.samples[part] ?? 0)) / n : 0;
+  return `${f2(partUs(side, part))} (${share.toFixed(0)}%)`;
+}
+
+const DOES: Record<string, string> = {
+  ...Object.fromEntries(CODE_PARTS.map((p) => [p.part, p.does])),
+  GC: "V8's collector on the JavaScript thread (Bun's does not show in its samples)",
+  "runtime / other": "event loop and runtime code with none of the parts on the stack",
+};
+
+/** The part table of a pair. */
+function partTable(pair: WhereCpuPair): string[] {
+  const { ours, raw } = pair;
+  const rows = ALL_PARTS.filter((p) => (ours.samples[p] ?? 0) + (raw.samples[p] ?? 0) > 0)
+    .map((p) => [
+      p,
+      partCell(ours, p),
+      partCell(raw, p),
+      signed(partUs(ours, p) - partUs(raw, p)),
+      DOES[p],
+    ]);
+  return table({
+    header: [
+      "part of the JavaScript thread (µs/chunk, share of samples)",
+      ours.server,
+      raw.server,
+      "difference",
+      "what it does",
+    ],
+    align: ["l", "r", "r", "r", "l"],
+    rows,
+  });
+}
+
+/** Samples and how much of the profiled run's JavaScript-thread CPU they cover. */
+function coverage(side: WhereCpuSide, intervalUs: number): string {
+  const n = sampleCount(side);
+  const pct = side.profiledMainMs ? (100 * n * intervalUs) / (side.profiledMainMs * 1000) : 0;
+  return `${side.server} ${n} samples (${pct.toFixed(0)}% of its JavaScript thread's CPU)`;
+}
+
+/** One pair: heading, the two tables, the conclusion. */
+function pairBlock(pair: WhereCpuPair, intervalUs: number): string[] {
+  return [
+    `### ${RUNTIME_NAME[pair.runtime]}, ${TRANSPORT_NAME[pair.transport]}`,
+    "",
+    ...threadTable(pair),
+    "",
+    ...partTable(pair),
+    "",
+    `Profiled load: ${coverage(pair.ours, intervalUs)}, ${coverage(pair.raw, intervalUs)}.`,
+    "",
+    whereConclusion(pair),
+    "",
+  ];
+}
+
+/** The section (nothing when the report has no such run). */
+export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
+  if (!r) return [];
+  const o = r.options;
+  return [
+    "## Where the CPU per chunk goes",
+    "",
+    `Ours against raw on each runtime, on the CPU measure's workload: ${o.connections} concurrent streams × ${o.turns} answers of ${o.chunks} 16-byte chunks, each server started twice. ` +
+    "The plain run gives the server's CPU per delivered chunk by thread group (`/proc/<pid>/task/*/stat`, 10 ms ticks; groups in `bench/lib/threads.ts`). " +
+    `The profiled run (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
+    "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
+    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run. " +
+    "One run each: the machine is shared, read differences of a few hundredths of a µs as noise.",
+    "",
+    ...r.pairs.flatMap((p) => pairBlock(p, o.intervalUs)),
+    ...(r.skipped.length ? [`Skipped: ${r.skipped.join("; ")}.`, ""] : []),
+  ];
+}
