@@ -132,6 +132,20 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     assertEquals(row.idleWsBytes.rounds.length, user.rounds, row.server);
     assert(row.ttfc["ws-new"].min <= row.ttfc["ws-new"].max);
   }
+  // Where the CPU per chunk goes: ours against raw on each runtime and transport, profiled.
+  const where = result.whereCpu!;
+  assertEquals(
+    where.pairs.map((p) => `${p.ours.server}/${p.raw.server} ${p.transport}`),
+    (HAS_BUN ? ["deno", "bun"] : ["deno"]).flatMap((rt) =>
+      ["ws", "sse"].map((t) => `ours-${rt}/raw-${rt} ${t}`)
+    ),
+    where.skipped.join("; "),
+  );
+  for (const p of where.pairs) {
+    const samples = Object.values(p.ours.samples).reduce((a, b) => a + b, 0);
+    assert(samples > 0, `${p.ours.server} ${p.transport}: no samples in the load's window`);
+    assert(p.ours.threads["main (JS)"], `${p.ours.server} ${p.transport}: no main thread`);
+  }
   const levels = result.load!.levels;
   assertEquals(levels.length, HAS_BUN ? 4 : 2);
   if (HAS_BUN) assert(levels.some((l) => l.serverRuntime === "bun"));
@@ -163,6 +177,9 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     assert(md.includes("## What users feel: time to first chunk, CPU per chunk, idle memory"));
     assert(md.includes("| ours-deno / seed-python, TTFC p50, reused WS |"), "seed target row");
     assert(md.includes("| ours-deno / raw-deno, server CPU per chunk, SSE |"), "CPU target row");
+    assert(md.includes("## Where the CPU per chunk goes"));
+    assert(md.includes("### Deno, WebSocket"), "where the CPU goes, Deno pair");
+    assert(md.includes("**Where the difference goes.** ours-deno"), "generated conclusion");
     assert(md.includes("## Latency: burst"));
     assert(md.includes("| ours-deno/raw-deno, WS (reused) TTLC p50"), "headline row");
     assert(md.includes("## Deno vs Bun"));
@@ -256,6 +273,7 @@ Deno.test("bench smoke under Bun: mitata runner, load generator, report", bunOnl
     assert(/^\d{4}-\d{2}-\d{2}-bun\.md$/.test(md), md);
     const text = readFileSync(join(dir, md), "utf8");
     assert(text.includes("under **bun "), "report names the runtime that produced it");
+    assert(text.includes("**Where the difference goes.** ours-bun"), "profiled under a Bun bench");
     const json = JSON.parse(readFileSync(join(dir, md.replace(/\.md$/, ".json")), "utf8"));
     assertEquals(json.runtime, "bun");
     assertEquals(json.latency.clientRuntime, "bun");

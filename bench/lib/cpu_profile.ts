@@ -173,11 +173,16 @@ export function sampleTimes(profile: CpuProfile): number[] {
   return times;
 }
 
-/** Samples per part (non-idle samples only) between `from` and `to` µs on the profiler's clock. */
+/**
+ * Samples per part (non-idle samples only) between `from` and `to` µs on
+ * the profiler's clock, and the median time between those samples, µs
+ * (the time one sample stands for: the profiler's real interval, which
+ * can be longer than the one asked for).
+ */
 export function partsOf(
   profile: CpuProfile,
   window: { from: number; to: number },
-): Map<string, number> {
+): { counts: Map<string, number>; intervalUs: number } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -200,11 +205,15 @@ export function partsOf(
     return leafPart.get(leaf)!;
   };
   const counts = new Map<string, number>(ALL_PARTS.map((p) => [p, 0]));
+  const deltas: number[] = [];
   const times = sampleTimes(profile);
   profile.samples.forEach((leaf, i) => {
     if (times[i] < window.from || times[i] > window.to) return;
     const part = partOfLeaf(leaf);
-    if (part) counts.set(part, counts.get(part)! + 1);
+    if (!part) return;
+    counts.set(part, counts.get(part)! + 1);
+    deltas.push(profile.timeDeltas[i]);
   });
-  return counts;
+  deltas.sort((a, b) => a - b);
+  return { counts, intervalUs: deltas[Math.floor(deltas.length / 2)] ?? 0 };
 }

@@ -66,6 +66,8 @@ export interface WhereCpuSide {
   profiledChunks: number;
   /** The JavaScript thread's CPU over the profiled load, ms (the profiler's own cost included). */
   profiledMainMs: number;
+  /** Median time between the load's samples, µs: what one sample stands for. */
+  sampleIntervalUs: number;
 }
 
 /** Ours and raw on one runtime and transport. */
@@ -123,7 +125,10 @@ function perChunk(
 }
 
 type Plain = Pick<WhereCpuSide, "threads" | "chunks">;
-type Profiled = Pick<WhereCpuSide, "samples" | "profiledChunks" | "profiledMainMs">;
+type Profiled = Pick<
+  WhereCpuSide,
+  "samples" | "profiledChunks" | "profiledMainMs" | "sampleIntervalUs"
+>;
 
 /** The plain run: CPU per chunk by thread group on each transport. */
 async function plainRun(
@@ -204,6 +209,7 @@ async function profiledRun(
         const mainAfter = threadTimes(server.pid).get("main (JS)")!;
         const p = {
           samples: {},
+          sampleIntervalUs: 0,
           profiledChunks: result.messages,
           profiledMainMs: mainAfter.user + mainAfter.sys - mainBefore.user - mainBefore.sys,
         };
@@ -218,11 +224,15 @@ async function profiledRun(
     const margin = (opts.gapMs * 1000) / 2;
     const out = {} as Record<"ws" | "sse", Profiled>;
     for (const w of windows) {
-      const counts = partsOf(profile, {
+      const { counts, intervalUs } = partsOf(profile, {
         from: w.from * 1000 + offsetUs - margin,
         to: w.to * 1000 + offsetUs + margin,
       });
-      out[w.transport] = { ...w.p, samples: Object.fromEntries(counts) };
+      out[w.transport] = {
+        ...w.p,
+        samples: Object.fromEntries(counts),
+        sampleIntervalUs: intervalUs,
+      };
     }
     return out;
   } finally {

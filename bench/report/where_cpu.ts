@@ -9,6 +9,7 @@
 import { ALL_PARTS, CODE_PARTS } from "../lib/cpu_profile.ts";
 import { THREAD_GROUPS, type Times } from "../lib/threads.ts";
 import type { WhereCpuPair, WhereCpuReport, WhereCpuSide } from "../lib/where_cpu.ts";
+import type { Runtime } from "../lib/runtime.ts";
 import { f2, RUNTIME_NAME, table } from "./format.ts";
 
 const MAIN = "main (JS)";
@@ -31,11 +32,38 @@ function sampleCount(side: WhereCpuSide): number {
   return Object.values(side.samples).reduce((a, b) => a + b, 0);
 }
 
-/** A part's µs per chunk: its share of the samples × the JavaScript thread's CPU per chunk. */
-export function partUs(side: WhereCpuSide, part: string): number {
-  const n = sampleCount(side);
-  return n ? ((side.samples[part] ?? 0) / n) * groupUs(side, MAIN) : 0;
+/** The part of the JavaScript thread's time that is not in the samples. */
+export const UNSAMPLED = "not in the samples";
+
+/**
+ * The share of the JavaScript thread's CPU the samples stand for: V8
+ * (Deno) samples the thread whatever it runs (`(program)`, `(garbage
+ * collector)`), so 1; JSC (Bun) samples only while JavaScript runs, so
+ * the samples' time per chunk (each sample standing for the median
+ * interval between samples) over the plain run's CPU per chunk, at most 1.
+ */
+export function sampledShare(side: WhereCpuSide, runtime: Runtime): number {
+  const main = groupUs(side, MAIN);
+  if (runtime === "deno" || !side.sampleIntervalUs || !side.profiledChunks || !main) return 1;
+  const sampledUs = (sampleCount(side) * side.sampleIntervalUs) / side.profiledChunks;
+  return Math.min(1, sampledUs / main);
 }
+
+/**
+ * A part's µs per chunk: its share of the samples × the share of the
+ * thread they stand for × the JavaScript thread's CPU per chunk;
+ * {@link UNSAMPLED} is the rest of the thread's CPU.
+ */
+export function partUs(side: WhereCpuSide, part: string, runtime: Runtime): number {
+  const n = sampleCount(side);
+  const main = groupUs(side, MAIN);
+  const share = sampledShare(side, runtime);
+  if (part === UNSAMPLED) return n ? (1 - share) * main : 0;
+  return n ? ((side.samples[part] ?? 0) / n) * share * main : 0;
+}
+
+/** Every part of a pair's table, the unsampled time last. */
+const PARTS = [...ALL_PARTS, UNSAMPLED];
 
 /** `+0.25` / `-0.10`. */
 const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
@@ -55,10 +83,10 @@ function deltas(pair: WhereCpuPair): Delta[] {
       ours: groupUs(pair.ours, g),
       raw: groupUs(pair.raw, g),
     }));
-  const parts = ALL_PARTS.map((p) => ({
+  const parts = PARTS.map((p) => ({
     name: p,
-    ours: partUs(pair.ours, p),
-    raw: partUs(pair.raw, p),
+    ours: partUs(pair.ours, p, pair.runtime),
+    raw: partUs(pair.raw, p, pair.runtime),
   }));
   return [...parts, ...groups];
 }
@@ -79,9 +107,9 @@ export function whereConclusion(pair: WhereCpuPair): string {
     .map((d) => `${d.name} ${signed(d.ours - d.raw)}`);
   return `**Where the difference goes.** ${pair.ours.server} ${
     f2(ours)
-  } µs per chunk, ${pair.raw.server} ${f2(raw)} (${signed(ours - raw)}, ${
-    (ours / raw).toFixed(2)
-  }×): ${more.join(", ") || "nothing above 0.02 µs"}${
+  } µs per chunk, ${pair.raw.server} ${f2(raw)} (${signed(ours - raw)}${
+    raw > 0 ? `, ${(ours / raw).toFixed(2)}×` : ""
+  }): ${more.join(", ") || "nothing above 0.02 µs"}${
     less.length ? `; less than ${pair.raw.server}: ${less.join(", ")}` : ""
   }.`;
 }
@@ -111,33 +139,36 @@ function threadTable(pair: WhereCpuPair): string[] {
   });
 }
 
-/** A part's cell: `0.31 (22%)`. */
-function partCell(side: WhereCpuSide, part: string): string {
-  const n = sampleCount(side);
-  const share = n ? (100 * (side.samples[part] ?? 0)) / n : 0;
-  return `${f2(partUs(side, part))} (${share.toFixed(0)}%)`;
+/** A part's cell: µs per chunk and share of the JavaScript thread, `0.31 (22%)`. */
+function partCell(side: WhereCpuSide, part: string, runtime: Runtime): string {
+  const us = partUs(side, part, runtime);
+  const main = groupUs(side, MAIN);
+  return `${f2(us)} (${(main ? (100 * us) / main : 0).toFixed(0)}%)`;
 }
 
 const DOES: Record<string, string> = {
   ...Object.fromEntries(CODE_PARTS.map((p) => [p.part, p.does])),
   GC: "V8's collector on the JavaScript thread (Bun's does not show in its samples)",
   "runtime / other": "event loop and runtime code with none of the parts on the stack",
+  [UNSAMPLED]:
+    "Bun's profiler samples only while JavaScript runs: the uWS event loop, the kernel's share of the writes",
 };
 
 /** The part table of a pair. */
 function partTable(pair: WhereCpuPair): string[] {
   const { ours, raw } = pair;
-  const rows = ALL_PARTS.filter((p) => (ours.samples[p] ?? 0) + (raw.samples[p] ?? 0) > 0)
+  const rt = pair.runtime;
+  const rows = PARTS.filter((p) => partUs(ours, p, rt) + partUs(raw, p, rt) >= 0.005)
     .map((p) => [
       p,
-      partCell(ours, p),
-      partCell(raw, p),
-      signed(partUs(ours, p) - partUs(raw, p)),
+      partCell(ours, p, rt),
+      partCell(raw, p, rt),
+      signed(partUs(ours, p, rt) - partUs(raw, p, rt)),
       DOES[p],
     ]);
   return table({
     header: [
-      "part of the JavaScript thread (µs/chunk, share of samples)",
+      "part of the JavaScript thread (µs/chunk, share of the thread)",
       ours.server,
       raw.server,
       "difference",
@@ -148,15 +179,15 @@ function partTable(pair: WhereCpuPair): string[] {
   });
 }
 
-/** Samples and how much of the profiled run's JavaScript-thread CPU they cover. */
-function coverage(side: WhereCpuSide, intervalUs: number): string {
-  const n = sampleCount(side);
-  const pct = side.profiledMainMs ? (100 * n * intervalUs) / (side.profiledMainMs * 1000) : 0;
-  return `${side.server} ${n} samples (${pct.toFixed(0)}% of its JavaScript thread's CPU)`;
+/** Samples, their interval and the share of the thread they stand for. */
+function coverage(side: WhereCpuSide, runtime: Runtime): string {
+  return `${side.server} ${sampleCount(side)} samples, one per ${
+    side.sampleIntervalUs.toFixed(0)
+  } µs (median), standing for ${(100 * sampledShare(side, runtime)).toFixed(0)}% of the thread`;
 }
 
 /** One pair: heading, the two tables, the conclusion. */
-function pairBlock(pair: WhereCpuPair, intervalUs: number): string[] {
+function pairBlock(pair: WhereCpuPair): string[] {
   return [
     `### ${RUNTIME_NAME[pair.runtime]}, ${TRANSPORT_NAME[pair.transport]}`,
     "",
@@ -164,7 +195,7 @@ function pairBlock(pair: WhereCpuPair, intervalUs: number): string[] {
     "",
     ...partTable(pair),
     "",
-    `Profiled load: ${coverage(pair.ours, intervalUs)}, ${coverage(pair.raw, intervalUs)}.`,
+    `Profiled load: ${coverage(pair.ours, pair.runtime)}; ${coverage(pair.raw, pair.runtime)}.`,
     "",
     whereConclusion(pair),
     "",
@@ -182,10 +213,11 @@ export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
     "The plain run gives the server's CPU per delivered chunk by thread group (`/proc/<pid>/task/*/stat`, 10 ms ticks; groups in `bench/lib/threads.ts`). " +
     `The profiled run (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
     "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
-    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run. " +
+    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run; " +
+    'on Bun, whose profiler samples only while JavaScript runs, the samples stand for their own time (count × median interval) and the rest of the thread is shown as "not in the samples". ' +
     "One run each: the machine is shared, read differences of a few hundredths of a µs as noise.",
     "",
-    ...r.pairs.flatMap((p) => pairBlock(p, o.intervalUs)),
+    ...r.pairs.flatMap(pairBlock),
     ...(r.skipped.length ? [`Skipped: ${r.skipped.join("; ")}.`, ""] : []),
   ];
 }
