@@ -7,9 +7,8 @@
  * @module
  */
 import { ALL_PARTS, CODE_PARTS } from "../lib/cpu_profile.ts";
-import { THREAD_GROUPS, type Times } from "../lib/threads.ts";
+import { THREAD_GROUPS, type ThreadGroup, type Times } from "../lib/threads.ts";
 import type { WhereCpuPair, WhereCpuReport, WhereCpuSide } from "../lib/where_cpu.ts";
-import type { Runtime } from "../lib/runtime.ts";
 import { f2, RUNTIME_NAME, table } from "./format.ts";
 
 const MAIN = "main (JS)";
@@ -32,38 +31,24 @@ function sampleCount(side: WhereCpuSide): number {
   return Object.values(side.samples).reduce((a, b) => a + b, 0);
 }
 
-/** The part of the JavaScript thread's time that is not in the samples. */
-export const UNSAMPLED = "not in the samples";
-
 /**
- * The share of the JavaScript thread's CPU the samples stand for: V8
- * (Deno) samples the thread whatever it runs (`(program)`, `(garbage
- * collector)`), so 1; JSC (Bun) samples only while JavaScript runs, so
- * the samples' time per chunk (each sample standing for the median
- * interval between samples) over the plain run's CPU per chunk, at most 1.
+ * How much of the JavaScript thread's CPU per chunk the samples stand for
+ * (each standing for the median interval between samples), at most 1: an
+ * indication only (V8 samples whatever the thread runs, JSC, Bun's engine,
+ * only while JavaScript runs; on a busy machine the interval also counts
+ * time the thread waited for a core).
  */
-export function sampledShare(side: WhereCpuSide, runtime: Runtime): number {
+export function sampledShare(side: WhereCpuSide): number {
   const main = groupUs(side, MAIN);
-  if (runtime === "deno" || !side.sampleIntervalUs || !side.profiledChunks || !main) return 1;
-  const sampledUs = (sampleCount(side) * side.sampleIntervalUs) / side.profiledChunks;
-  return Math.min(1, sampledUs / main);
+  if (!side.sampleIntervalUs || !side.profiledChunks || !main) return 0;
+  return Math.min(1, (sampleCount(side) * side.sampleIntervalUs) / side.profiledChunks / main);
 }
 
-/**
- * A part's µs per chunk: its share of the samples × the share of the
- * thread they stand for × the JavaScript thread's CPU per chunk;
- * {@link UNSAMPLED} is the rest of the thread's CPU.
- */
-export function partUs(side: WhereCpuSide, part: string, runtime: Runtime): number {
+/** A part's µs per chunk: its share of the samples × the JavaScript thread's CPU per chunk. */
+export function partUs(side: WhereCpuSide, part: string): number {
   const n = sampleCount(side);
-  const main = groupUs(side, MAIN);
-  const share = sampledShare(side, runtime);
-  if (part === UNSAMPLED) return n ? (1 - share) * main : 0;
-  return n ? ((side.samples[part] ?? 0) / n) * share * main : 0;
+  return n ? ((side.samples[part] ?? 0) / n) * groupUs(side, MAIN) : 0;
 }
-
-/** Every part of a pair's table, the unsampled time last. */
-const PARTS = [...ALL_PARTS, UNSAMPLED];
 
 /** `+0.25` / `-0.10`. */
 const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
@@ -83,10 +68,10 @@ function deltas(pair: WhereCpuPair): Delta[] {
       ours: groupUs(pair.ours, g),
       raw: groupUs(pair.raw, g),
     }));
-  const parts = PARTS.map((p) => ({
+  const parts = ALL_PARTS.map((p) => ({
     name: p,
-    ours: partUs(pair.ours, p, pair.runtime),
-    raw: partUs(pair.raw, p, pair.runtime),
+    ours: partUs(pair.ours, p),
+    raw: partUs(pair.raw, p),
   }));
   return [...parts, ...groups];
 }
@@ -118,30 +103,48 @@ export function whereConclusion(pair: WhereCpuPair): string {
 function threadTable(pair: WhereCpuPair): string[] {
   const { ours, raw } = pair;
   const rows = THREAD_GROUPS.filter((g) => groupUs(ours, g) > 0 || groupUs(raw, g) > 0)
-    .map((
-      g,
-    ) => [
+    .map((g) => [
       g,
       f2(groupUs(ours, g)),
       f2(groupUs(raw, g)),
       signed(groupUs(ours, g) - groupUs(raw, g)),
+      THREAD_DOES[g],
     ]);
   rows.push([
     "**all**",
     `**${f2(totalUs(ours))}**`,
     `**${f2(totalUs(raw))}**`,
     `**${signed(totalUs(ours) - totalUs(raw))}**`,
+    "",
   ]);
   return table({
-    header: ["thread group (µs/chunk, user+sys)", ours.server, raw.server, "difference"],
-    align: ["l", "r", "r", "r"],
+    header: [
+      "thread group (µs/chunk, user+sys)",
+      ours.server,
+      raw.server,
+      "difference",
+      "what it does",
+    ],
+    align: ["l", "r", "r", "r", "l"],
     rows,
   });
 }
 
+/** What each thread group does, for the report. */
+const THREAD_DOES: Record<ThreadGroup, string> = {
+  "main (JS)": "the event loop and all JavaScript: split by part below",
+  "GC helpers":
+    "the collector's parallel marking of what the JavaScript allocates (V8's also compile)",
+  "JIT compiler":
+    "JSC compiling hot functions in the background: the more code a chunk runs through, the more to compile",
+  "kv worker": "Deno KV's SQLite thread writing the history",
+  profiler: "V8's profiler thread (never in the plain run)",
+  "other threads": "I/O, thread pools, the allocator's scavenger",
+};
+
 /** A part's cell: µs per chunk and share of the JavaScript thread, `0.31 (22%)`. */
-function partCell(side: WhereCpuSide, part: string, runtime: Runtime): string {
-  const us = partUs(side, part, runtime);
+function partCell(side: WhereCpuSide, part: string): string {
+  const us = partUs(side, part);
   const main = groupUs(side, MAIN);
   return `${f2(us)} (${(main ? (100 * us) / main : 0).toFixed(0)}%)`;
 }
@@ -150,20 +153,17 @@ const DOES: Record<string, string> = {
   ...Object.fromEntries(CODE_PARTS.map((p) => [p.part, p.does])),
   GC: "V8's collector on the JavaScript thread (Bun's does not show in its samples)",
   "runtime / other": "event loop and runtime code with none of the parts on the stack",
-  [UNSAMPLED]:
-    "Bun's profiler samples only while JavaScript runs: the uWS event loop, the kernel's share of the writes",
 };
 
 /** The part table of a pair. */
 function partTable(pair: WhereCpuPair): string[] {
   const { ours, raw } = pair;
-  const rt = pair.runtime;
-  const rows = PARTS.filter((p) => partUs(ours, p, rt) + partUs(raw, p, rt) >= 0.005)
+  const rows = ALL_PARTS.filter((p) => partUs(ours, p) + partUs(raw, p) >= 0.005)
     .map((p) => [
       p,
-      partCell(ours, p, rt),
-      partCell(raw, p, rt),
-      signed(partUs(ours, p, rt) - partUs(raw, p, rt)),
+      partCell(ours, p),
+      partCell(raw, p),
+      signed(partUs(ours, p) - partUs(raw, p)),
       DOES[p],
     ]);
   return table({
@@ -179,11 +179,11 @@ function partTable(pair: WhereCpuPair): string[] {
   });
 }
 
-/** Samples, their interval and the share of the thread they stand for. */
-function coverage(side: WhereCpuSide, runtime: Runtime): string {
+/** Samples, their interval and about how much of the thread they stand for. */
+function coverage(side: WhereCpuSide): string {
   return `${side.server} ${sampleCount(side)} samples, one per ${
     side.sampleIntervalUs.toFixed(0)
-  } µs (median), standing for ${(100 * sampledShare(side, runtime)).toFixed(0)}% of the thread`;
+  } µs (median): about ${(100 * sampledShare(side)).toFixed(0)}% of the thread's CPU`;
 }
 
 /** One pair: heading, the two tables, the conclusion. */
@@ -195,7 +195,7 @@ function pairBlock(pair: WhereCpuPair): string[] {
     "",
     ...partTable(pair),
     "",
-    `Profiled load: ${coverage(pair.ours, pair.runtime)}; ${coverage(pair.raw, pair.runtime)}.`,
+    `Profiled load: ${coverage(pair.ours)}; ${coverage(pair.raw)}.`,
     "",
     whereConclusion(pair),
     "",
@@ -213,8 +213,9 @@ export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
     "The plain run gives the server's CPU per delivered chunk by thread group (`/proc/<pid>/task/*/stat`, 10 ms ticks; groups in `bench/lib/threads.ts`). " +
     `The profiled run (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
     "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
-    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run; " +
-    'on Bun, whose profiler samples only while JavaScript runs, the samples stand for their own time (count × median interval) and the rest of the thread is shown as "not in the samples". ' +
+    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run. " +
+    "Bun's profiler samples only while JavaScript runs, so there the thread's time outside it (the uWS event loop, the kernel's share of the writes) is spread over the parts in proportion; " +
+    "under each table, about how much of the thread the samples stand for (count × median interval). " +
     "One run each: the machine is shared, read differences of a few hundredths of a µs as noise.",
     "",
     ...r.pairs.flatMap(pairBlock),
