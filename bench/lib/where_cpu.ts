@@ -99,14 +99,17 @@ function checked(name: string, r: LoadResult): LoadResult {
   return r;
 }
 
-/** Two answers per stream on each transport: the JIT and the first sessions. */
+/**
+ * The whole load once on each transport, not measured: the first sessions,
+ * and the JIT (right after a short warm-up, Bun's JIT thread still
+ * compiles at several times its later rate).
+ */
 async function warmUp(url: string, opts: WhereCpuOptions): Promise<void> {
   for (const transport of TRANSPORTS) {
     await runLoad({
       url,
       transport,
       ...size(opts),
-      turns: 2,
       idleMs: 0,
       rampMs: 0,
       timeoutMs: 120_000,
