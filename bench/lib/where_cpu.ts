@@ -1,10 +1,11 @@
 /**
  * Where the CPU per chunk goes, ours against raw on each runtime: the CPU
- * workload of the report's CPU measure (concurrent streams of bursts) run
- * on each server twice, once plain for the CPU per delivered chunk of each
- * thread group (`/proc/<pid>/task`), once under the runtime's sampling
- * profiler (`--cpu-prof`) for the JavaScript thread's samples by part of
- * the code (`cpu_profile.ts`), so the difference can be named part by part.
+ * workload of the report's CPU measure (concurrent streams of bursts), run
+ * plain on ours and raw side by side (rounds in a shuffled order) for the
+ * CPU per delivered chunk of each thread group (`/proc/<pid>/task`), then
+ * on each under the runtime's sampling profiler (`--cpu-prof`) for the
+ * JavaScript thread's samples by part of the code (`cpu_profile.ts`), so
+ * the difference can be named part by part.
  *
  * Portable between Deno and Bun: only `node:` modules and web globals.
  * @module
@@ -15,13 +16,21 @@ import { join } from "node:path";
 import process from "node:process";
 import { type LoadResult, runLoad } from "../load_gen.ts";
 import { partsOf, readProfile } from "./cpu_profile.ts";
-import { availableServers, type ServerKind, type ServerName, startServer } from "./launch.ts";
+import {
+  availableServers,
+  type ServerKind,
+  type ServerName,
+  startServer,
+  startServers,
+} from "./launch.ts";
 import { epochNow, type Runtime, RUNTIMES, sleep } from "./runtime.ts";
 import { type ThreadGroup, threadTimes, type Times, timesDifference } from "./threads.ts";
 import { type CpuWorkload, sampledLoad } from "./user_measures.ts";
 
 /** Settings of {@link runWhereCpu}. */
 export interface WhereCpuOptions {
+  /** Rounds of the plain runs (ours and raw in a shuffled order each round). */
+  rounds: number;
   /** Streams at once, answers each, chunks per answer (16-byte chunks, no pause). */
   connections: number;
   turns: number;
@@ -35,8 +44,9 @@ export interface WhereCpuOptions {
   log?: (line: string) => void;
 }
 
-/** Full-run settings: the report's CPU workload (100 streams, 200-chunk answers), 10 answers each. */
+/** Full-run settings: the report's CPU workload (100 streams, 200-chunk answers), 10 answers each, 3 rounds. */
 export const FULL_WHERE: WhereCpuOptions = {
+  rounds: 3,
   connections: 100,
   turns: 10,
   chunks: 200,
@@ -46,6 +56,7 @@ export const FULL_WHERE: WhereCpuOptions = {
 
 /** Tiny settings for smoke runs. */
 export const SMOKE_WHERE: WhereCpuOptions = {
+  rounds: 1,
   connections: 10,
   turns: 3,
   chunks: 100,
@@ -56,9 +67,9 @@ export const SMOKE_WHERE: WhereCpuOptions = {
 /** One server on one transport. */
 export interface WhereCpuSide {
   server: ServerName;
-  /** CPU per delivered chunk by thread group, µs (the plain run). */
+  /** CPU per delivered chunk by thread group, µs (the plain runs, pooled over the rounds). */
   threads: Partial<Record<ThreadGroup, Times>>;
-  /** Chunks the plain run delivered. */
+  /** Chunks the plain runs delivered. */
   chunks: number;
   /** Samples of the JavaScript thread by part (the profiled run's load only; idle excluded). */
   samples: Record<string, number>;
@@ -133,30 +144,52 @@ type Profiled = Pick<
   "samples" | "profiledChunks" | "profiledMainMs" | "sampleIntervalUs"
 >;
 
-/** The plain run: CPU per chunk by thread group on each transport. */
-async function plainRun(
-  spec: { kind: ServerKind; runtime: Runtime },
+/**
+ * The plain runs: ours and raw side by side, each warmed up, then
+ * `rounds` rounds visiting both in a shuffled order on each transport;
+ * CPU per chunk by thread group, pooled over the rounds.
+ */
+async function plainRuns(
+  runtime: Runtime,
   opts: WhereCpuOptions,
-): Promise<Record<"ws" | "sse", Plain>> {
-  const server = await startServer(spec.kind, workload(opts), { runtime: spec.runtime });
-  const out = {} as Record<"ws" | "sse", Plain>;
+): Promise<Record<ServerKind, Record<"ws" | "sse", Plain>>> {
+  const kinds: ServerKind[] = ["ours", "raw"];
+  const servers = await startServers(kinds.map((kind) => ({ kind, runtime })), workload(opts));
+  const ms = servers.map(() => TRANSPORTS.map(() => new Map<ThreadGroup, Times>()));
+  const chunks = servers.map(() => TRANSPORTS.map(() => 0));
   try {
-    await warmUp(server.url, opts);
-    for (const transport of TRANSPORTS) {
-      const load: CpuWorkload = { transport, ...size(opts) };
-      const { before, after, result } = await sampledLoad(
-        server.url,
-        load,
-        () => threadTimes(server.pid),
-      );
-      checked(server.name, result);
-      const threads = perChunk(timesDifference(after, before), result.messages);
-      out[transport] = { threads, chunks: result.messages };
+    for (const server of servers) await warmUp(server.url, opts);
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const [t, transport] of TRANSPORTS.entries()) {
+        const order = Math.random() < 0.5 ? [0, 1] : [1, 0];
+        for (const i of order) {
+          const server = servers[i];
+          const load: CpuWorkload = { transport, ...size(opts) };
+          const { before, after, result } = await sampledLoad(
+            server.url,
+            load,
+            () => threadTimes(server.pid),
+          );
+          checked(server.name, result);
+          for (const [g, d] of timesDifference(after, before)) {
+            const sum = ms[i][t].get(g) ?? { user: 0, sys: 0 };
+            ms[i][t].set(g, { user: sum.user + d.user, sys: sum.sys + d.sys });
+          }
+          chunks[i][t] += result.messages;
+        }
+      }
     }
   } finally {
-    await server.close();
+    await Promise.all(servers.map((s) => s.close()));
   }
-  return out;
+  const plain = (i: number, t: number): Plain => ({
+    threads: perChunk(ms[i][t], chunks[i][t]),
+    chunks: chunks[i][t],
+  });
+  return {
+    ours: { ws: plain(0, 0), sse: plain(0, 1) },
+    raw: { ws: plain(1, 0), sse: plain(1, 1) },
+  };
 }
 
 /** The load's size: streams, answers each, chunks per answer. */
@@ -252,7 +285,7 @@ function unavailable(): string | undefined {
 }
 
 /**
- * Runs the plain and the profiled run of ours and raw on each runtime;
+ * Runs the plain runs and the profiled runs of ours and raw on each runtime;
  * a runtime whose servers are missing, or whose profile cannot be read,
  * is skipped with a note.
  */
@@ -273,16 +306,18 @@ export async function runWhereCpu(opts: WhereCpuOptions): Promise<WhereCpuReport
       continue;
     }
     try {
-      const sides = [];
-      for (const spec of specs) {
-        log(`where the CPU goes: ${spec.kind}-${runtime}, plain then profiled`);
-        sides.push({ plain: await plainRun(spec, opts), prof: await profiledRun(spec, opts) });
+      log(`where the CPU goes: ours-${runtime} and raw-${runtime}, plain runs`);
+      const plain = await plainRuns(runtime, opts);
+      const prof = {} as Record<ServerKind, Record<"ws" | "sse", Profiled>>;
+      for (const { kind } of specs) {
+        log(`where the CPU goes: ${kind}-${runtime}, profiled run`);
+        prof[kind] = await profiledRun({ kind, runtime }, opts);
       }
       for (const transport of TRANSPORTS) {
-        const [ours, raw] = sides.map((s, i) => ({
-          server: `${specs[i].kind}-${runtime}` as ServerName,
-          ...s.plain[transport],
-          ...s.prof[transport],
+        const [ours, raw] = specs.map(({ kind }) => ({
+          server: `${kind}-${runtime}` as ServerName,
+          ...plain[kind][transport],
+          ...prof[kind][transport],
         }));
         report.pairs.push({ runtime, transport, ours, raw });
       }

@@ -209,14 +209,14 @@ export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
   return [
     "## Where the CPU per chunk goes",
     "",
-    `Ours against raw on each runtime, on the CPU measure's workload: ${o.connections} concurrent streams × ${o.turns} answers of ${o.chunks} 16-byte chunks, each server started twice. ` +
-    "The plain run gives the server's CPU per delivered chunk by thread group (`/proc/<pid>/task/*/stat`, 10 ms ticks; groups in `bench/lib/threads.ts`). " +
-    `The profiled run (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
+    `Ours against raw on each runtime, on the CPU measure's workload: ${o.connections} concurrent streams × ${o.turns} answers of ${o.chunks} 16-byte chunks. ` +
+    `Plain runs, ours and raw side by side after a warm-up (${o.rounds} rounds, in a shuffled order), give the server's CPU per delivered chunk by thread group (\`/proc/<pid>/task/*/stat\`, 10 ms ticks, pooled over the rounds; groups in \`bench/lib/threads.ts\`). ` +
+    `Then one profiled run per server (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
     "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
-    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain run. " +
+    "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain runs. " +
     "Bun's profiler samples only while JavaScript runs, so there the thread's time outside it (the uWS event loop, the kernel's share of the writes) is spread over the parts in proportion; " +
     "under each table, about how much of the thread the samples stand for (count × median interval). " +
-    "One run each: the machine is shared, read differences of a few hundredths of a µs as noise.",
+    "The machine is shared: read differences of a few hundredths of a µs as noise.",
     "",
     ...r.pairs.flatMap(pairBlock),
     ...(r.skipped.length ? [`Skipped: ${r.skipped.join("; ")}.`, ""] : []),
