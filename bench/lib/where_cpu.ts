@@ -75,8 +75,6 @@ export interface WhereCpuSide {
   samples: Record<string, number>;
   /** Chunks the profiled run delivered. */
   profiledChunks: number;
-  /** The JavaScript thread's CPU over the profiled load, ms (the profiler's own cost included). */
-  profiledMainMs: number;
   /** Median time between the load's samples, µs: what one sample stands for. */
   sampleIntervalUs: number;
 }
@@ -141,7 +139,7 @@ function perChunk(
 type Plain = Pick<WhereCpuSide, "threads" | "chunks">;
 type Profiled = Pick<
   WhereCpuSide,
-  "samples" | "profiledChunks" | "profiledMainMs" | "sampleIntervalUs"
+  "samples" | "profiledChunks" | "sampleIntervalUs"
 >;
 
 /**
@@ -218,13 +216,12 @@ async function profiledRun(
       runtime: spec.runtime,
       cpuProfile: { dir, intervalUs: opts.intervalUs },
     });
-    const windows: { transport: "ws" | "sse"; from: number; to: number; p: Profiled }[] = [];
+    const windows: { transport: "ws" | "sse"; from: number; to: number; chunks: number }[] = [];
     try {
       await warmUp(server.url, opts);
       for (const transport of TRANSPORTS) {
         await sleep(opts.gapMs);
         let from = epochNow();
-        let mainBefore = threadTimes(server.pid).get("main (JS)")!;
         const result = checked(
           server.name,
           await runLoad({
@@ -238,18 +235,10 @@ async function profiledRun(
             onPhase: (phase) => {
               if (phase !== "streaming" || transport !== "ws") return;
               from = epochNow();
-              mainBefore = threadTimes(server.pid).get("main (JS)")!;
             },
           }),
         );
-        const mainAfter = threadTimes(server.pid).get("main (JS)")!;
-        const p = {
-          samples: {},
-          sampleIntervalUs: 0,
-          profiledChunks: result.messages,
-          profiledMainMs: mainAfter.user + mainAfter.sys - mainBefore.user - mainBefore.sys,
-        };
-        windows.push({ transport, from, to: epochNow(), p });
+        windows.push({ transport, from, to: epochNow(), chunks: result.messages });
       }
       await sleep(opts.gapMs);
     } finally {
@@ -265,7 +254,7 @@ async function profiledRun(
         to: w.to * 1000 + offsetUs + margin,
       });
       out[w.transport] = {
-        ...w.p,
+        profiledChunks: w.chunks,
         samples: Object.fromEntries(counts),
         sampleIntervalUs: intervalUs,
       };

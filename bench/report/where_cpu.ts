@@ -31,19 +31,6 @@ function sampleCount(side: WhereCpuSide): number {
   return Object.values(side.samples).reduce((a, b) => a + b, 0);
 }
 
-/**
- * How much of the JavaScript thread's CPU per chunk the samples stand for
- * (each standing for the median interval between samples), at most 1: an
- * indication only (V8 samples whatever the thread runs, JSC, Bun's engine,
- * only while JavaScript runs; on a busy machine the interval also counts
- * time the thread waited for a core).
- */
-export function sampledShare(side: WhereCpuSide): number {
-  const main = groupUs(side, MAIN);
-  if (!side.sampleIntervalUs || !side.profiledChunks || !main) return 0;
-  return Math.min(1, (sampleCount(side) * side.sampleIntervalUs) / side.profiledChunks / main);
-}
-
 /** A part's µs per chunk: its share of the samples × the JavaScript thread's CPU per chunk. */
 export function partUs(side: WhereCpuSide, part: string): number {
   const n = sampleCount(side);
@@ -179,11 +166,11 @@ function partTable(pair: WhereCpuPair): string[] {
   });
 }
 
-/** Samples, their interval and about how much of the thread they stand for. */
-function coverage(side: WhereCpuSide): string {
+/** Samples of the profiled load and the profiler's real interval. */
+function samplesLine(side: WhereCpuSide): string {
   return `${side.server} ${sampleCount(side)} samples, one per ${
     side.sampleIntervalUs.toFixed(0)
-  } µs (median): about ${(100 * sampledShare(side)).toFixed(0)}% of the thread's CPU`;
+  } µs (median)`;
 }
 
 /** One pair: heading, the two tables, the conclusion. */
@@ -195,7 +182,7 @@ function pairBlock(pair: WhereCpuPair): string[] {
     "",
     ...partTable(pair),
     "",
-    `Profiled load: ${coverage(pair.ours)}; ${coverage(pair.raw)}.`,
+    `Profiled load: ${samplesLine(pair.ours)}; ${samplesLine(pair.raw)}.`,
     "",
     whereConclusion(pair),
     "",
@@ -215,7 +202,7 @@ export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
     "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
     "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain runs. " +
     "Bun's profiler samples only while JavaScript runs, so there the thread's time outside it (the uWS event loop, the kernel's share of the writes) is spread over the parts in proportion; " +
-    "under each table, about how much of the thread the samples stand for (count × median interval). " +
+    "under each table, the samples and the profiler's real interval (longer than the one asked for on a busy machine). " +
     "The machine is shared: read differences of a few hundredths of a µs as noise.",
     "",
     ...r.pairs.flatMap(pairBlock),
