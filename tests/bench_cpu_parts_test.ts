@@ -158,7 +158,15 @@ Deno.test("bench where the CPU goes: parts in µs per chunk and the generated co
       "pipeline +0.15; less than raw-bun: socket writes −0.55.",
   );
   const md = whereCpuSection({
-    options: { rounds: 1, connections: 1, turns: 1, chunks: 1, gapMs: 1, intervalUs: 100 },
+    options: {
+      rounds: 1,
+      warmups: 1,
+      connections: 1,
+      turns: 1,
+      chunks: 1,
+      gapMs: 1,
+      intervalUs: 100,
+    },
     pairs: [pair],
     skipped: ["deno: Cannot read CPU profile: none written"],
   }).join("\n");

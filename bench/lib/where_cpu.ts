@@ -25,12 +25,14 @@ import {
 } from "./launch.ts";
 import { epochNow, type Runtime, RUNTIMES, sleep } from "./runtime.ts";
 import { type ThreadGroup, threadTimes, type Times, timesDifference } from "./threads.ts";
-import { type CpuWorkload, sampledLoad } from "./user_measures.ts";
+import { type CpuWorkload, FULL_USER, sampledLoad } from "./user_measures.ts";
 
 /** Settings of {@link runWhereCpu}. */
 export interface WhereCpuOptions {
   /** Rounds of the plain runs (ours and raw in a shuffled order each round). */
   rounds: number;
+  /** Unmeasured loads per transport before the plain runs' rounds (the profiled run has one). */
+  warmups: number;
   /** Streams at once, answers each, chunks per answer (16-byte chunks, no pause). */
   connections: number;
   turns: number;
@@ -44,12 +46,16 @@ export interface WhereCpuOptions {
   log?: (line: string) => void;
 }
 
-/** Full-run settings: the report's CPU workload (100 streams, 200-chunk answers), 10 answers each, 3 rounds. */
+/**
+ * Full-run settings: the report's CPU workload (100 streams, 200-chunk
+ * answers), 10 answers each, 2 warm-ups and 3 rounds.
+ */
 export const FULL_WHERE: WhereCpuOptions = {
   rounds: 3,
-  connections: 100,
+  warmups: 2,
+  connections: FULL_USER.cpu.connections,
   turns: 10,
-  chunks: 200,
+  chunks: FULL_USER.workload.chunks,
   gapMs: 600,
   intervalUs: 100,
 };
@@ -57,6 +63,7 @@ export const FULL_WHERE: WhereCpuOptions = {
 /** Tiny settings for smoke runs. */
 export const SMOKE_WHERE: WhereCpuOptions = {
   rounds: 1,
+  warmups: 1,
   connections: 10,
   turns: 3,
   chunks: 100,
@@ -109,20 +116,22 @@ function checked(name: string, r: LoadResult): LoadResult {
 }
 
 /**
- * The whole load once on each transport, not measured: the first sessions,
- * and the JIT (right after a short warm-up, Bun's JIT thread still
- * compiles at several times its later rate).
+ * The whole load `times` times on each transport, not measured: the first
+ * sessions, and the JIT (Bun's JIT thread compiles ours for the first
+ * couple of million chunks: see the report's CPU warm-up).
  */
-async function warmUp(url: string, opts: WhereCpuOptions): Promise<void> {
-  for (const transport of TRANSPORTS) {
-    await runLoad({
-      url,
-      transport,
-      ...size(opts),
-      idleMs: 0,
-      rampMs: 0,
-      timeoutMs: 120_000,
-    });
+async function warmUp(url: string, opts: WhereCpuOptions & { times: number }): Promise<void> {
+  for (let i = 0; i < opts.times; i++) {
+    for (const transport of TRANSPORTS) {
+      await runLoad({
+        url,
+        transport,
+        ...size(opts),
+        idleMs: 0,
+        rampMs: 0,
+        timeoutMs: 120_000,
+      });
+    }
   }
 }
 
@@ -156,7 +165,7 @@ async function plainRuns(
   const ms = servers.map(() => TRANSPORTS.map(() => new Map<ThreadGroup, Times>()));
   const chunks = servers.map(() => TRANSPORTS.map(() => 0));
   try {
-    for (const server of servers) await warmUp(server.url, opts);
+    for (const server of servers) await warmUp(server.url, { ...opts, times: opts.warmups });
     for (let round = 0; round < opts.rounds; round++) {
       for (const [t, transport] of TRANSPORTS.entries()) {
         const order = Math.random() < 0.5 ? [0, 1] : [1, 0];
@@ -218,7 +227,7 @@ async function profiledRun(
     });
     const windows: { transport: "ws" | "sse"; from: number; to: number; chunks: number }[] = [];
     try {
-      await warmUp(server.url, opts);
+      await warmUp(server.url, { ...opts, times: 1 });
       for (const transport of TRANSPORTS) {
         await sleep(opts.gapMs);
         let from = epochNow();
