@@ -197,9 +197,7 @@ export function whereCpuSection(r: WhereCpuReport | undefined): string[] {
     "## Where the CPU per chunk goes",
     "",
     `Ours against raw on each runtime, on the CPU measure's workload: ${o.connections} concurrent streams × ${o.turns} answers of ${o.chunks} 16-byte chunks. ` +
-    `Plain runs, ours and raw side by side after ${
-      o.warmups ?? 1
-    } unmeasured load(s) per transport (${o.rounds} rounds, in a shuffled order), give the server's CPU per delivered chunk by thread group (\`/proc/<pid>/task/*/stat\`, 10 ms ticks, pooled over the rounds; groups in \`bench/lib/threads.ts\`). ` +
+    `Plain runs, ours and raw side by side after a warm-up of ${o.warmups} × the load per transport (${o.rounds} rounds, in a shuffled order), give the server's CPU per delivered chunk by thread group (\`/proc/<pid>/task/*/stat\`, 10 ms ticks, pooled over the rounds; groups in \`bench/lib/threads.ts\`). ` +
     `Then one profiled run per server (\`--cpu-prof\`, one sample per ${o.intervalUs} µs; only the load's own samples are kept, idle excluded) splits the JavaScript thread by part of the code: ` +
     "each sample goes to the innermost frame of its stack that belongs to a part (`CODE_PARTS` in `bench/lib/cpu_profile.ts`; a native helper counts for its caller), " +
     "and a part's µs per chunk is its share of the samples × the JavaScript thread's CPU per chunk of the plain runs. " +
