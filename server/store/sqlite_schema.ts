@@ -6,7 +6,8 @@
 
 /** A prepared statement, as `bun:sqlite` and `node:sqlite` both offer it. */
 export interface SqliteStatement {
-  run(...params: (string | number)[]): unknown;
+  /** Runs it; how many rows it changed (`bun:sqlite` and `node:sqlite` both say). */
+  run(...params: (string | number)[]): { changes: number | bigint };
   get(...params: (string | number)[]): unknown;
   all(...params: (string | number)[]): unknown[];
 }
