@@ -5,6 +5,7 @@ import { assert, assertEquals } from "@std/assert";
 import { sqlitePathFor, SqliteSessionStore } from "../server/store/sqlite.ts";
 import { BUN, BUN_VERSION, warnIfNoBun } from "./helpers/runtimes.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./helpers/sqlite_store_cases.ts";
+import { BUN_SQLITE_CASES, SQLITE_GROUP_CASES } from "./helpers/sqlite_group_cases.ts";
 import { SESSION_STORE_CASES, sessionStoreContract, turn } from "./helpers/store_contracts.ts";
 import { until } from "./helpers/within.ts";
 
@@ -21,6 +22,12 @@ sessionStoreContract(
 for (const { name, run } of SQLITE_STORE_CASES) {
   Deno.test(`sqlite store on Deno (node:sqlite): ${name}`, async () => {
     await withTempDir((dir) => run(openNodeSqlite, dir));
+  });
+}
+
+for (const { name, run } of SQLITE_GROUP_CASES) {
+  Deno.test(`sqlite store on Deno (node:sqlite): ${name}`, async () => {
+    await withTempDir((dir) => run((path) => Promise.resolve(new DatabaseSync(path)), dir));
   });
 }
 
@@ -45,7 +52,8 @@ Deno.test({
     }
     assertEquals(
       results.map((r) => r.name),
-      [...SESSION_STORE_CASES, ...SQLITE_STORE_CASES].map((c) => c.name),
+      [...SESSION_STORE_CASES, ...SQLITE_STORE_CASES, ...SQLITE_GROUP_CASES, ...BUN_SQLITE_CASES]
+        .map((c) => c.name),
       `bun exited with ${code}: ${new TextDecoder().decode(stderr)}`,
     );
     assertEquals(code, 0, new TextDecoder().decode(stderr));

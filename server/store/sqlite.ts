@@ -110,7 +110,9 @@ export class SqliteSessionStore implements SessionStore {
   #next: SqliteStatement;
   #insert: SqliteStatement;
   #insertNew: SqliteStatement;
-  #dropFirst: SqliteStatement;
+  #oldest: SqliteStatement;
+  #below: SqliteStatement;
+  #turnAt: SqliteStatement;
   #trim: SqliteStatement;
   #cut: SqliteStatement;
   #claim: SqliteStatement;
@@ -158,12 +160,13 @@ export class SqliteSessionStore implements SessionStore {
     this.#insertNew = db.prepare(
       "INSERT OR IGNORE INTO turns (session_id, n, turn) VALUES (?, ?, ?)",
     );
-    // The oldest turn below `?` (the new one) and its size: one statement, as it may lie below
-    // where the session's row says its turns start (rows written by other code).
-    this.#dropFirst = db.prepare(
-      `DELETE FROM turns WHERE session_id = ? AND n = (
-         SELECT n FROM turns WHERE session_id = ? AND n < ? ORDER BY n LIMIT 1
-       ) RETURNING length(CAST(turn AS BLOB)) AS bytes`,
+    this.#oldest = db.prepare(
+      `SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns
+       WHERE session_id = ? AND n > ? ORDER BY n LIMIT 1`,
+    );
+    this.#below = db.prepare("SELECT 1 AS x FROM turns WHERE session_id = ? AND n < ? LIMIT 1");
+    this.#turnAt = db.prepare(
+      "SELECT n, length(CAST(turn AS BLOB)) AS bytes FROM turns WHERE session_id = ? AND n = ?",
     );
     this.#trim = db.prepare("DELETE FROM turns WHERE session_id = ? AND n < ?");
     this.#cut = db.prepare("DELETE FROM turns WHERE session_id = ? AND n >= ?");
@@ -333,7 +336,7 @@ export class SqliteSessionStore implements SessionStore {
       this.#insert.run(sessionId, next, value);
     }
     held ??= this.#counted(sessionId);
-    held = this.#dropOldest(sessionId, { held, next });
+    held = this.#dropOldest(sessionId, held, next - held.turns + 1);
     this.#save.run(sessionId, now + this.#limits.historyTtlMs, held.turns, held.bytes, next + 1);
   }
 
@@ -344,21 +347,34 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   /**
-   * Deletes the session's oldest turns (below the new turn `next`) while
-   * `held` is over the bounds, one statement each (it returns the turn's
-   * size); what the session holds after.
+   * Deletes the session's oldest turns while `held` is over the bounds; what
+   * it holds after. `first` is the number its oldest turn has when its turns
+   * are numbered without gaps, as appends, trims and cuts leave them.
    */
-  #dropOldest(sessionId: string, at: { held: Held; next: number }): Held {
-    let { held } = at;
+  #dropOldest(sessionId: string, held: Held, first: number): Held {
+    if (!overBounds(held, this.#bounds)) return held;
+    // No turn below `first`: from there each next turn is found by its number.
+    let from = first > 0 && !this.#below.get(sessionId, first) ? first : 0;
+    let last = -1;
     while (overBounds(held, this.#bounds)) {
-      const row = this.#dropFirst.get(sessionId, sessionId, at.next) as
-        | { bytes: number }
-        | undefined
-        | null;
+      const row = this.#turnFrom(sessionId, from);
       if (!row) break;
+      last = Number(row.n);
+      from = last + 1;
       held = { turns: held.turns - 1, bytes: held.bytes - Number(row.bytes) };
     }
+    if (last >= 0) this.#trim.run(sessionId, last + 1);
     return held;
+  }
+
+  /**
+   * The session's first turn numbered `from` or more: its number and stored
+   * bytes. Tried by its exact number first (on `bun:sqlite` an ordered
+   * lookup costs several times an equality probe).
+   */
+  #turnFrom(sessionId: string, from: number): { n: number; bytes: number } | undefined {
+    const row = this.#turnAt.get(sessionId, from) ?? this.#oldest.get(sessionId, from - 1);
+    return (row ?? undefined) as { n: number; bytes: number } | undefined;
   }
 
   /**

@@ -1,5 +1,6 @@
 /**
- * Runs the session-store contract and {@link SQLITE_STORE_CASES} on Bun over `bun:sqlite` and prints one
+ * Runs the session-store contract, {@link SQLITE_STORE_CASES}, {@link SQLITE_GROUP_CASES} and
+ * {@link BUN_SQLITE_CASES} on Bun over `bun:sqlite` and prints one
  * JSON line per case (`{"name","ok","error"?}`); exits 1 when any fails.
  * Started by `tests/sqlite_store_test.ts`; by hand:
  *
@@ -7,7 +8,8 @@
  * @module
  */
 import process from "node:process";
-import { SqliteSessionStore } from "../../server/store/sqlite.ts";
+import { openSqliteFile, SqliteSessionStore } from "../../server/store/sqlite.ts";
+import { BUN_SQLITE_CASES, SQLITE_GROUP_CASES } from "./sqlite_group_cases.ts";
 import { type OpenStore, SQLITE_STORE_CASES, withTempDir } from "./sqlite_store_cases.ts";
 import { SESSION_STORE_CASES } from "./store_contracts.ts";
 
@@ -21,6 +23,10 @@ const cases = [
   ...SQLITE_STORE_CASES.map(({ name, run }) => ({
     name,
     run: () => withTempDir((dir) => run(open, dir)),
+  })),
+  ...[...SQLITE_GROUP_CASES, ...BUN_SQLITE_CASES].map(({ name, run }) => ({
+    name,
+    run: () => withTempDir((dir) => run(openSqliteFile, dir)),
   })),
 ];
 
