@@ -3,15 +3,17 @@
  * window of turns per session as the KV store, for runtimes without Deno KV
  * (via `bun:sqlite`); stream log and uploads in process memory.
  *
- * One table, `turns(session_id, n, turn)`. An append is one `BEGIN IMMEDIATE`
- * transaction (next number, insert, drop what fell out of the window or
- * over the byte cap), so concurrent writers, even other processes on the
- * same file, never overwrite each other. A session's owner (for
- * authentication) sits in `owners`, its expiry in `sessions` (reads filter
- * by it; a sweep, at most once per tenth of the TTL, deletes what expired)
- * with what it holds (turns and bytes as of turn number `next`, so an
- * append reads old turns only to drop them), an owner's chats in `chats`
- * (with their own expiry).
+ * One table, `turns(session_id, n, turn)`. An append runs in a `BEGIN
+ * IMMEDIATE` transaction (next number, insert, drop what fell out of the
+ * window or over the byte cap), so concurrent writers, even other processes
+ * on the same file, never overwrite each other; appends requested in the
+ * same tick share one ({@link SqliteGroupCommit}), and every other call
+ * commits those first, so calls take effect in the order they were made.
+ * A session's owner (for authentication) sits in `owners`, its expiry in
+ * `sessions` (reads filter by it; a sweep, at most once per tenth of the
+ * TTL, deletes what expired) with what it holds (turns and bytes as of turn
+ * number `next`, so an append reads old turns only to drop them), an
+ * owner's chats in `chats` (with their own expiry).
  * Turns are shrunk with {@link storedTurn} exactly as in KV, so a
  * session's history reads the same on either runtime.
  *
@@ -29,6 +31,7 @@ import {
   isExpired,
   limitsOf,
   overBounds,
+  refreshDue,
   type SessionStoreOptions,
   type StoreLimits,
   type TurnBounds,
@@ -38,8 +41,15 @@ import {
 import { type Backend, type ChatEntry, MAX_CHATS, type SessionStore, type Turn } from "./types.ts";
 import { MemoryQuotaStore } from "./quota.ts";
 import { SqliteGroupCommit } from "./sqlite_group_commit.ts";
-import { createSchema, type SqliteDatabase, type SqliteStatement, SWEEP } from "./sqlite_schema.ts";
+import {
+  createSchema,
+  openSqliteFile,
+  type SqliteDatabase,
+  type SqliteStatement,
+  SWEEP,
+} from "./sqlite_schema.ts";
 
+export { openSqliteFile };
 export type { SqliteDatabase, SqliteStatement };
 
 /**
@@ -49,37 +59,6 @@ export type { SqliteDatabase, SqliteStatement };
 export function sqlitePathFor(kvPath: string): string {
   if (kvPath === ":memory:") return kvPath;
   return kvPath.endsWith(".kv") ? `${kvPath.slice(0, -3)}.sqlite` : `${kvPath}.sqlite`;
-}
-
-/**
- * Opens (creating, with its directory) the SQLite file at `path` with
- * `bun:sqlite` (`:memory:` for in-memory), as the store uses it. Only works
- * on Bun.
- *
- * A file is in WAL mode with `synchronous = NORMAL`: a commit is durable
- * across a crash or kill of the process and a restart, but a power loss or
- * an OS crash can lose the last commits (never corrupting the file). Deno
- * KV's own SQLite keeps SQLite's default, `FULL` (an fsync of the WAL on
- * every commit), on a thread of its own; `bun:sqlite` runs on the
- * JavaScript thread, where that fsync stalled every stream for ~0.2 ms per
- * append (266 against 58 µs a commit on this machine).
- */
-export async function openSqliteFile(path: string): Promise<SqliteDatabase> {
-  if (path !== ":memory:") {
-    const dir = path.replace(/[^/]*$/, "");
-    if (dir) {
-      const { mkdir } = await import("node:fs/promises");
-      await mkdir(dir, { recursive: true });
-    }
-  }
-  // A computed specifier keeps `deno check` from resolving the Bun-only module.
-  const specifier = "bun:sqlite";
-  const { Database } = await import(specifier) as {
-    Database: new (path: string, options?: { create?: boolean }) => SqliteDatabase;
-  };
-  const db = new Database(path, { create: true });
-  if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
-  return db;
 }
 
 /** A session's row: its expiry and what it holds as of turn `next` (NULL: not known). */
@@ -119,6 +98,7 @@ export class SqliteSessionStore implements SessionStore {
   #owner: SqliteStatement;
   #sweep: SqliteStatement[];
   #forget: SqliteStatement[];
+  #touch: SqliteStatement;
   #writes: SqliteGroupCommit;
 
   /** Wraps an open database (creating the tables); keeps the last `window` turns per session. */
@@ -176,6 +156,10 @@ export class SqliteSessionStore implements SessionStore {
     this.#forget = ["turns", "owners"].map((table) =>
       db.prepare(`DELETE FROM ${table} WHERE session_id = ?`)
     );
+    this.#touch = db.prepare(
+      `UPDATE chats SET at = ?, expires_at = ? WHERE owner = ? AND session_id = ?
+       AND (expires_at IS NULL OR expires_at > ?)`,
+    );
     this.#writes = new SqliteGroupCommit(db, { before: () => this.#sweepExpired(Date.now()) });
   }
 
@@ -197,12 +181,6 @@ export class SqliteSessionStore implements SessionStore {
     for (const statement of this.#sweep) statement.run(now);
   }
 
-  /** True when the session's history expired (not swept yet). */
-  #expired(sessionId: string, now: number): boolean {
-    const row = this.#expiry.get(sessionId) as { expires_at: number } | undefined | null;
-    return isExpired(row ? Number(row.expires_at) : undefined, now);
-  }
-
   /** Runs `body` in one `BEGIN IMMEDIATE` transaction; `what` names it in the error. */
   #transaction<T>(what: string, body: () => T): Promise<T> {
     this.#writes.flush();
@@ -220,8 +198,12 @@ export class SqliteSessionStore implements SessionStore {
   load(sessionId: string): Promise<Turn[]> {
     this.#writes.flush();
     const now = Date.now();
-    if (this.#expired(sessionId, now)) return Promise.resolve([]);
-    this.#refresh.run(now + this.#limits.historyTtlMs, sessionId);
+    const stamp = this.#expiry.get(sessionId) as { expires_at: number } | undefined | null;
+    const expiresAt = stamp ? Number(stamp.expires_at) : undefined;
+    if (isExpired(expiresAt, now)) return Promise.resolve([]);
+    // Pushed at most once per tenth of the TTL, as in KV: most reads write nothing.
+    const ttl = this.#limits.historyTtlMs;
+    if (stamp && refreshDue(expiresAt, ttl, now)) this.#refresh.run(now + ttl, sessionId);
     const rows = this.#load.all(sessionId, this.#window) as { turn: string }[];
     return Promise.resolve(rows.map((row) => JSON.parse(row.turn) as Turn).reverse());
   }
@@ -262,14 +244,13 @@ export class SqliteSessionStore implements SessionStore {
     return drop.evicted;
   }
 
+  /** Joins the group commit: a finished answer's turn and its chat's touch share a transaction. */
   touchChat(owner: string, sessionId: string): Promise<void> {
-    this.#writes.flush();
     const now = Date.now();
-    this.#db.prepare(
-      `UPDATE chats SET at = ?, expires_at = ? WHERE owner = ? AND session_id = ?
-       AND (expires_at IS NULL OR expires_at > ?)`,
-    ).run(now, now + this.#limits.historyTtlMs, owner, sessionId, now);
-    return Promise.resolve();
+    return this.#writes.commit({
+      what: `touch chat "${sessionId}"`,
+      run: () => this.#touch.run(now, now + this.#limits.historyTtlMs, owner, sessionId, now),
+    });
   }
 
   removeChat(owner: string, sessionId: string): Promise<boolean> {

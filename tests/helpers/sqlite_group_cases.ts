@@ -67,7 +67,7 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
 /** The group-commit cases, in order. */
 export const SQLITE_GROUP_CASES: DatabaseCase[] = [
   {
-    name: "appends requested in one tick are stored in order in one transaction",
+    name: "appends (and chat touches) requested in one tick are stored in order in one transaction",
     async run(open, dir) {
       const raw = await open(join(dir, "group.sqlite"));
       const { db, runs } = counted(raw);
@@ -88,6 +88,12 @@ export const SQLITE_GROUP_CASES: DatabaseCase[] = [
         assert.deepEqual((await store.load("b")).map((t) => t.query), ["b1", "b2"]);
         await store.append("a", turn("a4"));
         assert.equal(runs("BEGIN IMMEDIATE"), 2, "a later append commits on its own");
+        await store.saveChat("alice", { sessionId: "a", title: "a", at: 1 });
+        const began = runs("BEGIN IMMEDIATE");
+        await Promise.all([store.append("a", turn("a5")), store.touchChat("alice", "a")]);
+        assert.equal(runs("BEGIN IMMEDIATE"), began + 1, "a turn and its chat's touch: one");
+        assert.ok((await store.listChats("alice"))[0].at > 1, "the touch is stored");
+        assert.equal((await store.load("a")).at(-1)?.query, "a5");
       } finally {
         store.close();
       }
@@ -157,6 +163,26 @@ export const SQLITE_GROUP_CASES: DatabaseCase[] = [
         await store.truncate("s", 1);
         assert.deepEqual((await store.load("s")).map((t) => t.query), ["one"]);
         await Promise.all([appended, again]);
+      } finally {
+        store.close();
+      }
+    },
+  },
+  {
+    name: "a read writes nothing unless the session's expiry is due a push",
+    async run(open, dir) {
+      const db = await open(join(dir, "read.sqlite"));
+      const store = new SqliteSessionStore(db, { window: 10, historyTtlMs: 1_000 });
+      const changes = () =>
+        Number((db.prepare("SELECT total_changes() AS n").get() as { n: number }).n);
+      try {
+        await store.append("s", turn("one"));
+        const before = changes();
+        assert.equal((await store.load("s")).length, 1);
+        assert.equal(changes(), before, "pushed less than a tenth of the TTL ago");
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        assert.equal((await store.load("s")).length, 1);
+        assert.equal(changes(), before + 1, "a tenth of the TTL later the read pushes it");
       } finally {
         store.close();
       }
