@@ -302,7 +302,8 @@ export class SqliteSessionStore implements SessionStore {
   /**
    * The append's statements, inside its group's transaction: reads the
    * session's row, inserts the turn, drops what is over the bounds, saves
-   * the row (five statements when the row knows what the session holds).
+   * the row: three statements, six when a turn drops (when the row knows
+   * what the session holds).
    */
   #appendNow(sessionId: string, turn: { value: string; size: number; now: number }): void {
     const { value, size, now } = turn;
