@@ -384,7 +384,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   close(): void {
-    this.#writes.flush();
+    this.#writes.close();
     this.#db.close();
   }
 }

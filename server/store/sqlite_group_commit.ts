@@ -4,13 +4,18 @@
  *
  * `bun:sqlite` runs on the JavaScript thread, so every transaction's fixed
  * cost (`BEGIN IMMEDIATE`, `COMMIT` and its write of the WAL) stalls every
- * other stream. Writes queued before the next microtask run together, each
- * inside its own `SAVEPOINT`: one that fails is rolled back and rejected
- * alone while the others commit; a transaction that fails as a whole (its
- * `BEGIN` or `COMMIT`) rejects all of them. Writes run in the order they
- * were requested. The Deno KV counterpart is `kv_group_commit.ts`.
+ * other stream. Writes queued until the loop's next check phase
+ * (`setImmediate`) run together, each inside its own `SAVEPOINT`: one that
+ * fails is rolled back and rejected alone while the others commit; a
+ * transaction that fails as a whole (its `BEGIN` or `COMMIT`) rejects all
+ * of them. Writes run in the order they were requested. Answers finish in
+ * I/O callbacks of their own, so a microtask would group nothing: on a
+ * file, with 100 streams of 1-chunk answers, a group held 25 appends on
+ * average and the server's CPU per answer fell from ~106 to ~64 µs. The
+ * Deno KV counterpart is `kv_group_commit.ts`.
  * @module
  */
+import { clearImmediate, setImmediate } from "node:timers";
 import type { SqliteDatabase, SqliteStatement } from "./sqlite_schema.ts";
 
 /** One write: what it is (for its error) and its statements, run inside the transaction. */
@@ -38,7 +43,7 @@ export class SqliteGroupCommit {
   #db: SqliteDatabase;
   #before: () => void;
   #queue: Queued[] = [];
-  #scheduled = false;
+  #timer: ReturnType<typeof setImmediate> | undefined;
   #begin: SqliteStatement;
   #commit: SqliteStatement;
   #savepoint: SqliteStatement;
@@ -61,11 +66,9 @@ export class SqliteGroupCommit {
   commit(write: SqliteWrite): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ write, resolve, reject });
-      if (this.#scheduled) return;
-      this.#scheduled = true;
-      // After the caller's synchronous work: writes it requests too join the group.
-      queueMicrotask(() => {
-        this.#scheduled = false;
+      // After the I/O callbacks of this turn of the loop: what they request joins the group.
+      this.#timer ??= setImmediate(() => {
+        this.#timer = undefined;
         this.flush();
       });
     });
@@ -111,6 +114,13 @@ export class SqliteGroupCommit {
       failed.set(q, error);
     }
     this.#release.run();
+  }
+
+  /** Commits what is queued and stops waiting for more (before the connection closes). */
+  close(): void {
+    this.flush();
+    if (this.#timer !== undefined) clearImmediate(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Rolls the transaction back, when SQLite has not already. */
