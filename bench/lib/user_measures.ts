@@ -45,9 +45,9 @@ export interface UserMeasureOptions {
   cpu: { connections: number; turns: number };
   /**
    * CPU phases per (server, transport) before the first round, not kept:
-   * what is measured is a settled server. Bun's JIT still compiled ours
-   * after 2 million chunks (JIT thread 0.2-0.4 µs per chunk for 4 rounds of
-   * 400,000, then under 0.05); every server gets the same warm-up.
+   * what is measured is a settled server. Bun's JIT thread took 0.1-0.4 µs
+   * per chunk of ours over its first six runs of 400,000 chunks, then 0.05
+   * or less; every server gets the same warm-up.
    */
   cpuWarmup: number;
   /**
