@@ -104,14 +104,13 @@ function threadTable(pair: WhereCpuPair): string[] {
     `**${signed(totalUs(ours) - totalUs(raw))}**`,
     "",
   ]);
+  return pairTable("thread group (µs/chunk, user+sys)", pair, rows);
+}
+
+/** A table of one pair: `first` names the rows; then ours, raw, the difference and what each row does. */
+function pairTable(first: string, pair: WhereCpuPair, rows: string[][]): string[] {
   return table({
-    header: [
-      "thread group (µs/chunk, user+sys)",
-      ours.server,
-      raw.server,
-      "difference",
-      "what it does",
-    ],
+    header: [first, pair.ours.server, pair.raw.server, "difference", "what it does"],
     align: ["l", "r", "r", "r", "l"],
     rows,
   });
@@ -153,17 +152,7 @@ function partTable(pair: WhereCpuPair): string[] {
       signed(partUs(ours, p) - partUs(raw, p)),
       DOES[p],
     ]);
-  return table({
-    header: [
-      "part of the JavaScript thread (µs/chunk, share of the thread)",
-      ours.server,
-      raw.server,
-      "difference",
-      "what it does",
-    ],
-    align: ["l", "r", "r", "r", "l"],
-    rows,
-  });
+  return pairTable("part of the JavaScript thread (µs/chunk, share of the thread)", pair, rows);
 }
 
 /** Samples of the profiled load and the profiler's real interval. */
