@@ -76,8 +76,6 @@ export class SqliteSessionStore implements SessionStore {
   #limits: StoreLimits;
   #bounds: TurnBounds;
   #sweptAt = 0;
-  #begin: SqliteStatement;
-  #commit: SqliteStatement;
   #load: SqliteStatement;
   #expiry: SqliteStatement;
   #push: SqliteStatement;
@@ -109,8 +107,6 @@ export class SqliteSessionStore implements SessionStore {
     this.#bounds = turnBoundsOf(options);
     createSchema(db);
     // Prepared once: `exec` parses its SQL on every call (three times the cost on `bun:sqlite`).
-    this.#begin = db.prepare("BEGIN IMMEDIATE");
-    this.#commit = db.prepare("COMMIT");
     this.#load = db.prepare(
       "SELECT turn FROM turns WHERE session_id = ? ORDER BY n DESC LIMIT ?",
     );
@@ -181,18 +177,14 @@ export class SqliteSessionStore implements SessionStore {
     for (const statement of this.#sweep) statement.run(now);
   }
 
-  /** Runs `body` in one `BEGIN IMMEDIATE` transaction; `what` names it in the error. */
+  /**
+   * Runs `body` in a `BEGIN IMMEDIATE` transaction now (with the writes
+   * queued before it, see {@link SqliteGroupCommit}); `what` names it in the error.
+   */
   #transaction<T>(what: string, body: () => T): Promise<T> {
-    this.#writes.flush();
-    this.#begin.run();
-    try {
-      const result = body();
-      this.#commit.run();
-      return Promise.resolve(result);
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      return Promise.reject(new Error(`Cannot ${what}: ${error}`));
-    }
+    let result: T;
+    const committed = this.#writes.commitNow({ what, run: () => result = body() });
+    return committed.then(() => result);
   }
 
   load(sessionId: string): Promise<Turn[]> {

@@ -64,14 +64,24 @@ export class SqliteGroupCommit {
 
   /** Commits `write` with the writes requested beside it; settles once it is committed, or not. */
   commit(write: SqliteWrite): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ write, resolve, reject });
-      // After the I/O callbacks of this turn of the loop: what they request joins the group.
-      this.#timer ??= setImmediate(() => {
-        this.#timer = undefined;
-        this.flush();
-      });
+    const settled = this.#enqueue(write);
+    // After the I/O callbacks of this turn of the loop: what they request joins the group.
+    this.#timer ??= setImmediate(() => {
+      this.#timer = undefined;
+      this.flush();
     });
+    return settled;
+  }
+
+  /** Commits `write` now, in one transaction with the writes queued before it. */
+  commitNow(write: SqliteWrite): Promise<void> {
+    const settled = this.#enqueue(write);
+    this.flush();
+    return settled;
+  }
+
+  #enqueue(write: SqliteWrite): Promise<void> {
+    return new Promise((resolve, reject) => this.#queue.push({ write, resolve, reject }));
   }
 
   /**
