@@ -105,15 +105,21 @@ def exit_when_stdin_closes():
         os._exit(0)
 
 
-def main():
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's listening socket (port 0: any free port)."""
     # IPPROTO_TCP, as `uvicorn --host --port` gets it from getaddrinfo: asyncio
     # sets TCP_NODELAY only on sockets whose proto says TCP. With proto 0 every
     # accepted socket kept Nagle on, and a new WebSocket's first content frame
     # waited ~40 ms for the client's delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((HOST, PORT))
+    sock.bind((host, port))
     sock.listen(4096)
+    return sock
+
+
+def main():
+    sock = listening_socket(HOST, PORT)
     port = sock.getsockname()[1]
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     config = uvicorn.Config(
