@@ -16,6 +16,7 @@ import { runSuite, writeReport } from "../bench/report.ts";
 import { renderReport, type SuiteResult, TARGETS } from "../bench/report/mod.ts";
 import { parseFlags } from "../bench/lib/args.ts";
 import { Histogram } from "../bench/lib/stats.ts";
+import { SMOKE_USER } from "../bench/lib/user_measures.ts";
 import {
   parseServer,
   parseServerRuntimes,
@@ -122,6 +123,8 @@ Deno.test("bench smoke: latency, load, browser and report", opts, async () => {
     "seed-python",
   ], user.skipped.join());
   assert(user.idleFresh, "idle memory is read on a fresh server process each round");
+  // The CPU warm-up runs and is not kept: each CPU spread below has exactly one value per round.
+  assertEquals(user.cpuWarmup, SMOKE_USER.cpuWarmup);
   for (const row of user.rows) {
     assertEquals(row.errors, 0, `${row.server}: ${row.firstError}`);
     assertEquals(row.ttfc["ws-reused"].rounds.length, user.rounds, row.server);
