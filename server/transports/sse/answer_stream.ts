@@ -11,6 +11,7 @@
  * reconnect finds it.
  * @module
  */
+import { type Deadline, DeadlineQueue } from "../../shared_timers.ts";
 import type { Config } from "../../config.ts";
 import type { ConnectionRegistry } from "../../connections.ts";
 import type { Context as TraceContext } from "@opentelemetry/api";
@@ -34,11 +35,12 @@ export interface AnswerStreamDeps {
   registry: ConnectionRegistry;
   logger: Logger;
   /**
-   * Waits for the event loop's next turn after the first chunk, so it is
-   * written before the burst behind it. For Bun: it writes nothing of a
-   * response, headers included, before the app yields, and its reader takes
-   * bytes as they come, so a burst never pauses (Deno's reader lets the
-   * first queue of messages out when the burst pauses for it).
+   * How the first chunk is let out before the burst behind it. True (Bun):
+   * wait for the event loop's next turn; Bun writes nothing of a response,
+   * headers included, before the app yields, and its reader takes bytes as
+   * they come. False (Deno): wait until the reader took the first chunk
+   * (it asks for bytes only once the response left the app's middleware),
+   * then for the next turn, when it is written.
    */
   firstChunkTurn?: boolean;
 }
@@ -112,15 +114,24 @@ export function openAnswerStream(
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
   const { config, registry, hub } = deps;
   const { requestId, dialect } = request;
-  let stall: ReturnType<typeof setTimeout> | undefined;
+  let stall: Deadline | undefined;
   let paused: (() => void) | undefined;
   let sendRetry = dialect.retry ?? false;
   let released = false;
   const connection = hub.telemetry.connection("sse", { parent: request.parent });
   const unpause = () => {
-    clearTimeout(stall);
+    stall?.cancel();
     paused?.();
     paused = undefined;
+  };
+  /** Pauses the answer until the reader asks for bytes, or stops it when the client stalls. */
+  const waitForReader = () => {
+    // One shared timer for every stream's stall deadline (a pause costs no timer of its own).
+    stall = DeadlineQueue.of(config.STALL_TIMEOUT_MS).add(() => {
+      delivery.stop(stallStop());
+      tearDown();
+    });
+    return new Promise<void>((resolve) => (paused = resolve));
   };
   /** Frees the connection's slots once; true the first time. */
   const release = () => {
@@ -157,15 +168,10 @@ export function openAnswerStream(
     transport: "sse",
     write: (item) => dialect.write(item, send),
     // What the user waits for leaves now, not after the burst behind it.
-    flushFirst: deps.firstChunkTurn ? nextIoTurn : undefined,
-    pace: () => {
-      if (!stream.full) return;
-      stall = setTimeout(() => {
-        delivery.stop(stallStop());
-        tearDown();
-      }, config.STALL_TIMEOUT_MS);
-      return new Promise<void>((resolve) => (paused = resolve));
-    },
+    flushFirst: deps.firstChunkTurn
+      ? nextIoTurn
+      : () => (stream.waiting ? waitForReader().then(nextIoTurn) : nextIoTurn()),
+    pace: () => stream.full ? waitForReader() : undefined,
     // The answer is over for this client: close the stream normally.
     onEnd: () => {
       if (release()) stream.close();

@@ -152,6 +152,11 @@ export class EventStream {
     this.#quiet = true;
   }
 
+  /** True while messages wait for the reader to take them. */
+  get waiting(): boolean {
+    return this.#pendingCount > 0;
+  }
+
   /** True while the reader is behind: `highWaterMark` messages wait for it. */
   get full(): boolean {
     return this.#pendingCount >= this.#highWaterMark;
