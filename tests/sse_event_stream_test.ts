@@ -12,6 +12,7 @@ import { createLogger } from "../server/log.ts";
 import { EventStream, formatLine, formatMessage } from "../server/transports/sse/event_stream.ts";
 import { NativeEncoder, UiChunkEncoder } from "../server/encode.ts";
 import { parseLastEventId, sseHandler } from "../server/transports/sse/handler.ts";
+import { createSyntheticAgent } from "../server/agents/synthetic.ts";
 import { echoAgent, hangingAgent } from "./helpers/agents.ts";
 import { harness } from "./helpers/fake_ws.ts";
 
@@ -177,6 +178,28 @@ Deno.test("the SSE handler streams an answer with ids and a first retry", async 
   assertEquals(retries, [h.config.SSE_RETRY_MS]);
   const requestId = frames[0].request_id;
   assertEquals(found.map((event) => event.id), frames.map((_, i) => `${requestId}:${i}`));
+});
+
+Deno.test("an SSE answer waits for the reader to take its first chunk: the burst behind it does not ride along", async () => {
+  const agent = createSyntheticAgent({ chunks: 200, chunkBytes: 4, intervalMs: 0 });
+  const response = await app(harness(agent)).request("/?query=hi");
+  // However long the reader takes to start (the response passing the middleware), the burst waits.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const typesIn = (text: string) => [...text.matchAll(/"type":"(\w+)"/g)].map((m) => m[1]);
+  const first = decoder.decode((await reader.read()).value);
+  assertEquals(typesIn(first), ["session", "content"]);
+  let rest = "";
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    rest += decoder.decode(read.value, { stream: true });
+  }
+  const types = typesIn(first + rest);
+  assertEquals(types.length, 202);
+  assertEquals(types.filter((type) => type === "content").length, 200);
+  assertEquals(types.at(-1), "done");
+  const seqs = [...(first + rest).matchAll(/"seq":(\d+)/g)].map((m) => Number(m[1]));
+  assertEquals(seqs, Array.from({ length: 202 }, (_, i) => i));
 });
 
 Deno.test("the SSE handler refuses a bad query with the one error shape", async () => {
