@@ -5,10 +5,13 @@
  * `bun:sqlite` runs on the JavaScript thread, so every transaction's fixed
  * cost (`BEGIN IMMEDIATE`, `COMMIT` and its write of the WAL) stalls every
  * other stream. Writes queued until the loop's next check phase
- * (`setImmediate`) run together, each inside its own `SAVEPOINT`: one that
- * fails is rolled back and rejected alone while the others commit; a
- * transaction that fails as a whole (its `BEGIN` or `COMMIT`) rejects all
- * of them. Writes run in the order they were requested. Answers finish in
+ * (`setImmediate`) run together: one that fails is rolled back and
+ * rejected alone while the others commit; a transaction that fails as a
+ * whole (its `BEGIN` or `COMMIT`) rejects all of them. A group runs under
+ * one `SAVEPOINT`; only when one of its writes fails is it rolled back to
+ * it and run again with each write in a savepoint of its own (a savepoint
+ * copies every page a write touches: one per write cost a fifth of an
+ * append, 3 KB turns in memory). Writes run in the order they were requested. Answers finish in
  * I/O callbacks of their own, so a microtask would group nothing: on a
  * file, with 100 streams of 1-chunk answers, a group held 25 appends on
  * average and the server's CPU per answer fell from ~106 to ~64 µs. The
@@ -101,13 +104,31 @@ export class SqliteGroupCommit {
     try {
       this.#before();
       if (group.length === 1) group[0].write.run();
-      else for (const q of group) this.#runAlone(q, failed);
+      else this.#runGroup(group, failed);
       this.#commit.run();
     } catch (error) {
       this.#rollback();
       for (const q of group) if (!failed.has(q)) failed.set(q, error);
     }
     settle(group, (q) => failed.get(q));
+  }
+
+  /**
+   * Runs the writes of `group` inside one savepoint. When one throws, the
+   * group is rolled back to it and run again, each write alone
+   * ({@link #runAlone}), so that only the failing ones are left out.
+   */
+  #runGroup(group: Queued[], failed: Map<Queued, unknown>): void {
+    this.#savepoint.run();
+    try {
+      for (const q of group) q.write.run();
+    } catch {
+      this.#rollbackTo.run();
+      this.#release.run();
+      for (const q of group) this.#runAlone(q, failed);
+      return;
+    }
+    this.#release.run();
   }
 
   /**

@@ -84,6 +84,7 @@ export const SQLITE_GROUP_CASES: DatabaseCase[] = [
         await Promise.all(appends);
         assert.equal(runs("BEGIN IMMEDIATE"), 1);
         assert.equal(runs("COMMIT"), 1);
+        assert.equal(runs("SAVEPOINT write"), 1, "a group where nothing fails: one savepoint");
         assert.deepEqual((await store.load("a")).map((t) => t.query), ["a1", "a2", "a3"]);
         assert.deepEqual((await store.load("b")).map((t) => t.query), ["b1", "b2"]);
         await store.append("a", turn("a4"));
@@ -118,6 +119,8 @@ export const SQLITE_GROUP_CASES: DatabaseCase[] = [
         assert.match(results[1], /^Cannot append turn: session "refused": .*session refused/);
         assert.equal(results[2], "ok");
         assert.equal(runs("BEGIN IMMEDIATE"), 1, "one transaction for the group");
+        assert.equal(runs("ROLLBACK TO write"), 2, "the group, then the refused append alone");
+        assert.equal(runs("SAVEPOINT write"), 4, "the group's, then one for each append");
         assert.deepEqual((await store.load("s")).map((t) => t.query), ["one", "two"]);
         assert.equal(storedTurns(raw, "refused"), 0);
         assert.deepEqual(await store.load("refused"), []);
