@@ -9,9 +9,10 @@
  * rejected alone while the others commit; a transaction that fails as a
  * whole (its `BEGIN` or `COMMIT`) rejects all of them. A group runs under
  * one `SAVEPOINT`; only when one of its writes fails is it rolled back to
- * it and run again with each write in a savepoint of its own (a savepoint
- * copies every page a write touches: one per write cost a fifth of an
- * append, 3 KB turns in memory). Writes run in the order they were requested. Answers finish in
+ * it and run again with each write in a savepoint of its own (SQLite
+ * copies every page a savepoint's write touches: a savepoint per write
+ * made an append of a 3 KB turn in memory cost a third more). Writes run
+ * in the order they were requested. Answers finish in
  * I/O callbacks of their own, so a microtask would group nothing: on a
  * file, with 100 streams of 1-chunk answers, a group held 25 appends on
  * average and the server's CPU per answer fell from ~106 to ~64 µs. The
