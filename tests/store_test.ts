@@ -9,10 +9,25 @@ import { fitTurn, splitBatches } from "../server/store/fit.ts";
 import type { LoggedEvent } from "../server/store/types.ts";
 import { KvSessionStore, openKvBackend } from "../server/store/kv.ts";
 import { MemoryStreamLog } from "../server/store/memory.ts";
+import { turnBytes } from "../server/store/retention.ts";
 import { delay } from "../server/delay.ts";
 import { turn } from "./helpers/store_contracts.ts";
 import { startServer } from "./helpers/server.ts";
 import { textOf, WsTestClient } from "./helpers/ws_client.ts";
+
+Deno.test("a turn's stored size is the UTF-8 length of its JSON, however long or wide", () => {
+  const utf8 = (text: string) => new TextEncoder().encode(text).length;
+  const texts = [
+    "",
+    JSON.stringify({ answer: "x".repeat(3200) }),
+    "caf\u00e9 \u20ac \u{1f600}",
+    "lone \ud800 surrogate",
+    // Longer than the buffer it is counted in (64 KiB): 2 and 4 bytes a character.
+    "\u00e9".repeat(40_000),
+    "\u{1f600}".repeat(20_000),
+  ];
+  for (const text of texts) assertEquals(turnBytes(text), utf8(text), text.slice(0, 20));
+});
 
 Deno.test("history survives closing and reopening the KV store", async () => {
   const dir = await Deno.makeTempDir();
