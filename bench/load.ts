@@ -173,6 +173,19 @@ export interface LevelSpec {
   serverRuntime?: Runtime;
 }
 
+/**
+ * The server's connection cap at a level (`MAX_OPEN_CONNECTIONS`; Deno's
+ * front door lowers it to the open-files limit): twice the level's clients,
+ * so the ramp measures the server, not its cap. An SSE client may hold a
+ * second connection while its first is released, and at the default cap
+ * (10000) the 10000-client level met it: new connections shed, or (since
+ * the cap closes the longest-idle one instead) a kept-alive one closed
+ * under a client reusing it.
+ */
+function levelConnectionCap(connections: number): number {
+  return 2 * connections;
+}
+
 /** Runs one level: fresh server, load generator process, `/proc` sampling. */
 export async function runLevel(opts: LoadOptions, at: LevelSpec): Promise<LoadLevel> {
   const { transport, connections, serverRuntime = "deno" } = at;
@@ -180,6 +193,7 @@ export async function runLevel(opts: LoadOptions, at: LevelSpec): Promise<LoadLe
   const server = await startServer(kind, opts.workload, {
     fdLimit: 20_000,
     runtime: serverRuntime,
+    env: { MAX_OPEN_CONNECTIONS: String(levelConnectionCap(connections)) },
   });
   const level: LoadLevel = {
     server: kind,

@@ -12,8 +12,9 @@
  *   pause: the server stops accepting while it has no descriptor to spare
  *   and serves again once connections go;
  * - at most `maxConnections` HTTP connections are open at once (those
- *   waiting for a request included): over it, a new connection is closed
- *   at once (shed);
+ *   waiting for a request included): over it, the connection idle the
+ *   longest (waiting for a request head) is closed to make room, and a
+ *   new connection is closed at once (shed) only when none is idle;
  * - a connection that sends no complete request head within
  *   `headerTimeoutMs` (when it opens, and between keep-alive requests) is
  *   closed.
@@ -155,6 +156,20 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
     }
   };
 
+  /**
+   * At the cap, the connection that has waited longest for a request head
+   * (a keep-alive connection between requests, or one that sent nothing
+   * yet) is closed to make room: a new client is shed only when every open
+   * connection is busy with a request.
+   */
+  const evictIdle = (): boolean => {
+    const oldest = idle.values().next();
+    if (oldest.done) return false;
+    idle.delete(oldest.value);
+    close(oldest.value);
+    return true;
+  };
+
   const acceptLoop = async () => {
     while (!closing) {
       let conn: Deno.Conn;
@@ -166,10 +181,10 @@ export function openFrontDoor(handler: FrontDoorHandler, options: FrontDoorOptio
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_BACKOFF_MS));
         continue;
       }
-      if (open.size >= options.maxConnections) {
+      if (open.size >= options.maxConnections && !evictIdle()) {
         shed++;
         conn.close();
-        pressure(`Shedding connections: ${options.maxConnections} open`);
+        pressure(`Shedding connections: ${options.maxConnections} open, none idle`);
         continue;
       }
       const work = serveConn(conn).catch(() => {});

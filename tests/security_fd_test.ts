@@ -99,3 +99,64 @@ Deno.test("finding 1: a connection that sends no request head is closed after HE
     await server.close();
   }
 });
+
+/** Sends one keep-alive request on a raw connection and reads its whole response head and body. */
+async function keepAliveRequest(conn: Deno.TcpConn): Promise<string> {
+  await conn.write(new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  const buffer = new Uint8Array(4096);
+  let text = "";
+  // The body is small JSON: read until it is complete.
+  while (!text.includes("}")) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  return text;
+}
+
+Deno.test("at MAX_OPEN_CONNECTIONS, the connection idle the longest makes room for a new client; one is shed only when none is idle", async () => {
+  const server = await startServer({
+    MAX_OPEN_CONNECTIONS: "3",
+    AGENT: "synthetic",
+    SYNTHETIC_CHUNKS: "3",
+    SYNTHETIC_INTERVAL_MS: "60000",
+    SHUTDOWN_TIMEOUT_MS: "200",
+  });
+  const { hostname, port } = new URL(server.url);
+  const conns: Deno.TcpConn[] = [];
+  const streams: Response[] = [];
+  const clients: Deno.HttpClient[] = [];
+  try {
+    // Three keep-alive clients, each idle after one request: the cap is reached.
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname, port: Number(port) });
+      conns.push(conn);
+      assert((await keepAliveRequest(conn)).startsWith("HTTP/1.1 200"));
+    }
+    // Before: this client was shed (its connection closed unanswered).
+    const admitted = await fetch(`${server.url}/healthz`, { headers: { connection: "close" } });
+    assertEquals(admitted.status, 200);
+    await admitted.body?.cancel();
+    // The first of the idle ones made room: the server closed it.
+    assertEquals(await conns[0].read(new Uint8Array(16)).catch(() => null), null);
+    // Now every open connection busy with a request (answers that wait a minute per chunk): shed.
+    for (const conn of conns) conn.close();
+    conns.length = 0;
+    for (let i = 0; i < 3; i++) {
+      const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+      clients.push(client);
+      const response = await fetch(`${server.url}/agent_chat_stream?query=hold`, { client });
+      assertEquals(response.status, 200);
+      streams.push(response);
+    }
+    const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+    clients.push(client);
+    const shed = await fetch(`${server.url}/healthz`, { client }).then((r) => r.status, () => 0);
+    assertEquals(shed, 0, "a fourth client is shed while three answers stream");
+  } finally {
+    for (const conn of conns) conn.close();
+    await Promise.all(streams.map((response) => response.body?.cancel()));
+    await server.close();
+    for (const client of clients) client.close();
+  }
+});

@@ -22,7 +22,7 @@ function method(load: LoadData): string {
   const w = o.workload;
   const servers = [...new Set(load.levels.map((l) => `${l.server}-${runtimeOf(l)}`))]
     .join(" and ") || "ours-deno";
-  return `Server: ${servers} (fresh process per level, \`ulimit -n 20000\`). ` +
+  return `Server: ${servers} (fresh process per level, \`ulimit -n 20000\`, \`MAX_OPEN_CONNECTIONS\` twice the level's clients: the ramp measures the server, not its connection cap). ` +
     `Each client streams ${o.turns} answers of ${w.chunks} chunks (one every ${w.intervalMs} ms, ${w.chunkBytes} B): ` +
     `WS clients open their socket first (measured idle), then ask ${o.turns} questions on it; SSE clients make one request per answer. ` +
     `Starts are spread over ${o.rampMs} ms. Load generator: \`bench/load_gen.ts\` in a separate **${o.client}** process; its own CPU is reported. ` +
