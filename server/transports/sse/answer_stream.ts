@@ -11,7 +11,6 @@
  * reconnect finds it.
  * @module
  */
-import { type Deadline, DeadlineQueue } from "../../shared_timers.ts";
 import type { Config } from "../../config.ts";
 import type { ConnectionRegistry } from "../../connections.ts";
 import type { Context as TraceContext } from "@opentelemetry/api";
@@ -26,6 +25,7 @@ import { Delivery, stallStop } from "../../streams/delivery.ts";
 import type { StartRefusal, StreamHub } from "../../streams/hub.ts";
 import type { Dialect } from "../../telemetry/mod.ts";
 import { nextIoTurn } from "../../io_turn.ts";
+import { type Deadline, DeadlineQueue } from "../../shared_timers.ts";
 import { EventStream } from "./event_stream.ts";
 
 /** What an answer stream needs. */
