@@ -68,8 +68,9 @@ export interface DeliveryOptions {
   /**
    * Writes one event to the client (encoded by the transport's dialect).
    * `now`: it leaves at once instead of with the burst it is part of (the
-   * answer's `start`, with the request id a cancel needs, and, with
-   * {@link flushFirst}, the first event after it).
+   * answer's `start`, with the request id a cancel needs; the final event,
+   * which ends no burst: nothing comes after it to share its write; and,
+   * with {@link flushFirst}, the first event after `start`).
    */
   write(item: LoggedEvent, now: boolean): void;
   /**
@@ -115,8 +116,9 @@ export class Delivery {
       if (this.#over) return;
       this.#sent++;
       const first = !this.#firstOut && item.seq !== 0 && this.#options.flushFirst !== undefined;
-      this.#options.write(item, first || item.seq === 0);
-      if (isFinal(item.event)) this.#end();
+      const final = isFinal(item.event);
+      this.#options.write(item, first || final || item.seq === 0);
+      if (final) this.#end();
       else if (!first) return this.#options.pace?.();
       else {
         this.#firstOut = true;
