@@ -34,6 +34,8 @@ export interface RedisServer {
   port: number;
   /** True while the process runs. */
   readonly running: boolean;
+  /** Sends a signal (`SIGSTOP` freezes it, `SIGCONT` thaws it); false when it is not running. */
+  signal(signal: Deno.Signal): boolean;
   /** Stops it (SIGTERM, then SIGKILL) and waits for the exit; its data is gone. */
   stop(): Promise<void>;
   /** Starts it again on the same port (after {@link stop}), empty. */
@@ -61,9 +63,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     get running() {
       return child !== undefined;
     },
+    signal: (signal) => child?.signal(signal) ?? false,
     async stop() {
       const stopping = child;
       child = undefined;
+      // A frozen server (SIGSTOP) is thawed first so it can exit on SIGTERM.
+      stopping?.signal("SIGCONT");
       await stopping?.stop(5_000);
     },
     start,

@@ -13,61 +13,27 @@ import {
   assertWholeAnswer,
   FLEET_IGNORE,
   historyOf,
+  paced,
+  startThenDrop,
   type StoreAt,
+  take,
+  untilEndWithin,
   within,
 } from "./helpers/fleet.ts";
 import { NO_KEY_BUDGETS } from "./helpers/server.ts";
 import { ask, type AskResult, type Frame } from "./helpers/resuming_client.ts";
 import { WsTestClient } from "./helpers/ws_client.ts";
 
-/** A close code that is not 1000: the server treats it as a drop, not a goodbye. */
-const DROP = 4000;
 /** Safety bound on any one wait (never a timing assertion). */
 const BOUND_MS = 60_000;
-
-/** A paced synthetic answer of `chunks` chunks of 4 characters, `intervalMs` apart. */
-function paced(chunks: number, intervalMs: number): Record<string, string> {
-  return {
-    AGENT: "synthetic",
-    SYNTHETIC_CHUNKS: String(chunks),
-    SYNTHETIC_CHUNK_BYTES: "4",
-    SYNTHETIC_INTERVAL_MS: String(intervalMs),
-    LOG_LEVEL: "silent",
-  };
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Reads `count` frames from `client`. */
-async function take(client: WsTestClient, count: number): Promise<Frame[]> {
-  const frames: Frame[] = [];
-  while (frames.length < count) frames.push(await client.next());
-  return frames;
-}
-
 /** Frames through the end of the answer (`done`, or an `error` frame of the request). */
 function untilEnd(client: WsTestClient, what: string): Promise<Frame[]> {
-  return within(
-    client.until((f) => f.type === "done" || (f.type === "error" && f.request_id !== undefined)),
-    BOUND_MS,
-    what,
-  );
-}
-
-/** Starts an answer on `from`, drops the socket after `seen` frames; returns them. */
-async function startThenDrop(
-  from: Instance,
-  request: { sessionId: string; requestId: string },
-  seen: number,
-): Promise<Frame[]> {
-  const client = await WsTestClient.connect(from.wsUrl);
-  client.send({ query: "count", session_id: request.sessionId, request_id: request.requestId });
-  const frames = await within(take(client, seen), BOUND_MS, `first frames on ${from.name}`);
-  client.socket.close(DROP, "network drop");
-  await client.closed();
-  return frames;
+  return untilEndWithin(client, BOUND_MS, what);
 }
 
 Deno.test({

@@ -1,7 +1,8 @@
 /**
  * What the fleet suites share: whether the real parts are here (redis-server,
  * HAProxy, Bun), the checks of a whole answer, and reading a session's
- * history back from the fleet's Redis.
+ * history back from the fleet's Redis, and the moves of a fleet test's
+ * clients (a paced answer, start then drop, read to the end).
  * @module
  */
 import { assertEquals } from "@std/assert";
@@ -11,8 +12,10 @@ import { createLogger } from "../../server/log.ts";
 import { openKvBackend } from "../../server/store/kv.ts";
 import { openRedisBackend } from "../../server/store/redis.ts";
 import type { Turn } from "../../server/store/types.ts";
+import type { Instance } from "../../ops/instance.ts";
 import type { Frame } from "./resuming_client.ts";
 import { BUN, BUN_VERSION } from "./runtimes.ts";
+import { WsTestClient } from "./ws_client.ts";
 
 const missing = [
   ...hasRedis() ? [] : [`${REDIS_SERVER} (apt-get install -y redis-server)`],
@@ -81,4 +84,50 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A close code that is not 1000: the server treats it as a drop, not a goodbye. */
+const DROP = 4000;
+/** Safety bound on the first frames of an answer (never a timing assertion). */
+const FIRST_FRAMES_MS = 60_000;
+
+/** Instance environment for a paced synthetic answer of `chunks` chunks of 4 characters, `intervalMs` apart. */
+export function paced(chunks: number, intervalMs: number): Record<string, string> {
+  return {
+    AGENT: "synthetic",
+    SYNTHETIC_CHUNKS: String(chunks),
+    SYNTHETIC_CHUNK_BYTES: "4",
+    SYNTHETIC_INTERVAL_MS: String(intervalMs),
+    LOG_LEVEL: "silent",
+  };
+}
+
+/** Reads `count` frames from `client`. */
+export async function take(client: WsTestClient, count: number): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  while (frames.length < count) frames.push(await client.next());
+  return frames;
+}
+
+/** Frames through the end of the request (`done`, or an `error` frame of it), within `ms`. */
+export function untilEndWithin(client: WsTestClient, ms: number, what: string): Promise<Frame[]> {
+  return within(
+    client.until((f) => f.type === "done" || (f.type === "error" && f.request_id !== undefined)),
+    ms,
+    what,
+  );
+}
+
+/** Starts an answer on `from`, drops the socket after `seen` frames; returns them. */
+export async function startThenDrop(
+  from: Instance,
+  request: { sessionId: string; requestId: string },
+  seen: number,
+): Promise<Frame[]> {
+  const client = await WsTestClient.connect(from.wsUrl);
+  client.send({ query: "count", session_id: request.sessionId, request_id: request.requestId });
+  const frames = await within(take(client, seen), FIRST_FRAMES_MS, `first frames on ${from.name}`);
+  client.socket.close(DROP, "network drop");
+  await client.closed();
+  return frames;
 }
