@@ -14,6 +14,7 @@ import process from "node:process";
 import type { Config } from "../config.ts";
 import { type Env, kvPathFor } from "../deploy.ts";
 import { createLogger } from "../log.ts";
+import { boundedBackend } from "./bounded.ts";
 import { openKvBackend } from "./kv.ts";
 import { openSqliteBackend, sqlitePathFor } from "./sqlite.ts";
 import type { Backend } from "./types.ts";
@@ -45,7 +46,9 @@ export async function openBackend(
     const logger = createLogger(config.LOG_LEVEL);
     // Loaded only when asked for: the Redis client is a large module an instance without it never runs.
     const { openRedisBackend } = await import("./redis.ts");
-    return await openRedisBackend(config.REDIS_URL, { ...settings, logger });
+    // The client has no reply timeout: a hung Redis would hold every caller for ever.
+    const redis = await openRedisBackend(config.REDIS_URL, { ...settings, logger });
+    return boundedBackend(redis, config.STORE_TIMEOUT_MS);
   }
   if (runtime === "bun") return await openSqliteBackend(sqlitePathFor(config.KV_PATH), settings);
   return await openKvBackend(kvPathFor(config, env), settings);

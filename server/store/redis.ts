@@ -20,6 +20,9 @@
  *
  * Commands fail at once while Redis is unreachable (no offline queue), so a
  * caller gets a clear error instead of a hang; the client reconnects by itself.
+ * A command already sent to a Redis that stops answering (hung, frozen) is
+ * never timed out by the client: `openBackend` bounds every call
+ * (`bounded.ts`).
  * @module
  */
 import { createClient } from "redis";

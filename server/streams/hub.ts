@@ -221,7 +221,8 @@ export class StreamHub implements ProducerHost {
    * Cancels an answer wherever it runs: here directly, elsewhere through
    * the log. Returns false when the answer is unknown, ended, not
    * `identity`'s, or its producer is gone (its lease lapsed: nothing would
-   * act on the cancel; the answer ends `interrupted`).
+   * act on the cancel; the answer ends `interrupted`). Throws when the
+   * stream log cannot be reached ({@link cancelUnreachable} says so).
    */
   async cancel(requestId: string, identity?: string): Promise<boolean> {
     const found = await this.#find(requestId, Number.MAX_SAFE_INTEGER);
@@ -370,6 +371,11 @@ export class StreamHub implements ProducerHost {
       at: Date.now(),
     });
   }
+}
+
+/** What a cancel says when the answer may run elsewhere and the stream log cannot be reached. */
+export function cancelUnreachable(requestId: string | undefined): string {
+  return `Cannot cancel "${requestId}": the shared store is unreachable; try again shortly`;
 }
 
 /** The refusal of a request id that names another answer. */

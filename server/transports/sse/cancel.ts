@@ -12,11 +12,14 @@ import { z } from "zod";
 import { ErrorCode, ID_PATTERN } from "../../../protocol/codes.ts";
 import type { GuardEnv } from "../../guards/env.ts";
 import { errorResponse } from "../../http_error.ts";
-import type { StreamHub } from "../../streams/hub.ts";
+import { cancelUnreachable, type StreamHub } from "../../streams/hub.ts";
 
 const CancelBody = z.object({ request_id: z.string().regex(ID_PATTERN) });
 
-/** The cancel handler: 200 `{ "cancelled": true }`, 400 for a bad body, 404 when nothing to stop. */
+/**
+ * The cancel handler: 200 `{ "cancelled": true }`, 400 for a bad body, 404
+ * when nothing to stop, 503 when the stream log cannot be reached.
+ */
 export function sseCancelHandler(hub: StreamHub): Handler<GuardEnv> {
   return async (c) => {
     const body = CancelBody.safeParse(await c.req.json().catch(() => undefined));
@@ -29,7 +32,13 @@ export function sseCancelHandler(hub: StreamHub): Handler<GuardEnv> {
       );
     }
     const requestId = body.data.request_id;
-    if (!await hub.cancel(requestId, c.get("identity"))) {
+    let cancelled: boolean;
+    try {
+      cancelled = await hub.cancel(requestId, c.get("identity"));
+    } catch {
+      return errorResponse(c, 503, ErrorCode.Unavailable, cancelUnreachable(requestId));
+    }
+    if (!cancelled) {
       return errorResponse(
         c,
         404,

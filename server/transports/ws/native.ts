@@ -16,6 +16,7 @@ import type {
 } from "../../../protocol/frames.ts";
 import type { Attachment } from "../../agents/types.ts";
 import { NativeEncoder } from "../../encode.ts";
+import { cancelUnreachable } from "../../streams/hub.ts";
 import { busyMessage, errorFrame, ownsSession, type StartTurn, type WsSession } from "./session.ts";
 
 /** The frames of the native dialect (uploads aside). */
@@ -133,14 +134,20 @@ export async function cancelAnswer(
   requestId: string | undefined,
 ): Promise<void> {
   const active = session.active;
-  if (active && (requestId ?? active.requestId) === active.requestId) {
-    // A cancel that changes nothing (the answer already ended, or its producer is gone) says so.
-    if (await active.delivery.cancel()) return;
-  } else if (requestId && await session.deps.hub.cancel(requestId, session.identity)) {
-    session.deps.hub.telemetry.cancelled("ws");
+  const id = requestId ?? active?.requestId;
+  try {
+    if (active && id === active.requestId) {
+      // A cancel that changes nothing (the answer already ended, or its producer is gone) says so.
+      if (await active.delivery.cancel()) return;
+    } else if (requestId && await session.deps.hub.cancel(requestId, session.identity)) {
+      session.deps.hub.telemetry.cancelled("ws");
+      return;
+    }
+  } catch {
+    // The answer runs elsewhere and the stream log cannot be reached: say so, never nothing.
+    session.send(errorFrame(ErrorCode.Unavailable, cancelUnreachable(id), { requestId }));
     return;
   }
-  const id = requestId ?? active?.requestId;
   session.send(errorFrame(
     ErrorCode.NotFound,
     `Cannot cancel: no running answer${id ? ` with request_id "${id}"` : ""}`,
